@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# The local stack: DynamoDB Local + `cargo lambda watch` serving the functions through the router
+# in Cargo.toml, the way API Gateway does in AWS. No Docker, no AWS account.
+#
+#   scripts/stack.sh run            dev server at http://127.0.0.1:${PORT:-9000}, data kept under
+#                                   .local/dynamodb, the README's example group seeded; Ctrl-C
+#                                   stops everything it started.
+#   scripts/stack.sh test CMD...    throwaway stack (in-memory DynamoDB Local, free ports); runs
+#                                   CMD with API_URL, AWS_ENDPOINT_URL_DYNAMODB and LICENSES_TABLE
+#                                   set, stops everything on success and failure alike, and exits
+#                                   with CMD's status.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+# shellcheck source=scripts/tools.sh
+. "$ROOT/scripts/tools.sh"
+
+mode=${1:-}
+shift || true
+case "$mode" in
+  run|test) ;;
+  *) echo "usage: scripts/stack.sh run | scripts/stack.sh test CMD..." >&2; exit 2 ;;
+esac
+
+ensure_tools
+
+# Everything started here runs in its own process group, so cleanup reaches grandchildren too
+# (cargo lambda watch starts the function binaries).
+groups=()
+scratch=
+cleanup() {
+  local status=$?
+  trap - EXIT INT TERM
+  local pg
+  for pg in "${groups[@]}"; do kill -TERM -- "-$pg" 2>/dev/null || true; done
+  for _ in $(seq 50); do
+    local alive=0
+    for pg in "${groups[@]}"; do kill -0 -- "-$pg" 2>/dev/null && alive=1; done
+    [ $alive = 0 ] && break
+    sleep 0.1
+  done
+  for pg in "${groups[@]}"; do kill -KILL -- "-$pg" 2>/dev/null || true; done
+  [ -n "${scratch:-}" ] && rm -rf "$scratch"
+  exit $status
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
+  local deadline=$((SECONDS + $1)) what=$2
+  shift 2
+  until "$@" >/dev/null 2>&1; do
+    if [ $SECONDS -ge $deadline ]; then echo "timed out waiting for $what" >&2; return 1; fi
+    sleep 0.2
+  done
+}
+
+if [ "$mode" = run ]; then
+  dynamo_port=${DYNAMODB_PORT:-8000}
+  api_port=${PORT:-9000}
+  mkdir -p .local/dynamodb
+  store=(-dbPath "$ROOT/.local/dynamodb")
+  log=.local/dynamodb.log
+else
+  dynamo_port=$(free_port)
+  api_port=$(free_port)
+  store=(-inMemory)
+  scratch=$(mktemp -d -t licensing-stack.XXXXXX)
+  log=$scratch/dynamodb.log
+fi
+
+export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$dynamo_port"
+export AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-local}
+export AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-local}
+export AWS_REGION=${AWS_REGION:-us-east-1}
+export AWS_EC2_METADATA_DISABLED=true
+export LICENSES_TABLE=${LICENSES_TABLE:-licenses}
+export API_URL="http://127.0.0.1:$api_port"
+
+dir=$(dynamodb_local_dir)
+# From its own working directory: DynamoDB Local writes a metadata file there.
+(cd "$(dirname "$log")" && exec setsid java -Djava.library.path="$dir/DynamoDBLocal_lib" \
+  -jar "$dir/DynamoDBLocal.jar" -port "$dynamo_port" -sharedDb -disableTelemetry "${store[@]}" \
+  >"$log" 2>&1) &
+groups+=($!)
+wait_for 60 "DynamoDB Local on port $dynamo_port" \
+  curl -s -o /dev/null "$AWS_ENDPOINT_URL_DYNAMODB"
+
+# Build first so the emulator's first invocation does not compile.
+cargo build --quiet -p licenses -p api-tests --bin licenses --bin local-db
+target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+"$target/debug/local-db" create-tables
+
+if [ "$mode" = run ]; then
+  "$target/debug/local-db" seed
+  echo "DynamoDB Local on :$dynamo_port (data in .local/dynamodb); API at $API_URL" >&2
+  echo "try: curl $API_URL/api/v1/tenants/foo/groups/foogroup/licenses/?licensed=true" >&2
+  # In the foreground, so Ctrl-C reaches it; the trap stops DynamoDB Local.
+  cargo lambda watch -A 127.0.0.1 -P "$api_port"
+  exit $?
+fi
+
+watch_log=$scratch/watch.log
+setsid cargo lambda watch -A 127.0.0.1 -P "$api_port" --ignore-changes >"$watch_log" 2>&1 &
+groups+=($!)
+watch_pid=$!
+ready() {
+  kill -0 "$watch_pid" 2>/dev/null || { echo "cargo lambda watch exited" >&2; exit 1; }
+  [ "$(curl -s -o /dev/null -w '%{http_code}' "$API_URL/api/v1/tenants/ready/groups/ready/licenses/")" = 200 ]
+}
+if ! wait_for 300 "the API on port $api_port" ready; then
+  tail -n 40 "$watch_log" >&2
+  exit 1
+fi
+set +e
+"$@"
+status=$?
+set -e
+if [ $status -ne 0 ]; then
+  echo "--- last lines of cargo lambda watch ($watch_log) ---" >&2
+  tail -n 40 "$watch_log" >&2
+fi
+exit $status

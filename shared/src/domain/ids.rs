@@ -1,0 +1,157 @@
+//! Identifiers that arrive from callers, parsed once at the boundary.
+//!
+//! Code past the boundary only ever holds ids that satisfy the rules, so storage keys built from
+//! them need no further checks.
+
+use std::fmt;
+
+/// Why a caller-supplied identifier was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdError {
+    Empty,
+    TooLong { max: usize },
+    ControlCharacter,
+    Slash,
+}
+
+impl fmt::Display for IdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IdError::Empty => f.write_str("must not be empty"),
+            IdError::TooLong { max } => write!(f, "must be at most {max} characters"),
+            IdError::ControlCharacter => f.write_str("must not contain control characters"),
+            IdError::Slash => f.write_str("must not contain '/'"),
+        }
+    }
+}
+
+/// Checks the rules shared by path ids: 1..=max characters, no control characters, no `/`.
+fn check_id(value: &str, max: usize) -> Result<(), IdError> {
+    check_text(value, max)?;
+    if value.contains('/') {
+        return Err(IdError::Slash);
+    }
+    Ok(())
+}
+
+/// 1..=max characters (Unicode scalar values), no control characters.
+fn check_text(value: &str, max: usize) -> Result<(), IdError> {
+    if value.is_empty() {
+        return Err(IdError::Empty);
+    }
+    let mut count = 0usize;
+    for c in value.chars() {
+        count += 1;
+        if c.is_control() {
+            return Err(IdError::ControlCharacter);
+        }
+    }
+    if count > max {
+        return Err(IdError::TooLong { max });
+    }
+    Ok(())
+}
+
+macro_rules! path_id {
+    ($(#[$doc:meta])* $name:ident, $max:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        pub struct $name(String);
+
+        impl $name {
+            pub const MAX_CHARS: usize = $max;
+
+            pub fn parse(value: impl Into<String>) -> Result<Self, IdError> {
+                let value = value.into();
+                check_id(&value, Self::MAX_CHARS)?;
+                Ok(Self(value))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+path_id!(
+    /// A tenant (service provider or enterprise): 1–80 characters, no control characters, no `/`.
+    TenantId,
+    80
+);
+path_id!(
+    /// A group inside a tenant: 1–80 characters, no control characters, no `/`.
+    GroupId,
+    80
+);
+
+/// A group, always addressed through the tenant that owns it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct GroupRef {
+    pub tenant: TenantId,
+    pub group: GroupId,
+}
+
+/// The name of a tenant-defined service pack: 1–80 characters, no control characters.
+///
+/// Packs get definitions in a later issue; until then any well-formed name may be licensed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PackName(String);
+
+impl PackName {
+    pub const MAX_CHARS: usize = 80;
+
+    pub fn parse(value: impl Into<String>) -> Result<Self, IdError> {
+        let value = value.into();
+        check_text(&value, Self::MAX_CHARS)?;
+        Ok(Self(value))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_accept_ordinary_and_unicode_values() {
+        assert_eq!(TenantId::parse("foo").unwrap().as_str(), "foo");
+        assert!(GroupId::parse("foo group #1 ü").is_ok());
+        assert!(
+            TenantId::parse("é".repeat(80)).is_ok(),
+            "limit counts characters, not bytes"
+        );
+    }
+
+    #[test]
+    fn ids_reject_what_the_contract_forbids() {
+        assert_eq!(TenantId::parse(""), Err(IdError::Empty));
+        assert_eq!(
+            TenantId::parse("x".repeat(81)),
+            Err(IdError::TooLong { max: 80 })
+        );
+        assert_eq!(GroupId::parse("a/b"), Err(IdError::Slash));
+        assert_eq!(GroupId::parse("a\nb"), Err(IdError::ControlCharacter));
+        assert_eq!(GroupId::parse("a\u{7f}"), Err(IdError::ControlCharacter));
+    }
+
+    #[test]
+    fn pack_names_allow_slash_but_not_control_characters() {
+        assert!(PackName::parse("CFx/Basic").is_ok());
+        assert_eq!(PackName::parse(""), Err(IdError::Empty));
+        assert_eq!(
+            PackName::parse("x".repeat(81)),
+            Err(IdError::TooLong { max: 80 })
+        );
+        assert_eq!(PackName::parse("a\tb"), Err(IdError::ControlCharacter));
+    }
+}

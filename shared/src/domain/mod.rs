@@ -1,0 +1,11 @@
+//! Domain types and rules. Nothing here performs I/O.
+
+pub mod allocation;
+pub mod catalog;
+pub mod ids;
+pub mod licenses;
+
+pub use allocation::{Allocation, AllocationError};
+pub use catalog::{GroupService, UnknownService, UserService};
+pub use ids::{GroupId, GroupRef, IdError, PackName, TenantId};
+pub use licenses::{GroupLicenses, Licensable, License, LicenseChange, UsageEffect};

@@ -1,0 +1,124 @@
+//! The one place where failures become HTTP statuses and the JSON error shape
+//! `{"errors": [{"code", "message", "field"?, "name"?, ...}]}`.
+
+use super::json_response;
+use lambda_http::http::{StatusCode, header};
+use lambda_http::{Body, Response};
+use serde::Serialize;
+
+/// One entry of the `errors` list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ErrorItem {
+    pub code: &'static str,
+    pub message: String,
+    /// JSON path of the offending value, e.g. `userServices[1].allocated.maximum`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// The service or pack concerned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Usage that blocked a change, on below-usage conflicts.
+    #[serde(rename = "inUse", skip_serializing_if = "Option::is_none")]
+    pub in_use: Option<u32>,
+}
+
+impl ErrorItem {
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            field: None,
+            name: None,
+            in_use: None,
+        }
+    }
+
+    pub fn field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+}
+
+/// Every way a request can fail, each with exactly one status.
+#[derive(Debug)]
+pub enum ApiError {
+    /// 400: malformed or invalid input; nothing was changed.
+    BadRequest(Vec<ErrorItem>),
+    /// 404: no such route or resource.
+    NotFound,
+    /// 405: the route exists but not for this method; carries the `Allow` header value.
+    MethodNotAllowed(&'static str),
+    /// 409: the request is valid but stored state refuses it; nothing was changed.
+    Conflict(Vec<ErrorItem>),
+    /// 413: the body is larger than the route accepts.
+    PayloadTooLarge { limit: usize },
+    /// 503: storage could not be reached; the caller may retry.
+    Unavailable,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    errors: &'a [ErrorItem],
+}
+
+impl ApiError {
+    pub fn bad_request(item: ErrorItem) -> Self {
+        ApiError::BadRequest(vec![item])
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    pub fn into_response(self) -> Response<Body> {
+        let status = self.status();
+        let single;
+        let items: &[ErrorItem] = match &self {
+            ApiError::BadRequest(items) | ApiError::Conflict(items) => items,
+            ApiError::NotFound => {
+                single = [ErrorItem::new("NOT_FOUND", "no such resource")];
+                &single
+            }
+            ApiError::MethodNotAllowed(allow) => {
+                single = [ErrorItem::new(
+                    "METHOD_NOT_ALLOWED",
+                    format!("method not allowed here; allowed: {allow}"),
+                )];
+                &single
+            }
+            ApiError::PayloadTooLarge { limit } => {
+                single = [ErrorItem::new(
+                    "PAYLOAD_TOO_LARGE",
+                    format!("request body is larger than {limit} bytes"),
+                )];
+                &single
+            }
+            ApiError::Unavailable => {
+                single = [ErrorItem::new(
+                    "STORAGE_UNAVAILABLE",
+                    "storage is unavailable; nothing was changed, retry later",
+                )];
+                &single
+            }
+        };
+        let mut response = json_response(status, &ErrorBody { errors: items });
+        if let ApiError::MethodNotAllowed(allow) = self {
+            response
+                .headers_mut()
+                .insert(header::ALLOW, header::HeaderValue::from_static(allow));
+        }
+        response
+    }
+}

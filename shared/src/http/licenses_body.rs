@@ -1,0 +1,401 @@
+//! The JSON of the licenses PUT, parsed into validated changes.
+//!
+//! The body is walked by hand rather than derived so that every bad item gets its own error with
+//! the JSON path of the offending value, and so that unknown fields are refused (a typo must never
+//! pass silently) while the read-only fields of a GET (`inUse`, `noInstance`) round-trip.
+
+use super::ErrorItem;
+use crate::domain::{Allocation, GroupService, Licensable, LicenseChange, PackName, UserService};
+use serde_json::{Map, Value};
+use std::collections::HashSet;
+
+/// The three lists of a licenses body, in response order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum List {
+    UserServices,
+    GroupServices,
+    ServicePacks,
+}
+
+impl List {
+    pub const ALL: [List; 3] = [List::UserServices, List::GroupServices, List::ServicePacks];
+
+    pub fn key(self) -> &'static str {
+        match self {
+            List::UserServices => "userServices",
+            List::GroupServices => "groupServices",
+            List::ServicePacks => "servicePacks",
+        }
+    }
+}
+
+/// A validated PUT: the changes in request order, and where each came from.
+#[derive(Debug)]
+pub struct LicensesPut {
+    pub changes: Vec<LicenseChange>,
+    /// `origins[i]` is the list and position of `changes[i]` in the request.
+    pub origins: Vec<(List, usize)>,
+    /// Which lists the request carried (the response echoes exactly those).
+    pub present: [bool; 3],
+}
+
+impl LicensesPut {
+    pub fn field(&self, index: usize, suffix: &str) -> String {
+        let (list, i) = self.origins[index];
+        format!("{}[{i}]{suffix}", list.key())
+    }
+}
+
+pub fn parse(body: &Map<String, Value>) -> Result<LicensesPut, Vec<ErrorItem>> {
+    let mut errors = Vec::new();
+    let mut auto_assign = false;
+    let mut lists: [Option<&Vec<Value>>; 3] = [None; 3];
+    for (key, value) in body {
+        match key.as_str() {
+            "auto_assign" => match value {
+                Value::Bool(b) => auto_assign = *b,
+                _ => errors.push(invalid("auto_assign", "must be a boolean")),
+            },
+            other => match List::ALL.iter().position(|l| l.key() == other) {
+                Some(i) => match value {
+                    Value::Array(items) => lists[i] = Some(items),
+                    _ => errors.push(invalid(other, "must be an array")),
+                },
+                None => errors.push(unknown_field(key.clone())),
+            },
+        }
+    }
+    let total: usize = lists.iter().flatten().map(|l| l.len()).sum();
+    if total > LicenseChange::MAX_PER_REQUEST {
+        errors.push(ErrorItem::new(
+            "TOO_MANY_ITEMS",
+            format!(
+                "a request may change at most {} licenses; this one has {total}",
+                LicenseChange::MAX_PER_REQUEST
+            ),
+        ));
+        return Err(errors);
+    }
+
+    let mut put = LicensesPut {
+        changes: Vec::with_capacity(total),
+        origins: Vec::with_capacity(total),
+        present: lists.map(|l| l.is_some()),
+    };
+    for (list, items) in List::ALL.into_iter().zip(lists) {
+        let Some(items) = items else { continue };
+        let mut seen = HashSet::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            match parse_item(list, i, item, auto_assign) {
+                Ok(change) if !seen.insert(change.item.clone()) => {
+                    errors.push(
+                        ErrorItem::new(
+                            "DUPLICATE_NAME",
+                            format!("is named more than once in {}", list.key()),
+                        )
+                        .field(format!("{}[{i}].name", list.key()))
+                        .name(licensable_name(&change.item)),
+                    );
+                }
+                Ok(change) => {
+                    put.changes.push(change);
+                    put.origins.push((list, i));
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(put)
+    } else {
+        Err(errors)
+    }
+}
+
+pub fn licensable_name(item: &Licensable) -> &str {
+    match item {
+        Licensable::User(s) => s.name(),
+        Licensable::Group(s) => s.name(),
+        Licensable::Pack(p) => p.as_str(),
+    }
+}
+
+fn invalid(field: impl Into<String>, message: &str) -> ErrorItem {
+    ErrorItem::new("INVALID_VALUE", message).field(field)
+}
+
+fn unknown_field(field: String) -> ErrorItem {
+    ErrorItem::new("UNKNOWN_FIELD", "is not a field of this request").field(field)
+}
+
+/// One item of a list; the first problem found is its error.
+fn parse_item(
+    list: List,
+    i: usize,
+    item: &Value,
+    auto_assign: bool,
+) -> Result<LicenseChange, ErrorItem> {
+    let path = format!("{}[{i}]", list.key());
+    let Value::Object(fields) = item else {
+        return Err(invalid(path, "must be an object"));
+    };
+    let name = match fields.get("name") {
+        Some(Value::String(s)) => s.as_str(),
+        Some(_) => return Err(invalid(format!("{path}.name"), "must be a string")),
+        None => {
+            return Err(
+                ErrorItem::new("MISSING_FIELD", "is required").field(format!("{path}.name"))
+            );
+        }
+    };
+    let named = |e: ErrorItem| e.name(name);
+    for key in fields.keys() {
+        if !matches!(key.as_str(), "name" | "allocated" | "inUse") {
+            return Err(named(unknown_field(format!("{path}.{key}"))));
+        }
+    }
+    let item = match list {
+        List::UserServices => UserService::parse(name)
+            .map(Licensable::User)
+            .map_err(|_| ErrorItem::new("UNKNOWN_SERVICE", "is not a user service of the catalog")),
+        List::GroupServices => GroupService::parse(name)
+            .map(Licensable::Group)
+            .map_err(|_| {
+                ErrorItem::new("UNKNOWN_SERVICE", "is not a group service of the catalog")
+            }),
+        List::ServicePacks => PackName::parse(name)
+            .map(Licensable::Pack)
+            .map_err(|e| ErrorItem::new("INVALID_VALUE", format!("pack name {e}"))),
+    }
+    .map_err(|e| named(e.field(format!("{path}.name"))))?;
+
+    let allocated_path = format!("{path}.allocated");
+    let allocated = match fields.get("allocated") {
+        Some(Value::Object(a)) => a,
+        Some(_) => return Err(named(invalid(allocated_path, "must be an object"))),
+        None => {
+            return Err(named(
+                ErrorItem::new("MISSING_FIELD", "is required").field(allocated_path),
+            ));
+        }
+    };
+    for key in allocated.keys() {
+        let known = match key.as_str() {
+            "unlimited" | "maximum" => true,
+            "noInstance" => list == List::GroupServices,
+            _ => false,
+        };
+        if !known {
+            return Err(named(unknown_field(format!("{allocated_path}.{key}"))));
+        }
+    }
+    let unlimited = match allocated.get("unlimited") {
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            return Err(named(invalid(
+                format!("{allocated_path}.unlimited"),
+                "must be a boolean",
+            )));
+        }
+        None => {
+            return Err(named(
+                ErrorItem::new("MISSING_FIELD", "is required")
+                    .field(format!("{allocated_path}.unlimited")),
+            ));
+        }
+    };
+    let allocation = if unlimited {
+        // With `unlimited: true` a maximum is ignored, as documented.
+        Allocation::Unlimited
+    } else {
+        let field = format!("{allocated_path}.maximum");
+        match allocated.get("maximum") {
+            Some(v) => v
+                .as_u64()
+                .and_then(|m| Allocation::limited(m).ok())
+                .ok_or_else(|| named(invalid(field, "must be an integer from 0 to 1000000")))?,
+            None => {
+                return Err(named(
+                    ErrorItem::new("MISSING_FIELD", "is required when unlimited is false")
+                        .field(field),
+                ));
+            }
+        }
+    };
+    Ok(LicenseChange {
+        item,
+        allocation,
+        auto_assign,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn body(v: Value) -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            _ => panic!("test bodies are objects"),
+        }
+    }
+
+    fn errors(v: Value) -> Vec<ErrorItem> {
+        parse(&body(v)).expect_err("body should be refused")
+    }
+
+    #[test]
+    fn the_documented_example_parses_in_request_order() {
+        let put = parse(&body(json!({
+            "userServices":  [{"name": "Call Forwarding Always", "allocated": {"unlimited": true}}],
+            "groupServices": [{"name": "Hunt Group", "allocated": {"unlimited": false, "maximum": 5}}],
+            "servicePacks":  [{"name": "Basic CFx", "allocated": {"unlimited": false, "maximum": 5}}],
+            "auto_assign": true
+        })))
+        .unwrap();
+        assert_eq!(put.present, [true, true, true]);
+        assert_eq!(put.changes.len(), 3);
+        assert_eq!(put.changes[0].allocation, Allocation::Unlimited);
+        assert_eq!(put.changes[1].allocation, Allocation::Limited(5));
+        assert!(put.changes.iter().all(|c| c.auto_assign));
+        assert_eq!(put.field(2, ".name"), "servicePacks[0].name");
+    }
+
+    #[test]
+    fn get_items_round_trip_with_read_only_fields() {
+        let put = parse(&body(json!({
+            "groupServices": [{"name": "Voice Messaging Group",
+                               "allocated": {"unlimited": false, "maximum": 1, "noInstance": true},
+                               "inUse": 0}],
+            "userServices": [{"name": "Call Forwarding Always",
+                              "allocated": {"unlimited": true}, "inUse": 2}]
+        })))
+        .unwrap();
+        assert_eq!(put.present, [true, true, false]);
+        // Response order is userServices first whatever the key order of the body.
+        assert_eq!(put.origins[0].0, List::UserServices);
+    }
+
+    #[test]
+    fn unlimited_ignores_any_maximum() {
+        let put = parse(&body(json!({
+            "userServices": [{"name": "Call Return", "allocated": {"unlimited": true, "maximum": -3}}]
+        })))
+        .unwrap();
+        assert_eq!(put.changes[0].allocation, Allocation::Unlimited);
+    }
+
+    #[test]
+    fn each_bad_item_gets_one_error_with_its_path() {
+        let errs = errors(json!({
+            "userServices": [
+                {"name": "Call Forwarding Always", "allocated": {"unlimited": true}},
+                {"name": "Call Forwarding Busy", "allocated": {"unlimited": false, "maximum": 1000001}},
+                {"name": "Hunt Group", "allocated": {"unlimited": true}},
+                {"name": "Call Return", "allocated": {"unlimited": false}},
+                {"name": "Call Waiting", "allocated": {"unlimited": false, "maximum": 2.5}},
+                {"name": "Call Notify", "allocated": {"unlimited": "yes"}},
+                {"name": "Call Me Now", "alocated": {"unlimited": true}}
+            ]
+        }));
+        let got: Vec<(&str, Option<&str>, Option<&str>)> = errs
+            .iter()
+            .map(|e| (e.code, e.field.as_deref(), e.name.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "INVALID_VALUE",
+                    Some("userServices[1].allocated.maximum"),
+                    Some("Call Forwarding Busy")
+                ),
+                (
+                    "UNKNOWN_SERVICE",
+                    Some("userServices[2].name"),
+                    Some("Hunt Group")
+                ),
+                (
+                    "MISSING_FIELD",
+                    Some("userServices[3].allocated.maximum"),
+                    Some("Call Return")
+                ),
+                (
+                    "INVALID_VALUE",
+                    Some("userServices[4].allocated.maximum"),
+                    Some("Call Waiting")
+                ),
+                (
+                    "INVALID_VALUE",
+                    Some("userServices[5].allocated.unlimited"),
+                    Some("Call Notify")
+                ),
+                (
+                    "UNKNOWN_FIELD",
+                    Some("userServices[6].alocated"),
+                    Some("Call Me Now")
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_top_level_fields_and_wrong_types_are_refused() {
+        let errs = errors(json!({"userServicess": [], "auto_assign": "yes", "groupServices": {}}));
+        let fields: Vec<_> = errs.iter().filter_map(|e| e.field.as_deref()).collect();
+        assert_eq!(fields, ["auto_assign", "groupServices", "userServicess"]);
+    }
+
+    #[test]
+    fn no_instance_is_read_only_on_group_services_only() {
+        let errs = errors(json!({"userServices": [
+            {"name": "Call Return", "allocated": {"unlimited": true, "noInstance": true}}]}));
+        assert_eq!(
+            errs[0].field.as_deref(),
+            Some("userServices[0].allocated.noInstance")
+        );
+    }
+
+    #[test]
+    fn duplicates_in_one_list_are_refused_but_not_across_lists() {
+        let errs = errors(json!({"userServices": [
+            {"name": "Call Return", "allocated": {"unlimited": true}},
+            {"name": "Call Return", "allocated": {"unlimited": false, "maximum": 1}}]}));
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].code, "DUPLICATE_NAME");
+        assert_eq!(errs[0].field.as_deref(), Some("userServices[1].name"));
+
+        // "Find-me/Follow-me" is both a user and a group service.
+        assert!(
+            parse(&body(json!({
+                "userServices": [{"name": "Find-me/Follow-me", "allocated": {"unlimited": true}}],
+                "groupServices": [{"name": "Find-me/Follow-me", "allocated": {"unlimited": true}}]
+            })))
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn pack_names_are_bounded() {
+        let errs = errors(json!({"servicePacks": [
+            {"name": "", "allocated": {"unlimited": true}},
+            {"name": "x".repeat(81), "allocated": {"unlimited": true}},
+            {"name": "x".repeat(80), "allocated": {"unlimited": true}}]}));
+        assert_eq!(errs.len(), 2);
+        assert_eq!(errs[1].field.as_deref(), Some("servicePacks[1].name"));
+    }
+
+    #[test]
+    fn more_than_the_documented_number_of_items_is_refused() {
+        let items: Vec<Value> = (0..=LicenseChange::MAX_PER_REQUEST)
+            .map(|i| json!({"name": format!("pack {i}"), "allocated": {"unlimited": true}}))
+            .collect();
+        let errs = errors(json!({"servicePacks": items}));
+        assert_eq!(errs[0].code, "TOO_MANY_ITEMS");
+        let items: Vec<Value> = (0..LicenseChange::MAX_PER_REQUEST)
+            .map(|i| json!({"name": format!("pack {i}"), "allocated": {"unlimited": true}}))
+            .collect();
+        assert!(parse(&body(json!({"servicePacks": items}))).is_ok());
+    }
+}

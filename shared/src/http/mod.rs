@@ -1,0 +1,91 @@
+//! HTTP glue shared by the Lambda binaries: JSON responses, the error shape, path decoding,
+//! body limits and the per-request log line. Route handlers live in one file per function.
+
+pub mod error;
+pub mod licenses;
+mod licenses_body;
+pub mod path;
+
+pub use error::{ApiError, ErrorItem};
+
+use lambda_http::http::{HeaderValue, StatusCode, header};
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Serialize;
+use std::time::Instant;
+
+/// Largest request body any route reads.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// A JSON response. Serializing our own response types cannot fail; if it ever did, the
+/// caller still gets a JSON error rather than a broken body.
+pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Response<Body> {
+    let (status, bytes) = match serde_json::to_vec(body) {
+        Ok(bytes) => (status, bytes),
+        Err(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            br#"{"errors":[{"code":"INTERNAL","message":"response could not be encoded"}]}"#
+                .to_vec(),
+        ),
+    };
+    let mut response = Response::new(Body::Binary(bytes));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// The request body as a JSON object, or the 400/413 a client needs to fix it.
+pub fn json_object_body(
+    req: &Request,
+) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
+    let bytes: &[u8] = req.body().as_ref();
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(ApiError::PayloadTooLarge {
+            limit: MAX_BODY_BYTES,
+        });
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request(ErrorItem::new(
+            "INVALID_BODY",
+            "a JSON object body is required",
+        )));
+    }
+    match serde_json::from_slice(bytes) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ApiError::bad_request(ErrorItem::new(
+            "INVALID_BODY",
+            "the body must be a JSON object",
+        ))),
+        Err(e) => Err(ApiError::bad_request(ErrorItem::new(
+            "INVALID_JSON",
+            format!("the body is not valid JSON: {e}"),
+        ))),
+    }
+}
+
+/// Runs one request through `handler` and writes the request's log line: method, route,
+/// status, latency and the Lambda request id (never bodies).
+pub async fn serve<F, Fut>(req: Request, handler: F) -> Response<Body>
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: std::future::Future<Output = (&'static str, Response<Body>)>,
+{
+    let started = Instant::now();
+    let method = req.method().clone();
+    let request_id = req
+        .lambda_context_ref()
+        .map(|c| c.request_id.clone())
+        .unwrap_or_default();
+    let (route, response) = handler(req).await;
+    tracing::info!(
+        method = %method,
+        route,
+        status = response.status().as_u16(),
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        request_id = %request_id,
+        "request"
+    );
+    response
+}

@@ -1,0 +1,266 @@
+//! The DynamoDB adapter of the store port.
+//!
+//! A license record is one item: `unlimited` (BOOL), `maximum` (N, only when limited), `inUse`
+//! (N) and, for group services, `assigned` (BOOL). Reads are one strongly consistent `Query`
+//! (usage must be live), writes one `TransactWriteItems` whose conditions carry the rules.
+
+use super::keys::{LICENSE_PREFIX, group_pk, license_sk, parse_license_sk};
+use super::{LicenseStore, RejectReason, Rejection, StoreError};
+use crate::domain::{Allocation, GroupLicenses, GroupRef, License, LicenseChange, UsageEffect};
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
+use std::collections::HashMap;
+
+type Item = HashMap<String, AttributeValue>;
+
+/// How often a transaction that lost a race with another transaction on the same items is
+/// retried before the caller is told to retry.
+const CONFLICT_RETRIES: u32 = 3;
+
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    fn license_write(&self, pk: &str, change: &LicenseChange) -> Result<TransactWriteItem, String> {
+        let key = HashMap::from([
+            ("PK".to_owned(), AttributeValue::S(pk.to_owned())),
+            ("SK".to_owned(), AttributeValue::S(license_sk(&change.item))),
+        ]);
+        let builder = TransactWriteItem::builder();
+        let item = match change.effect() {
+            UsageEffect::Unlicense => builder.delete(
+                Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key))
+                    .condition_expression("attribute_not_exists(inUse) OR inUse <= :zero")
+                    .expression_attribute_values(":zero", number(0))
+                    .return_values_on_condition_check_failure(
+                        ReturnValuesOnConditionCheckFailure::AllOld,
+                    )
+                    .build()
+                    .map_err(|e| e.to_string())?,
+            ),
+            UsageEffect::License {
+                allocation,
+                assign,
+                set_in_use,
+            } => {
+                let mut set = String::with_capacity(96);
+                let mut update = Update::builder().table_name(&self.table).set_key(Some(key));
+                set.push_str("SET unlimited = :unlimited");
+                let (in_use, value) = match set_in_use {
+                    Some(n) => (", inUse = :inUse", (":inUse", number(n))),
+                    None => (
+                        ", inUse = if_not_exists(inUse, :zero)",
+                        (":zero", number(0)),
+                    ),
+                };
+                set.push_str(in_use);
+                update = update.expression_attribute_values(value.0, value.1);
+                if assign {
+                    set.push_str(", assigned = :true");
+                    update =
+                        update.expression_attribute_values(":true", AttributeValue::Bool(true));
+                }
+                match allocation {
+                    Allocation::Unlimited => {
+                        set.push_str(" REMOVE maximum");
+                        update = update
+                            .expression_attribute_values(":unlimited", AttributeValue::Bool(true));
+                    }
+                    Allocation::Limited(max) => {
+                        set.push_str(", maximum = :max");
+                        update = update
+                            .expression_attribute_values(":unlimited", AttributeValue::Bool(false))
+                            .expression_attribute_values(":max", number(max))
+                            .condition_expression("attribute_not_exists(inUse) OR inUse <= :max")
+                            .return_values_on_condition_check_failure(
+                                ReturnValuesOnConditionCheckFailure::AllOld,
+                            );
+                    }
+                }
+                builder.update(
+                    update
+                        .update_expression(set)
+                        .build()
+                        .map_err(|e| e.to_string())?,
+                )
+            }
+        };
+        Ok(item.build())
+    }
+}
+
+fn number(n: u32) -> AttributeValue {
+    AttributeValue::N(n.to_string())
+}
+
+fn read_u32(item: &Item, name: &str) -> Option<u32> {
+    match item.get(name) {
+        Some(AttributeValue::N(n)) => n.parse().ok(),
+        _ => None,
+    }
+}
+
+fn read_bool(item: &Item, name: &str) -> bool {
+    matches!(item.get(name), Some(AttributeValue::Bool(true)))
+}
+
+/// The stored attributes of a license record (without its keys).
+pub fn encode_license(license: &License) -> Item {
+    let mut item = Item::with_capacity(4);
+    match license.allocation {
+        Allocation::Unlimited => {
+            item.insert("unlimited".into(), AttributeValue::Bool(true));
+        }
+        Allocation::Limited(max) => {
+            item.insert("unlimited".into(), AttributeValue::Bool(false));
+            item.insert("maximum".into(), number(max));
+        }
+    }
+    item.insert("inUse".into(), number(license.in_use));
+    if license.assigned {
+        item.insert("assigned".into(), AttributeValue::Bool(true));
+    }
+    item
+}
+
+/// Decodes a license record. A record without a readable allocation counts as not licensed.
+pub fn decode_license(item: &Item) -> License {
+    let allocation = if read_bool(item, "unlimited") {
+        Allocation::Unlimited
+    } else {
+        Allocation::Limited(read_u32(item, "maximum").unwrap_or(0))
+    };
+    License {
+        allocation,
+        in_use: read_u32(item, "inUse").unwrap_or(0),
+        assigned: read_bool(item, "assigned"),
+    }
+}
+
+fn unavailable<E, R>(err: SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let message = DisplayErrorContext(&err).to_string();
+    tracing::error!(error = %message, "dynamodb request failed");
+    StoreError::Unavailable(message)
+}
+
+impl LicenseStore for DynamoStore {
+    async fn group_licenses(&self, group: &GroupRef) -> Result<GroupLicenses, StoreError> {
+        let mut licenses = GroupLicenses::default();
+        let mut start: Option<Item> = None;
+        let pk = AttributeValue::S(group_pk(group));
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk AND begins_with(SK, :lic)")
+                .expression_attribute_values(":pk", pk.clone())
+                .expression_attribute_values(":lic", AttributeValue::S(LICENSE_PREFIX.into()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in page.items() {
+                let Some(AttributeValue::S(sk)) = item.get("SK") else {
+                    continue;
+                };
+                if let Some(licensable) = parse_license_sk(sk) {
+                    licenses.insert(licensable, decode_license(item));
+                }
+            }
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(licenses),
+            }
+        }
+    }
+
+    async fn update_group_licenses(
+        &self,
+        group: &GroupRef,
+        changes: &[LicenseChange],
+    ) -> Result<(), StoreError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let pk = group_pk(group);
+        let items = changes
+            .iter()
+            .map(|c| self.license_write(&pk, c))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(StoreError::Unavailable)?;
+        let mut attempt = 0;
+        loop {
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
+            let err = match result {
+                Ok(_) => return Ok(()),
+                Err(err) => err,
+            };
+            let reasons = match &err {
+                SdkError::ServiceError(service) => match service.err() {
+                    TransactWriteItemsError::TransactionCanceledException(e) => {
+                        e.cancellation_reasons()
+                    }
+                    _ => return Err(unavailable(err)),
+                },
+                _ => return Err(unavailable(err)),
+            };
+            let rejections: Vec<Rejection> = reasons
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
+                .map(|(index, r)| Rejection {
+                    index,
+                    reason: RejectReason::BelowUsage {
+                        in_use: r.item().map(decode_license).map_or(0, |l| l.in_use),
+                    },
+                })
+                .collect();
+            if !rejections.is_empty() {
+                return Err(StoreError::Rejected(rejections));
+            }
+            let conflict = reasons
+                .iter()
+                .any(|r| r.code() == Some("TransactionConflict"));
+            if !conflict || attempt == CONFLICT_RETRIES {
+                return Err(unavailable(err));
+            }
+            attempt += 1;
+            tokio::time::sleep(std::time::Duration::from_millis(10 << attempt)).await;
+        }
+    }
+}

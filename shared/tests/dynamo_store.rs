@@ -1,0 +1,338 @@
+//! The DynamoDB adapter against a real DynamoDB Local (started by `scripts/stack.sh test`, which
+//! sets `AWS_ENDPOINT_URL_DYNAMODB`). Each run creates its own table; each test its own tenant.
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::AttributeValue;
+use licensing::domain::{
+    Allocation, GroupId, GroupRef, GroupService, Licensable, License, LicenseChange, PackName,
+    TenantId, UserService,
+};
+use licensing::store::dynamo::{DynamoStore, decode_license, encode_license};
+use licensing::store::keys::{group_pk, license_sk};
+use licensing::store::schema::ensure_licenses_table;
+use licensing::store::{LicenseStore, RejectReason, Rejection, StoreError};
+use std::sync::atomic::{AtomicU32, Ordering};
+use tokio::sync::OnceCell;
+
+static TABLE: OnceCell<String> = OnceCell::const_new();
+
+async fn store() -> DynamoStore {
+    assert!(
+        std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_ok(),
+        "AWS_ENDPOINT_URL_DYNAMODB is not set: run through `make test` (scripts/stack.sh test)"
+    );
+    let client = Client::new(&aws_config::from_env().load().await);
+    let table = TABLE
+        .get_or_init(|| async {
+            let name = format!("store-test-{}", std::process::id());
+            ensure_licenses_table(&client, &name)
+                .await
+                .expect("create the test table");
+            name
+        })
+        .await;
+    DynamoStore::new(client, table.clone())
+}
+
+fn fresh_group(label: &str) -> GroupRef {
+    static N: AtomicU32 = AtomicU32::new(0);
+    GroupRef {
+        tenant: TenantId::parse(format!("{label}-{}", N.fetch_add(1, Ordering::Relaxed))).unwrap(),
+        group: GroupId::parse("g").unwrap(),
+    }
+}
+
+fn user(name: &str) -> Licensable {
+    Licensable::User(UserService::parse(name).unwrap())
+}
+
+fn group_service(name: &str) -> Licensable {
+    Licensable::Group(GroupService::parse(name).unwrap())
+}
+
+fn pack(name: &str) -> Licensable {
+    Licensable::Pack(PackName::parse(name).unwrap())
+}
+
+fn change(item: Licensable, allocation: Allocation) -> LicenseChange {
+    LicenseChange {
+        item,
+        allocation,
+        auto_assign: false,
+    }
+}
+
+/// Writes a record directly, for usage the API cannot create yet.
+async fn put_raw(store: &DynamoStore, group: &GroupRef, item: &Licensable, license: License) {
+    let mut record = encode_license(&license);
+    record.insert("PK".into(), AttributeValue::S(group_pk(group)));
+    record.insert("SK".into(), AttributeValue::S(license_sk(item)));
+    store
+        .client()
+        .put_item()
+        .table_name(store.table())
+        .set_item(Some(record))
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn get_raw(store: &DynamoStore, group: &GroupRef, item: &Licensable) -> Option<License> {
+    let out = store
+        .client()
+        .get_item()
+        .table_name(store.table())
+        .key("PK", AttributeValue::S(group_pk(group)))
+        .key("SK", AttributeValue::S(license_sk(item)))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap();
+    out.item().map(decode_license)
+}
+
+#[tokio::test]
+async fn a_group_never_written_has_no_licenses() {
+    let store = store().await;
+    let licenses = store.group_licenses(&fresh_group("empty")).await.unwrap();
+    assert!(licenses.user_services().all(|(_, l)| *l == License::NONE));
+    assert!(licenses.group_services().all(|(_, l)| *l == License::NONE));
+    assert_eq!(licenses.service_packs().count(), 0);
+}
+
+#[tokio::test]
+async fn updates_are_stored_and_read_back() {
+    let store = store().await;
+    let g = fresh_group("rw");
+    let changes = [
+        change(user("Call Forwarding Always"), Allocation::Unlimited),
+        change(user("Call Forwarding Busy"), Allocation::Limited(7)),
+        LicenseChange {
+            auto_assign: true,
+            ..change(
+                group_service("Voice Messaging Group"),
+                Allocation::Limited(1),
+            )
+        },
+        LicenseChange {
+            auto_assign: true,
+            ..change(group_service("Hunt Group"), Allocation::Limited(3))
+        },
+        change(pack("Basic CFx"), Allocation::Limited(5)),
+        change(pack("A pack"), Allocation::Unlimited),
+    ];
+    store.update_group_licenses(&g, &changes).await.unwrap();
+
+    let licenses = store.group_licenses(&g).await.unwrap();
+    let cfa = UserService::parse("Call Forwarding Always").unwrap();
+    let cfb = UserService::parse("Call Forwarding Busy").unwrap();
+    let vmg = GroupService::parse("Voice Messaging Group").unwrap();
+    let hg = GroupService::parse("Hunt Group").unwrap();
+    let l = |allocation, in_use, assigned| License {
+        allocation,
+        in_use,
+        assigned,
+    };
+    assert_eq!(
+        *licenses.user_service(cfa),
+        l(Allocation::Unlimited, 0, false)
+    );
+    assert_eq!(
+        *licenses.user_service(cfb),
+        l(Allocation::Limited(7), 0, false)
+    );
+    // auto_assign: a noInstance service counts 1, an instance service stays at its instances.
+    assert_eq!(
+        *licenses.group_service(vmg),
+        l(Allocation::Limited(1), 1, true)
+    );
+    assert_eq!(
+        *licenses.group_service(hg),
+        l(Allocation::Limited(3), 0, true)
+    );
+    let packs: Vec<_> = licenses
+        .service_packs()
+        .map(|(p, l)| (p.as_str().to_owned(), *l))
+        .collect();
+    assert_eq!(
+        packs,
+        [
+            ("A pack".to_owned(), l(Allocation::Unlimited, 0, false)),
+            ("Basic CFx".to_owned(), l(Allocation::Limited(5), 0, false)),
+        ]
+    );
+
+    // Switching to unlimited drops the stored maximum; the usage is kept.
+    store
+        .update_group_licenses(
+            &g,
+            &[change(user("Call Forwarding Busy"), Allocation::Unlimited)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        get_raw(&store, &g, &user("Call Forwarding Busy")).await,
+        Some(l(Allocation::Unlimited, 0, false))
+    );
+}
+
+#[tokio::test]
+async fn below_usage_is_refused_and_the_whole_transaction_with_it() {
+    let store = store().await;
+    let g = fresh_group("below");
+    let cfb = user("Call Forwarding Busy");
+    let in_use = License {
+        allocation: Allocation::Limited(7),
+        in_use: 4,
+        assigned: false,
+    };
+    put_raw(&store, &g, &cfb, in_use).await;
+
+    let changes = [
+        change(user("Call Forwarding Always"), Allocation::Limited(9)),
+        change(cfb.clone(), Allocation::Limited(3)),
+    ];
+    let err = store.update_group_licenses(&g, &changes).await.unwrap_err();
+    match err {
+        StoreError::Rejected(r) => assert_eq!(
+            r,
+            [Rejection {
+                index: 1,
+                reason: RejectReason::BelowUsage { in_use: 4 }
+            }]
+        ),
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+    assert_eq!(get_raw(&store, &g, &cfb).await, Some(in_use));
+    assert_eq!(
+        get_raw(&store, &g, &user("Call Forwarding Always")).await,
+        None
+    );
+
+    // Exactly the usage is fine.
+    store
+        .update_group_licenses(&g, &[change(cfb.clone(), Allocation::Limited(4))])
+        .await
+        .unwrap();
+    assert_eq!(
+        get_raw(&store, &g, &cfb).await.map(|l| l.allocation),
+        Some(Allocation::Limited(4))
+    );
+}
+
+#[tokio::test]
+async fn unlicensing_removes_the_record_only_when_nothing_is_in_use() {
+    let store = store().await;
+    let g = fresh_group("unlicense");
+    let busy = user("Call Forwarding Busy");
+    let idle = pack("Idle pack");
+    put_raw(
+        &store,
+        &g,
+        &busy,
+        License {
+            allocation: Allocation::Unlimited,
+            in_use: 1,
+            assigned: false,
+        },
+    )
+    .await;
+    put_raw(
+        &store,
+        &g,
+        &idle,
+        License {
+            allocation: Allocation::Limited(2),
+            in_use: 0,
+            assigned: false,
+        },
+    )
+    .await;
+
+    let err = store
+        .update_group_licenses(&g, &[change(busy.clone(), Allocation::NOT_LICENSED)])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Rejected(ref r) if r[0].reason == RejectReason::BelowUsage { in_use: 1 })
+    );
+    assert!(get_raw(&store, &g, &busy).await.is_some());
+
+    store
+        .update_group_licenses(
+            &g,
+            &[
+                change(idle.clone(), Allocation::NOT_LICENSED),
+                // Unlicensing what was never licensed is a no-op, not an error.
+                change(user("Call Return"), Allocation::NOT_LICENSED),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(get_raw(&store, &g, &idle).await, None);
+}
+
+#[tokio::test]
+async fn tenants_with_hash_in_ids_do_not_share_partitions() {
+    let store = store().await;
+    let a = GroupRef {
+        tenant: TenantId::parse("iso#GROUP#b").unwrap(),
+        group: GroupId::parse("c").unwrap(),
+    };
+    let b = GroupRef {
+        tenant: TenantId::parse("iso").unwrap(),
+        group: GroupId::parse("b#GROUP#c").unwrap(),
+    };
+    store
+        .update_group_licenses(&a, &[change(pack("Only in a"), Allocation::Unlimited)])
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .group_licenses(&b)
+            .await
+            .unwrap()
+            .service_packs()
+            .count(),
+        0
+    );
+    assert_eq!(
+        store
+            .group_licenses(&a)
+            .await
+            .unwrap()
+            .service_packs()
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_store_is_unavailable_not_a_hang() {
+    use aws_config::timeout::TimeoutConfig;
+    use std::time::{Duration, Instant};
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = aws_config::from_env()
+        .endpoint_url(format!("http://127.0.0.1:{port}"))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(1))
+                .operation_timeout(Duration::from_secs(5))
+                .build(),
+        )
+        .load()
+        .await;
+    let store = DynamoStore::new(Client::new(&config), "licenses");
+    let started = Instant::now();
+    let err = store
+        .group_licenses(&fresh_group("down"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}

@@ -1,0 +1,658 @@
+//! Black-box tests of the group licenses endpoints: HTTP through `cargo lambda watch` against
+//! DynamoDB Local, as `make test` runs them. Every test works in a tenant of its own.
+
+use api_tests::{
+    Api, dynamo_client, example_licenses, group_ref, licenses_table, put_license,
+    seed_example_group, stored_license, unique_tenant,
+};
+use licensing::domain::{Allocation, GroupService, Licensable, License, PackName, UserService};
+use serde_json::{Value, json};
+
+fn path(tenant: &str, group: &str) -> String {
+    Api::group_licenses_path(tenant, group)
+}
+
+fn user(name: &str) -> Licensable {
+    Licensable::User(UserService::parse(name).unwrap())
+}
+
+fn group_service(name: &str) -> Licensable {
+    Licensable::Group(GroupService::parse(name).unwrap())
+}
+
+fn pack(name: &str) -> Licensable {
+    Licensable::Pack(PackName::parse(name).unwrap())
+}
+
+fn entry<'a>(list: &'a Value, name: &str) -> &'a Value {
+    list.as_array()
+        .expect("a list")
+        .iter()
+        .find(|e| e["name"] == name)
+        .unwrap_or_else(|| panic!("{name} is listed"))
+}
+
+/// A tenant holding the documented example group's state.
+async fn seeded() -> (String, &'static str) {
+    let tenant = unique_tenant("seed");
+    let client = dynamo_client().await;
+    seed_example_group(
+        &client,
+        &licenses_table(),
+        &group_ref(&tenant, "foogroup"),
+        false,
+    )
+    .await
+    .unwrap();
+    (tenant, "foogroup")
+}
+
+fn errors(reply: &api_tests::Reply) -> Vec<(String, Option<String>, Option<String>)> {
+    reply.json["errors"]
+        .as_array()
+        .unwrap_or_else(|| panic!("an error body: {}", reply.json))
+        .iter()
+        .map(|e| {
+            assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()), "{e}");
+            (
+                e["code"].as_str().unwrap().to_owned(),
+                e["field"].as_str().map(str::to_owned),
+                e["name"].as_str().map(str::to_owned),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn get_answers_the_documented_example() {
+    let api = Api::from_env();
+    let (t, g) = seeded().await;
+    let reply = api.get(&path(&t, g)).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.content_type.as_deref(), Some("application/json"));
+    let body = &reply.json;
+
+    // The documented entries, exactly.
+    let users = &body["userServices"];
+    assert_eq!(
+        entry(users, "Call Forwarding Always"),
+        &json!({"name": "Call Forwarding Always", "allocated": {"unlimited": true}, "inUse": 2})
+    );
+    assert_eq!(
+        entry(users, "Call Forwarding Busy"),
+        &json!({"name": "Call Forwarding Busy", "allocated": {"unlimited": false, "maximum": 7}, "inUse": 4})
+    );
+    assert_eq!(
+        entry(users, "Anonymous Call Rejection"),
+        &json!({"name": "Anonymous Call Rejection", "allocated": {"unlimited": false, "maximum": 0}})
+    );
+    let groups = &body["groupServices"];
+    assert_eq!(
+        entry(groups, "Hunt Group"),
+        &json!({"name": "Hunt Group", "allocated": {"unlimited": true, "noInstance": false}, "inUse": 4})
+    );
+    assert_eq!(
+        entry(groups, "Voice Messaging Group"),
+        &json!({"name": "Voice Messaging Group", "allocated": {"unlimited": false, "maximum": 1, "noInstance": true}, "inUse": 0})
+    );
+    assert_eq!(
+        body["servicePacks"],
+        json!([{"name": "Basic CFx", "allocated": {"unlimited": false, "maximum": 5}, "inUse": 0}])
+    );
+
+    // The whole catalog is listed, in catalog order, licensed or not.
+    let names: Vec<&str> = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    let catalog: Vec<&str> = UserService::all().map(|s| s.name()).collect();
+    assert_eq!(names, catalog);
+    assert_eq!(groups.as_array().unwrap().len(), GroupService::count());
+    for e in groups.as_array().unwrap() {
+        let s = GroupService::parse(e["name"].as_str().unwrap()).unwrap();
+        assert_eq!(e["allocated"]["noInstance"], s.no_instance(), "{e}");
+    }
+}
+
+#[tokio::test]
+async fn licensed_true_lists_only_licensed_entries() {
+    let api = Api::from_env();
+    let (t, g) = seeded().await;
+    let reply = api.get(&format!("{}?licensed=true", path(&t, g))).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(
+        reply.json,
+        json!({
+            "userServices": [
+                {"name": "Call Forwarding Always", "allocated": {"unlimited": true}, "inUse": 2},
+                {"name": "Call Forwarding Busy", "allocated": {"unlimited": false, "maximum": 7}, "inUse": 4}],
+            "groupServices": [
+                {"name": "Hunt Group", "allocated": {"unlimited": true, "noInstance": false}, "inUse": 4},
+                {"name": "Voice Messaging Group", "allocated": {"unlimited": false, "maximum": 1, "noInstance": true}, "inUse": 0}],
+            "servicePacks": [{"name": "Basic CFx", "allocated": {"unlimited": false, "maximum": 5}, "inUse": 0}]
+        })
+    );
+    let all = api.get(&format!("{}?licensed=false", path(&t, g))).await;
+    assert_eq!(
+        all.json["userServices"].as_array().unwrap().len(),
+        UserService::count()
+    );
+
+    let bad = api.get(&format!("{}?licensed=maybe", path(&t, g))).await;
+    assert_eq!(bad.status, 400);
+    assert_eq!(
+        errors(&bad),
+        [("INVALID_QUERY".into(), Some("licensed".into()), None)]
+    );
+}
+
+#[tokio::test]
+async fn a_group_never_written_is_the_catalog_unlicensed() {
+    let api = Api::from_env();
+    let reply = api.get(&path(&unique_tenant("never"), "nogroup")).await;
+    assert_eq!(reply.status, 200);
+    let users = reply.json["userServices"].as_array().unwrap();
+    let groups = reply.json["groupServices"].as_array().unwrap();
+    assert_eq!(users.len(), UserService::count());
+    assert_eq!(groups.len(), GroupService::count());
+    assert!(users.iter().all(
+        |e| e["allocated"] == json!({"unlimited": false, "maximum": 0}) && e.get("inUse").is_none()
+    ));
+    assert!(
+        groups
+            .iter()
+            .all(|e| e["allocated"]["maximum"] == 0 && e.get("inUse").is_none())
+    );
+    assert_eq!(reply.json["servicePacks"], json!([]));
+}
+
+#[tokio::test]
+async fn put_answers_the_documented_example_and_stores_it() {
+    let api = Api::from_env();
+    let (t, g) = seeded().await;
+    let reply = api
+        .put(
+            &path(&t, g),
+            &json!({
+                "userServices":  [{"name": "Call Forwarding Always", "allocated": {"unlimited": true}}],
+                "groupServices": [{"name": "Hunt Group", "allocated": {"unlimited": false, "maximum": 5}}],
+                "servicePacks":  [{"name": "Basic CFx", "allocated": {"unlimited": false, "maximum": 5}}],
+                "auto_assign": true
+            }),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.json);
+    assert_eq!(
+        reply.json,
+        json!({"userServices": [{"name": "Call Forwarding Always", "status": "updated"}],
+               "groupServices": [{"name": "Hunt Group", "status": "updated"}],
+               "servicePacks": [{"name": "Basic CFx", "status": "updated"}]})
+    );
+
+    let client = dynamo_client().await;
+    let table = licenses_table();
+    let group = group_ref(&t, g);
+    let stored = |item: Licensable| {
+        let (client, table, group) = (&client, &table, &group);
+        async move { stored_license(client, table, group, &item).await }
+    };
+    // Usage survives a change of allocation; auto_assign records the Hunt Group assignment.
+    assert_eq!(
+        stored(group_service("Hunt Group")).await,
+        Some(License {
+            allocation: Allocation::Limited(5),
+            in_use: 4,
+            assigned: true
+        })
+    );
+    assert_eq!(
+        stored(user("Call Forwarding Always")).await,
+        Some(License {
+            allocation: Allocation::Unlimited,
+            in_use: 2,
+            assigned: false
+        })
+    );
+    assert_eq!(
+        stored(pack("Basic CFx")).await,
+        Some(License {
+            allocation: Allocation::Limited(5),
+            in_use: 0,
+            assigned: false
+        })
+    );
+    let after = api.get(&path(&t, g)).await;
+    assert_eq!(
+        entry(&after.json["groupServices"], "Hunt Group"),
+        &json!({"name": "Hunt Group", "allocated": {"unlimited": false, "maximum": 5, "noInstance": false}, "inUse": 4})
+    );
+}
+
+#[tokio::test]
+async fn the_response_echoes_only_the_lists_sent_in_request_order() {
+    let api = Api::from_env();
+    let t = unique_tenant("order");
+    let reply = api
+        .put(
+            &path(&t, "g"),
+            &json!({"userServices": [
+                {"name": "Call Waiting", "allocated": {"unlimited": false, "maximum": 3}},
+                {"name": "Call Return", "allocated": {"unlimited": true}}]}),
+        )
+        .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(
+        reply.json,
+        json!({"userServices": [{"name": "Call Waiting", "status": "updated"},
+                                {"name": "Call Return", "status": "updated"}]})
+    );
+    let empty = api.put(&path(&t, "g"), &json!({"servicePacks": []})).await;
+    assert_eq!(
+        (empty.status, empty.json),
+        (200, json!({"servicePacks": []}))
+    );
+}
+
+#[tokio::test]
+async fn auto_assign_counts_a_no_instance_group_service_once() {
+    let api = Api::from_env();
+    let t = unique_tenant("assign");
+    let reply = api
+        .put(
+            &path(&t, "g"),
+            &json!({"groupServices": [
+                {"name": "Voice Messaging Group", "allocated": {"unlimited": false, "maximum": 1}},
+                {"name": "Music On Hold", "allocated": {"unlimited": true}},
+                {"name": "Call Park", "allocated": {"unlimited": false, "maximum": 0}}],
+                "auto_assign": true}),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.json);
+    let after = api.get(&format!("{}?licensed=true", path(&t, "g"))).await;
+    assert_eq!(
+        after.json["groupServices"],
+        json!([
+            {"name": "Music On Hold", "allocated": {"unlimited": true, "noInstance": true}, "inUse": 1},
+            {"name": "Voice Messaging Group", "allocated": {"unlimited": false, "maximum": 1, "noInstance": true}, "inUse": 1}])
+    );
+    let client = dynamo_client().await;
+    let vmg = stored_license(
+        &client,
+        &licenses_table(),
+        &group_ref(&t, "g"),
+        &group_service("Voice Messaging Group"),
+    )
+    .await;
+    assert_eq!(vmg.map(|l| l.assigned), Some(true));
+    // Not licensed, so not assigned and not stored.
+    assert_eq!(
+        stored_license(
+            &client,
+            &licenses_table(),
+            &group_ref(&t, "g"),
+            &group_service("Call Park")
+        )
+        .await,
+        None
+    );
+
+    // Without auto_assign nothing is assigned.
+    let t2 = unique_tenant("noassign");
+    api.put(
+        &path(&t2, "g"),
+        &json!({"groupServices": [{"name": "Music On Hold", "allocated": {"unlimited": true}}]}),
+    )
+    .await;
+    let moh = stored_license(
+        &client,
+        &licenses_table(),
+        &group_ref(&t2, "g"),
+        &group_service("Music On Hold"),
+    )
+    .await;
+    assert_eq!(
+        moh,
+        Some(License {
+            allocation: Allocation::Unlimited,
+            in_use: 0,
+            assigned: false
+        })
+    );
+}
+
+#[tokio::test]
+async fn a_maximum_below_usage_is_a_409_and_nothing_changes() {
+    let api = Api::from_env();
+    let (t, g) = seeded().await;
+    let before = api.get(&path(&t, g)).await.json;
+    let reply = api
+        .put(
+            &path(&t, g),
+            &json!({
+                "userServices": [
+                    {"name": "Call Return", "allocated": {"unlimited": true}},
+                    {"name": "Call Forwarding Busy", "allocated": {"unlimited": false, "maximum": 3}}],
+                "groupServices": [{"name": "Hunt Group", "allocated": {"unlimited": false, "maximum": 0}}]
+            }),
+        )
+        .await;
+    assert_eq!(reply.status, 409, "{}", reply.json);
+    let errs = reply.json["errors"].as_array().unwrap();
+    assert_eq!(errs.len(), 2, "{}", reply.json);
+    assert_eq!(errs[0]["code"], "BELOW_USAGE");
+    assert_eq!(errs[0]["name"], "Call Forwarding Busy");
+    assert_eq!(errs[0]["field"], "userServices[1].allocated.maximum");
+    assert_eq!(errs[0]["inUse"], 4);
+    assert_eq!(errs[1]["name"], "Hunt Group");
+    assert_eq!(errs[1]["inUse"], 4);
+    assert_eq!(
+        api.get(&path(&t, g)).await.json,
+        before,
+        "a refused PUT changes nothing"
+    );
+}
+
+#[tokio::test]
+async fn maximum_zero_removes_the_licensing() {
+    let api = Api::from_env();
+    let (t, g) = seeded().await;
+    let reply = api
+        .put(
+            &path(&t, g),
+            &json!({
+                "groupServices": [{"name": "Voice Messaging Group", "allocated": {"unlimited": false, "maximum": 0}}],
+                "servicePacks": [{"name": "Basic CFx", "allocated": {"unlimited": false, "maximum": 0}}]
+            }),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.json);
+    let after = api.get(&path(&t, g)).await.json;
+    assert_eq!(
+        entry(&after["groupServices"], "Voice Messaging Group"),
+        &json!({"name": "Voice Messaging Group", "allocated": {"unlimited": false, "maximum": 0, "noInstance": true}})
+    );
+    assert_eq!(after["servicePacks"], json!([]));
+    let client = dynamo_client().await;
+    assert_eq!(
+        stored_license(
+            &client,
+            &licenses_table(),
+            &group_ref(&t, g),
+            &pack("Basic CFx")
+        )
+        .await,
+        None
+    );
+}
+
+#[tokio::test]
+async fn a_get_body_can_be_sent_back_as_is() {
+    let api = Api::from_env();
+    let (t, g) = seeded().await;
+    let before = api.get(&path(&t, g)).await.json;
+    let mut licensed = api
+        .get(&format!("{}?licensed=true", path(&t, g)))
+        .await
+        .json;
+    licensed["auto_assign"] = json!(false);
+    let reply = api.put(&path(&t, g), &licensed).await;
+    assert_eq!(reply.status, 200, "{}", reply.json);
+    assert_eq!(reply.json["groupServices"].as_array().unwrap().len(), 2);
+    assert_eq!(api.get(&path(&t, g)).await.json, before);
+}
+
+#[tokio::test]
+async fn invalid_items_get_one_error_each_and_change_nothing() {
+    let api = Api::from_env();
+    let (t, g) = seeded().await;
+    let before = api.get(&path(&t, g)).await.json;
+    let reply = api
+        .put(
+            &path(&t, g),
+            &json!({
+                "userServices": [
+                    {"name": "Call Forwarding Always", "allocated": {"unlimited": false, "maximum": 1}},
+                    {"name": "Call Forwarding Busy", "allocated": {"unlimited": false, "maximum": 1000001}},
+                    {"name": "Hunt Group", "allocated": {"unlimited": true}},
+                    {"name": "Call Return", "allocated": {"unlimited": false}},
+                    {"name": "Call Forwarding Always", "allocated": {"unlimited": true}}],
+                "groupServices": [
+                    {"name": "Call Waiting", "allocated": {"unlimited": true}},
+                    {"name": "Music On Hold", "allocated": {"unlimited": true}, "colour": "red"}],
+                "servicePacks": [{"name": "", "allocated": {"unlimited": true}}]
+            }),
+        )
+        .await;
+    assert_eq!(reply.status, 400);
+    let s = |v: &str| Some(v.to_owned());
+    assert_eq!(
+        errors(&reply),
+        [
+            (
+                "INVALID_VALUE".into(),
+                s("userServices[1].allocated.maximum"),
+                s("Call Forwarding Busy")
+            ),
+            (
+                "UNKNOWN_SERVICE".into(),
+                s("userServices[2].name"),
+                s("Hunt Group")
+            ),
+            (
+                "MISSING_FIELD".into(),
+                s("userServices[3].allocated.maximum"),
+                s("Call Return")
+            ),
+            (
+                "DUPLICATE_NAME".into(),
+                s("userServices[4].name"),
+                s("Call Forwarding Always")
+            ),
+            (
+                "UNKNOWN_SERVICE".into(),
+                s("groupServices[0].name"),
+                s("Call Waiting")
+            ),
+            (
+                "UNKNOWN_FIELD".into(),
+                s("groupServices[1].colour"),
+                s("Music On Hold")
+            ),
+            ("INVALID_VALUE".into(), s("servicePacks[0].name"), s("")),
+        ]
+    );
+    assert_eq!(
+        api.get(&path(&t, g)).await.json,
+        before,
+        "a refused PUT changes nothing"
+    );
+}
+
+#[tokio::test]
+async fn malformed_bodies_are_400s() {
+    let api = Api::from_env();
+    let p = path(&unique_tenant("malformed"), "g");
+    for (body, code) in [
+        ("{\"userServices\": [", "INVALID_JSON"),
+        ("[1, 2]", "INVALID_BODY"),
+        ("\"text\"", "INVALID_BODY"),
+        ("", "INVALID_BODY"),
+    ] {
+        let reply = api.send("PUT", &p, Some(body)).await;
+        assert_eq!(reply.status, 400, "{body}");
+        assert_eq!(errors(&reply)[0].0, code, "{body}");
+    }
+    let reply = api
+        .put(&p, &json!({"userService": [], "auto_assign": 1}))
+        .await;
+    assert_eq!(reply.status, 400);
+    let fields: Vec<_> = errors(&reply).into_iter().map(|e| e.1).collect();
+    assert_eq!(
+        fields,
+        [
+            Some("auto_assign".to_owned()),
+            Some("userService".to_owned())
+        ]
+    );
+}
+
+#[tokio::test]
+async fn at_most_fifty_items_per_put() {
+    let api = Api::from_env();
+    let t = unique_tenant("limit");
+    let packs = |n: usize| -> Value {
+        let items: Vec<Value> = (0..n)
+            .map(|i| json!({"name": format!("pack {i:02}"), "allocated": {"unlimited": false, "maximum": 1}}))
+            .collect();
+        json!({"servicePacks": items})
+    };
+    let over = api.put(&path(&t, "g"), &packs(51)).await;
+    assert_eq!(over.status, 400);
+    assert_eq!(errors(&over)[0].0, "TOO_MANY_ITEMS");
+    assert_eq!(
+        api.get(&format!("{}?licensed=true", path(&t, "g")))
+            .await
+            .json["servicePacks"],
+        json!([])
+    );
+
+    let fifty = api.put(&path(&t, "g"), &packs(50)).await;
+    assert_eq!(fifty.status, 200, "{}", fifty.json);
+    let listed = api.get(&path(&t, "g")).await.json;
+    assert_eq!(listed["servicePacks"].as_array().unwrap().len(), 50);
+}
+
+#[tokio::test]
+async fn bodies_over_256_kib_are_413() {
+    let api = Api::from_env();
+    let big = format!(
+        "{{\"servicePacks\": [], \"pad\": \"{}\"}}",
+        "x".repeat(256 * 1024)
+    );
+    let reply = api
+        .send("PUT", &path(&unique_tenant("big"), "g"), Some(&big))
+        .await;
+    assert_eq!(reply.status, 413);
+    assert_eq!(errors(&reply)[0].0, "PAYLOAD_TOO_LARGE");
+}
+
+#[tokio::test]
+async fn ids_are_decoded_and_validated() {
+    let api = Api::from_env();
+    let t = unique_tenant("ids");
+    // An encoded space reaches the group "my group".
+    let reply = api
+        .put(
+            &format!("/api/v1/tenants/{t}/groups/my%20group/licenses/"),
+            &json!({"servicePacks": [{"name": "P", "allocated": {"unlimited": true}}]}),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.json);
+    let client = dynamo_client().await;
+    assert!(
+        stored_license(
+            &client,
+            &licenses_table(),
+            &group_ref(&t, "my group"),
+            &pack("P")
+        )
+        .await
+        .is_some()
+    );
+
+    let long = "x".repeat(81);
+    for (p, field) in [
+        (
+            format!("/api/v1/tenants/{long}/groups/g/licenses/"),
+            "tenant_id",
+        ),
+        (
+            format!("/api/v1/tenants/{t}/groups/{long}/licenses/"),
+            "group_id",
+        ),
+        (
+            format!("/api/v1/tenants/{t}/groups/a%2Fb/licenses/"),
+            "group_id",
+        ),
+        (
+            "/api/v1/tenants/a%0Ab/groups/g/licenses/".to_owned(),
+            "tenant_id",
+        ),
+        (
+            format!("/api/v1/tenants/{t}/groups/%FF/licenses/"),
+            "group_id",
+        ),
+    ] {
+        let reply = api.get(&p).await;
+        assert_eq!(reply.status, 400, "{p}");
+        assert_eq!(
+            errors(&reply),
+            [("INVALID_ID".to_owned(), Some(field.to_owned()), None)],
+            "{p}"
+        );
+    }
+    assert_eq!(
+        api.get(&format!(
+            "/api/v1/tenants/{}/groups/g/licenses/",
+            "x".repeat(80)
+        ))
+        .await
+        .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn routing_errors_are_json() {
+    let api = Api::from_env();
+    let p = path(&unique_tenant("routes"), "g");
+    for method in ["POST", "DELETE", "PATCH"] {
+        let reply = api.send(method, &p, Some("{}")).await;
+        assert_eq!(reply.status, 405, "{method}");
+        assert_eq!(reply.allow.as_deref(), Some("GET, PUT"));
+        assert_eq!(errors(&reply)[0].0, "METHOD_NOT_ALLOWED");
+    }
+    for unknown in [
+        "/api/v1/tenants/foo/groups/g/",
+        "/api/v1/nothing",
+        "/",
+        "/api/v1/tenants/foo/groups/g/licenses/x/",
+    ] {
+        let reply = api.get(unknown).await;
+        assert_eq!(reply.status, 404, "{unknown}");
+        assert_eq!(errors(&reply)[0].0, "NOT_FOUND");
+    }
+    // The trailing slash is optional.
+    assert_eq!(api.get(p.trim_end_matches('/')).await.status, 200);
+}
+
+#[tokio::test]
+async fn seeding_if_absent_keeps_changes() {
+    // `make run` seeds the example group at every start; a developer's change must survive.
+    let client = dynamo_client().await;
+    let table = licenses_table();
+    let group = group_ref(&unique_tenant("reseed"), "foogroup");
+    let cfa = user("Call Forwarding Always");
+    let changed = License {
+        allocation: Allocation::Limited(9),
+        in_use: 2,
+        assigned: false,
+    };
+    put_license(&client, &table, &group, &cfa, &changed, false)
+        .await
+        .unwrap();
+    seed_example_group(&client, &table, &group, true)
+        .await
+        .unwrap();
+    assert_eq!(
+        stored_license(&client, &table, &group, &cfa).await,
+        Some(changed)
+    );
+    let (item, license) = &example_licenses()[1];
+    assert_eq!(
+        stored_license(&client, &table, &group, item).await.as_ref(),
+        Some(license)
+    );
+}

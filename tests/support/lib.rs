@@ -1,0 +1,212 @@
+//! Support for the black-box tests: where the local stack is, an HTTP client for it, and direct
+//! DynamoDB access to seed state the API cannot yet create and to check what a request stored.
+//!
+//! The stack is started by `scripts/stack.sh test` (what `make test` runs), which passes
+//! `API_URL`, `AWS_ENDPOINT_URL_DYNAMODB` and `LICENSES_TABLE` to the tests.
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::AttributeValue;
+use licensing::domain::{
+    Allocation, GroupId, GroupRef, GroupService, Licensable, License, PackName, TenantId,
+    UserService,
+};
+use licensing::store::dynamo::{decode_license, encode_license};
+use licensing::store::keys::{group_pk, license_sk};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub async fn dynamo_client() -> Client {
+    Client::new(&aws_config::from_env().load().await)
+}
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the tests through `make test` (scripts/stack.sh test)")
+    })
+}
+
+pub fn licenses_table() -> String {
+    env("LICENSES_TABLE")
+}
+
+/// A tenant id no other test (or earlier run against a kept store) uses.
+pub fn unique_tenant(label: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "{label}-{}-{nanos}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+pub fn group_ref(tenant: &str, group: &str) -> GroupRef {
+    GroupRef {
+        tenant: TenantId::parse(tenant).expect("test tenant id is valid"),
+        group: GroupId::parse(group).expect("test group id is valid"),
+    }
+}
+
+/// The group of the README's curl examples.
+pub fn example_group() -> GroupRef {
+    group_ref("foo", "foogroup")
+}
+
+/// The state behind the documented GET example. Usage (`inUse`) cannot be created through the
+/// API until the usage endpoints exist, so it is written directly.
+pub fn example_licenses() -> Vec<(Licensable, License)> {
+    let user = |n| Licensable::User(UserService::parse(n).expect("catalog user service"));
+    let group = |n| Licensable::Group(GroupService::parse(n).expect("catalog group service"));
+    let license = |allocation, in_use, assigned| License {
+        allocation,
+        in_use,
+        assigned,
+    };
+    vec![
+        (
+            user("Call Forwarding Always"),
+            license(Allocation::Unlimited, 2, false),
+        ),
+        (
+            user("Call Forwarding Busy"),
+            license(Allocation::Limited(7), 4, false),
+        ),
+        (group("Hunt Group"), license(Allocation::Unlimited, 4, true)),
+        (
+            group("Voice Messaging Group"),
+            license(Allocation::Limited(1), 0, false),
+        ),
+        (
+            Licensable::Pack(PackName::parse("Basic CFx").expect("pack name")),
+            license(Allocation::Limited(5), 0, false),
+        ),
+    ]
+}
+
+/// Writes the example records into `group`; with `if_absent`, leaves existing records alone.
+pub async fn seed_example_group(
+    client: &Client,
+    table: &str,
+    group: &GroupRef,
+    if_absent: bool,
+) -> Result<(), String> {
+    for (item, license) in example_licenses() {
+        put_license(client, table, group, &item, &license, if_absent).await?;
+    }
+    Ok(())
+}
+
+pub async fn put_license(
+    client: &Client,
+    table: &str,
+    group: &GroupRef,
+    item: &Licensable,
+    license: &License,
+    if_absent: bool,
+) -> Result<(), String> {
+    let mut record = encode_license(license);
+    record.insert("PK".into(), AttributeValue::S(group_pk(group)));
+    record.insert("SK".into(), AttributeValue::S(license_sk(item)));
+    let mut put = client.put_item().table_name(table).set_item(Some(record));
+    if if_absent {
+        put = put.condition_expression("attribute_not_exists(PK)");
+    }
+    match put.send().await {
+        Ok(_) => Ok(()),
+        Err(e)
+            if if_absent
+                && e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()),
+    }
+}
+
+/// The stored record, read straight from the table, bypassing the API.
+pub async fn stored_license(
+    client: &Client,
+    table: &str,
+    group: &GroupRef,
+    item: &Licensable,
+) -> Option<License> {
+    let out = client
+        .get_item()
+        .table_name(table)
+        .key("PK", AttributeValue::S(group_pk(group)))
+        .key("SK", AttributeValue::S(license_sk(item)))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("DynamoDB Local answers GetItem");
+    out.item().map(decode_license)
+}
+
+/// HTTP access to the API under test.
+pub struct Api {
+    base: String,
+    http: reqwest::Client,
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub allow: Option<String>,
+    pub content_type: Option<String>,
+    pub json: serde_json::Value,
+}
+
+impl Api {
+    pub fn from_env() -> Self {
+        Self {
+            base: env("API_URL").trim_end_matches('/').to_owned(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub fn group_licenses_path(tenant: &str, group: &str) -> String {
+        format!("/api/v1/tenants/{tenant}/groups/{group}/licenses/")
+    }
+
+    /// Sends `method path` with an optional raw body; `path` is sent as given (already encoded).
+    pub async fn send(&self, method: &str, path: &str, body: Option<&str>) -> Reply {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("valid method");
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_owned());
+        }
+        let response = request.send().await.expect("the local API answers");
+        let status = response.status().as_u16();
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let allow = header("allow");
+        let content_type = header("content-type");
+        let text = response.text().await.expect("response body");
+        let json = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("response to {path} is not JSON ({e}): {text}"));
+        Reply {
+            status,
+            allow,
+            content_type,
+            json,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send("GET", path, None).await
+    }
+
+    pub async fn put(&self, path: &str, body: &serde_json::Value) -> Reply {
+        self.send("PUT", path, Some(&body.to_string())).await
+    }
+}
