@@ -6,8 +6,8 @@
 #                                   .local/dynamodb, the README's example group seeded; Ctrl-C
 #                                   stops everything it started.
 #   scripts/stack.sh test CMD...    throwaway stack (in-memory DynamoDB Local, free ports); runs
-#                                   CMD with API_URL, AWS_ENDPOINT_URL_DYNAMODB and LICENSES_TABLE
-#                                   set, stops everything on success and failure alike, and exits
+#                                   CMD with API_URL, AWS_ENDPOINT_URL_DYNAMODB and the table
+#                                   names set, stops everything on success and failure alike, and exits
 #                                   with CMD's status.
 set -euo pipefail
 
@@ -52,10 +52,11 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
 
-wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
-  local deadline=$((SECONDS + $1)) what=$2
-  shift 2
+wait_for() { # wait_for PID SECONDS DESCRIPTION COMMAND...: until COMMAND succeeds, while PID lives
+  local pid=$1 deadline=$((SECONDS + $2)) what=$3
+  shift 3
   until "$@" >/dev/null 2>&1; do
+    if ! kill -0 "$pid" 2>/dev/null; then echo "$what: the process exited" >&2; return 1; fi
     if [ $SECONDS -ge $deadline ]; then echo "timed out waiting for $what" >&2; return 1; fi
     sleep 0.2
   done
@@ -66,7 +67,7 @@ if [ "$mode" = run ]; then
   api_port=${PORT:-9000}
   mkdir -p .local/dynamodb
   store=(-dbPath "$ROOT/.local/dynamodb")
-  log=.local/dynamodb.log
+  log=$ROOT/.local/dynamodb.log
 else
   dynamo_port=$(free_port)
   api_port=$(free_port)
@@ -81,6 +82,7 @@ export AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-local}
 export AWS_REGION=${AWS_REGION:-us-east-1}
 export AWS_EC2_METADATA_DISABLED=true
 export LICENSES_TABLE=${LICENSES_TABLE:-licenses}
+export USER_SERVICES_TABLE=${USER_SERVICES_TABLE:-user-services}
 export API_URL="http://127.0.0.1:$api_port"
 
 dir=$(dynamodb_local_dir)
@@ -89,11 +91,14 @@ dir=$(dynamodb_local_dir)
   -jar "$dir/DynamoDBLocal.jar" -port "$dynamo_port" -sharedDb -disableTelemetry "${store[@]}" \
   >"$log" 2>&1) &
 groups+=($!)
-wait_for 60 "DynamoDB Local on port $dynamo_port" \
-  curl -s -o /dev/null "$AWS_ENDPOINT_URL_DYNAMODB"
+if ! wait_for $! 60 "DynamoDB Local on port $dynamo_port" curl -s -o /dev/null "$AWS_ENDPOINT_URL_DYNAMODB"; then
+  tail -n 20 "$log" >&2
+  exit 1
+fi
 
 # Build first so the emulator's first invocation does not compile.
-cargo build --quiet -p licenses -p api-tests --bin licenses --bin local-db
+cargo build --quiet -p licenses -p user-services -p api-tests \
+  --bin licenses --bin user-services --bin local-db
 target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 "$target/debug/local-db" create-tables
 
@@ -107,14 +112,15 @@ if [ "$mode" = run ]; then
 fi
 
 watch_log=$scratch/watch.log
-setsid cargo lambda watch -A 127.0.0.1 -P "$api_port" --ignore-changes >"$watch_log" 2>&1 &
+# Several instances per function, as Lambda scales out, so concurrent requests really race in
+# DynamoDB (one instance would serialize them).
+setsid cargo lambda watch -A 127.0.0.1 -P "$api_port" --ignore-changes --concurrency 4 \
+  >"$watch_log" 2>&1 &
 groups+=($!)
-watch_pid=$!
 ready() {
-  kill -0 "$watch_pid" 2>/dev/null || { echo "cargo lambda watch exited" >&2; exit 1; }
   [ "$(curl -s -o /dev/null -w '%{http_code}' "$API_URL/api/v1/tenants/ready/groups/ready/licenses/")" = 200 ]
 }
-if ! wait_for 300 "the API on port $api_port" ready; then
+if ! wait_for $! 300 "cargo lambda watch on port $api_port" ready; then
   tail -n 40 "$watch_log" >&2
   exit 1
 fi

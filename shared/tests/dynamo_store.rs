@@ -9,7 +9,7 @@ use licensing::domain::{
 };
 use licensing::store::dynamo::{DynamoStore, decode_license, encode_license};
 use licensing::store::keys::{group_pk, license_sk};
-use licensing::store::schema::ensure_licenses_table;
+use licensing::store::schema::ensure_table;
 use licensing::store::{LicenseStore, RejectReason, Rejection, StoreError};
 use std::sync::atomic::{AtomicU32, Ordering};
 use tokio::sync::OnceCell;
@@ -25,7 +25,7 @@ async fn store() -> DynamoStore {
     let table = TABLE
         .get_or_init(|| async {
             let name = format!("store-test-{}", std::process::id());
-            ensure_licenses_table(&client, &name)
+            ensure_table(&client, &name)
                 .await
                 .expect("create the test table");
             name

@@ -2,13 +2,14 @@
 //! DynamoDB access to seed state the API cannot yet create and to check what a request stored.
 //!
 //! The stack is started by `scripts/stack.sh test` (what `make test` runs), which passes
-//! `API_URL`, `AWS_ENDPOINT_URL_DYNAMODB` and `LICENSES_TABLE` to the tests.
+//! `API_URL`, `AWS_ENDPOINT_URL_DYNAMODB`, `LICENSES_TABLE` and `USER_SERVICES_TABLE` to the
+//! tests.
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use licensing::domain::{
-    Allocation, GroupId, GroupRef, GroupService, Licensable, License, PackName, TenantId,
-    UserService,
+    Allocation, Audience, GroupId, GroupRef, GroupService, InstanceName, Licensable, License,
+    PackName, TenantId, UserService, UserServiceConfig,
 };
 use licensing::store::dynamo::{decode_license, encode_license};
 use licensing::store::keys::{group_pk, license_sk};
@@ -27,6 +28,10 @@ fn env(name: &str) -> String {
 
 pub fn licenses_table() -> String {
     env("LICENSES_TABLE")
+}
+
+pub fn user_services_table() -> String {
+    env("USER_SERVICES_TABLE")
 }
 
 /// A tenant id no other test (or earlier run against a kept store) uses.
@@ -84,6 +89,22 @@ pub fn example_licenses() -> Vec<(Licensable, License)> {
             license(Allocation::Limited(5), 0, false),
         ),
     ]
+}
+
+/// The documented user-services configuration object, as instance `For_HG`.
+pub fn example_config() -> UserServiceConfig {
+    UserServiceConfig {
+        instance_name: InstanceName::parse("For_HG").expect("instance name"),
+        technical_name: UserService::parse("Basic Call Logs").expect("catalog user service"),
+        display_name: "Basic Call Logs".into(),
+        description: String::new(),
+        no_more_assignable: false,
+        audience: Audience {
+            for_hg: true,
+            ..Audience::default()
+        },
+        add_data: Default::default(),
+    }
 }
 
 /// Writes the example records into `group`; with `if_absent`, leaves existing records alone.
@@ -172,7 +193,7 @@ impl Api {
     }
 
     /// Sends `method path` with an optional raw body; `path` is sent as given (already encoded).
-    pub async fn send(&self, method: &str, path: &str, body: Option<&str>) -> Reply {
+    pub fn send<'a>(&'a self, method: &str, path: &'a str, body: Option<&str>) -> Sending<'a> {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("valid method");
         let mut request = self.http.request(method, format!("{}{path}", self.base));
         if let Some(body) = body {
@@ -180,7 +201,44 @@ impl Api {
                 .header("content-type", "application/json")
                 .body(body.to_owned());
         }
-        let response = request.send().await.expect("the local API answers");
+        Sending { request, path }
+    }
+}
+
+/// A request on its way: await it for a JSON [`Reply`], or [`Sending::await_empty`] for the
+/// status of a response without a body (a 204).
+pub struct Sending<'a> {
+    request: reqwest::RequestBuilder,
+    path: &'a str,
+}
+
+impl<'a> std::future::IntoFuture for Sending<'a> {
+    type Output = Reply;
+    type IntoFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Reply> + Send + 'a>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            let response = self.request.send().await.expect("the local API answers");
+            Reply::read(response, self.path).await
+        })
+    }
+}
+
+impl Sending<'_> {
+    /// Sends the request and returns the status, checking that the body is empty.
+    pub async fn await_empty(self) -> u16 {
+        let response = self.request.send().await.expect("the local API answers");
+        let status = response.status().as_u16();
+        let body = response.bytes().await.expect("response body");
+        if status == 204 {
+            assert!(body.is_empty(), "a 204 has no body");
+        }
+        status
+    }
+}
+
+impl Reply {
+    async fn read(response: reqwest::Response, path: &str) -> Reply {
         let status = response.status().as_u16();
         let header = |name: &str| {
             response
@@ -201,12 +259,18 @@ impl Api {
             json,
         }
     }
+}
 
+impl Api {
     pub async fn get(&self, path: &str) -> Reply {
         self.send("GET", path, None).await
     }
 
     pub async fn put(&self, path: &str, body: &serde_json::Value) -> Reply {
         self.send("PUT", path, Some(&body.to_string())).await
+    }
+
+    pub async fn post(&self, path: &str, body: &serde_json::Value) -> Reply {
+        self.send("POST", path, Some(&body.to_string())).await
     }
 }

@@ -1,26 +1,43 @@
 //! Table tool of the local stack (`scripts/stack.sh`):
 //!
-//! - `local-db create-tables` creates the tables named by `LICENSES_TABLE` if missing;
-//! - `local-db seed` writes the README's example group (`foo`/`foogroup`), item by item and only
-//!   where no record exists, so a developer's own changes survive restarts.
+//! - `local-db create-tables` creates the tables named by `LICENSES_TABLE` and
+//!   `USER_SERVICES_TABLE` if missing;
+//! - `local-db seed` writes the README's examples, the group `foo`/`foogroup` and the
+//!   user-services configuration `For_HG`, only where nothing exists yet, so a developer's own
+//!   changes survive restarts.
 //!
 //! The SDK finds DynamoDB Local through `AWS_ENDPOINT_URL_DYNAMODB`.
 
-use api_tests::{example_group, seed_example_group};
-use licensing::store::schema::ensure_licenses_table;
+use api_tests::{example_config, example_group, seed_example_group};
+use aws_sdk_dynamodb::Client;
+use licensing::lambda::env;
+use licensing::store::ConfigStore;
+use licensing::store::dynamo_configs::DynamoConfigStore;
+use licensing::store::schema::ensure_table;
 use std::process::ExitCode;
+
+async fn create_tables(client: &Client) -> Result<(), String> {
+    ensure_table(client, &env("LICENSES_TABLE")?).await?;
+    ensure_table(client, &env("USER_SERVICES_TABLE")?).await
+}
+
+async fn seed(client: &Client) -> Result<(), String> {
+    seed_example_group(client, &env("LICENSES_TABLE")?, &example_group(), true).await?;
+    let configs = DynamoConfigStore::new(client.clone(), env("USER_SERVICES_TABLE")?);
+    configs
+        .create_user_service_config(&example_config())
+        .await
+        .map(|_created| ())
+        .map_err(|e| e.to_string())
+}
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let command = std::env::args().nth(1).unwrap_or_default();
-    let Ok(table) = std::env::var("LICENSES_TABLE") else {
-        eprintln!("local-db: LICENSES_TABLE is not set");
-        return ExitCode::FAILURE;
-    };
     let client = api_tests::dynamo_client().await;
     let result = match command.as_str() {
-        "create-tables" => ensure_licenses_table(&client, &table).await,
-        "seed" => seed_example_group(&client, &table, &example_group(), true).await,
+        "create-tables" => create_tables(&client).await,
+        "seed" => seed(&client).await,
         _ => Err("usage: local-db create-tables|seed".to_owned()),
     };
     match result {

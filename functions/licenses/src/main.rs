@@ -1,40 +1,25 @@
 //! Lambda entry point of the licenses API: builds the DynamoDB client once per cold start, then
 //! serves every request through `licensing::http::licenses`.
 //!
-//! Environment: `LICENSES_TABLE` (the table name). Locally, `AWS_ENDPOINT_URL_DYNAMODB` points the
-//! SDK at DynamoDB Local; the code has no special branch for it.
+//! Environment: `LICENSES_TABLE`, and `USER_SERVICES_TABLE` (read when a licenses GET filters by
+//! the user-services configuration).
 
-use aws_config::timeout::TimeoutConfig;
 use lambda_http::{Error, Request, run, service_fn};
 use licensing::http::{licenses, serve};
+use licensing::lambda::{dynamo_client, env, init_logging};
 use licensing::store::dynamo::DynamoStore;
-use std::time::Duration;
+use licensing::store::dynamo_configs::DynamoConfigStore;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_current_span(false)
-        .with_ansi(false)
-        .init();
-
-    let table = std::env::var("LICENSES_TABLE").map_err(|_| "LICENSES_TABLE is not set")?;
-    // Bounded timeouts so an unreachable store becomes a 503 well inside the function timeout
-    // instead of a hang.
-    let timeouts = TimeoutConfig::builder()
-        .connect_timeout(Duration::from_secs(1))
-        .operation_attempt_timeout(Duration::from_secs(2))
-        .operation_timeout(Duration::from_secs(5))
-        .build();
-    let config = aws_config::from_env().timeout_config(timeouts).load().await;
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), table);
-    let store = &store;
+    init_logging();
+    let client = dynamo_client().await;
+    let store = DynamoStore::new(client.clone(), env("LICENSES_TABLE")?);
+    let configs = DynamoConfigStore::new(client, env("USER_SERVICES_TABLE")?);
+    let (store, configs) = (&store, &configs);
 
     run(service_fn(move |req: Request| async move {
-        Ok::<_, Error>(serve(req, |req| licenses::handle(store, req)).await)
+        Ok::<_, Error>(serve(req, |req| licenses::handle(store, configs, req)).await)
     }))
     .await
 }

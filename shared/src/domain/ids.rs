@@ -26,7 +26,7 @@ impl fmt::Display for IdError {
 }
 
 /// Checks the rules shared by path ids: 1..=max characters, no control characters, no `/`.
-fn check_id(value: &str, max: usize) -> Result<(), IdError> {
+pub(super) fn check_id(value: &str, max: usize) -> Result<(), IdError> {
     check_text(value, max)?;
     if value.contains('/') {
         return Err(IdError::Slash);

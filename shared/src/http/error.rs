@@ -49,8 +49,10 @@ impl ErrorItem {
 pub enum ApiError {
     /// 400: malformed or invalid input; nothing was changed.
     BadRequest(Vec<ErrorItem>),
-    /// 404: no such route or resource.
+    /// 404: no route matches the path.
     NotFound,
+    /// 404: the route exists but the resource it names does not; the message says which.
+    NoSuch(String),
     /// 405: the route exists but not for this method; carries the `Allow` header value.
     MethodNotAllowed(&'static str),
     /// 409: the request is valid but stored state refuses it; nothing was changed.
@@ -74,7 +76,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::NotFound | ApiError::NoSuch(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -88,7 +90,11 @@ impl ApiError {
         let items: &[ErrorItem] = match &self {
             ApiError::BadRequest(items) | ApiError::Conflict(items) => items,
             ApiError::NotFound => {
-                single = [ErrorItem::new("NOT_FOUND", "no such resource")];
+                single = [ErrorItem::new("NOT_FOUND", "no route matches this path")];
+                &single
+            }
+            ApiError::NoSuch(what) => {
+                single = [ErrorItem::new("NOT_FOUND", what.as_str())];
                 &single
             }
             ApiError::MethodNotAllowed(allow) => {

@@ -8,9 +8,11 @@
 
 use super::licenses_body::{self, LicensesPut, List, licensable_name};
 use super::path::{decode, segments};
-use super::{ApiError, ErrorItem, json_object_body, json_response};
-use crate::domain::{Allocation, GroupId, GroupLicenses, GroupRef, IdError, License, TenantId};
-use crate::store::{LicenseStore, RejectReason, StoreError};
+use super::{ApiError, ErrorItem, audience_query, bool_query, json_object_body, json_response};
+use crate::domain::{
+    Allocation, GroupId, GroupLicenses, GroupRef, IdError, License, TenantId, UserService,
+};
+use crate::store::{ConfigStore, LicenseStore, RejectReason, StoreError};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
@@ -75,32 +77,25 @@ fn path_id<T>(
 }
 
 /// Handles one request of the licenses function; returns the route template for the log line.
-pub async fn handle<S: LicenseStore>(store: &S, req: Request) -> (&'static str, Response<Body>) {
+/// `configs` is read only when a licenses GET filters by the user-services configuration.
+pub async fn handle<S: LicenseStore, C: ConfigStore>(
+    store: &S,
+    configs: &C,
+    req: Request,
+) -> (&'static str, Response<Body>) {
     let route = match Route::parse(req.raw_http_path()) {
         Ok(route) => route,
         Err(e) => return ("unmatched", e.into_response()),
     };
     let template = route.template();
     let result = match (route, req.method()) {
-        (Route::GroupLicenses(group), &Method::GET) => get_group(store, &group, &req).await,
+        (Route::GroupLicenses(group), &Method::GET) => {
+            get_group(store, configs, &group, &req).await
+        }
         (Route::GroupLicenses(group), &Method::PUT) => put_group(store, &group, &req).await,
         (Route::GroupLicenses(_), _) => Err(ApiError::MethodNotAllowed("GET, PUT")),
     };
     (template, result.unwrap_or_else(ApiError::into_response))
-}
-
-/// `?licensed=true|false`; anything else is a 400 so a typo never widens the answer silently.
-fn licensed_filter(req: &Request) -> Result<bool, ApiError> {
-    let Some(params) = req.query_string_parameters_ref() else {
-        return Ok(false);
-    };
-    match params.first("licensed") {
-        None | Some("false") => Ok(false),
-        Some("true") => Ok(true),
-        Some(_) => Err(ApiError::bad_request(
-            ErrorItem::new("INVALID_QUERY", "licensed must be true or false").field("licensed"),
-        )),
-    }
 }
 
 #[derive(Serialize)]
@@ -143,12 +138,17 @@ struct LicensesView<'a> {
     service_packs: Vec<Entry<'a>>,
 }
 
-fn render(licenses: &GroupLicenses, licensed_only: bool) -> LicensesView<'_> {
+/// `offered`, when present, marks (by catalog index) the user services to list.
+fn render<'a>(
+    licenses: &'a GroupLicenses,
+    licensed_only: bool,
+    offered: Option<&[bool]>,
+) -> LicensesView<'a> {
     let keep = |l: &License| !licensed_only || l.allocation.is_licensed();
     LicensesView {
         user_services: licenses
             .user_services()
-            .filter(|(_, l)| keep(l))
+            .filter(|(s, l)| keep(l) && offered.is_none_or(|o| o[s.index()]))
             .map(|(s, l)| Entry::new(s.name(), l, None))
             .collect(),
         group_services: licenses
@@ -164,19 +164,38 @@ fn render(licenses: &GroupLicenses, licensed_only: bool) -> LicensesView<'_> {
     }
 }
 
-pub async fn get_group<S: LicenseStore>(
+pub async fn get_group<S: LicenseStore, C: ConfigStore>(
     store: &S,
+    configs: &C,
     group: &GroupRef,
     req: &Request,
 ) -> Result<Response<Body>, ApiError> {
-    let licensed_only = licensed_filter(req)?;
-    let licenses = store
-        .group_licenses(group)
-        .await
-        .map_err(|_| ApiError::Unavailable)?;
+    let licensed_only = bool_query(req, "licensed")?.unwrap_or(false);
+    let filter = audience_query(req)?;
+    if !filter.is_filtering() {
+        let licenses = store
+            .group_licenses(group)
+            .await
+            .map_err(|_| ApiError::Unavailable)?;
+        return Ok(json_response(
+            StatusCode::OK,
+            &render(&licenses, licensed_only, None),
+        ));
+    }
+    // Both reads at once: the answer costs one round trip of latency.
+    let (licenses, all_configs) =
+        tokio::join!(store.group_licenses(group), configs.user_service_configs());
+    let (licenses, all_configs) = (
+        licenses.map_err(|_| ApiError::Unavailable)?,
+        all_configs.map_err(|_| ApiError::Unavailable)?,
+    );
+    let mut offered = vec![false; UserService::count()];
+    for config in all_configs.iter().filter(|c| filter.admits(&c.audience)) {
+        offered[config.technical_name.index()] = true;
+    }
     Ok(json_response(
         StatusCode::OK,
-        &render(&licenses, licensed_only),
+        &render(&licenses, licensed_only, Some(&offered)),
     ))
 }
 
@@ -264,7 +283,7 @@ fn receipt(put: &LicensesPut) -> Receipt<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::LicenseChange;
+    use crate::domain::{InstanceName, LicenseChange, UserServiceConfig};
 
     /// A store that is down: checks the mapping to 503, not storage (that is tests/dynamo_store.rs).
     struct Down;
@@ -282,6 +301,30 @@ mod tests {
         }
     }
 
+    impl ConfigStore for Down {
+        async fn user_service_configs(&self) -> Result<Vec<UserServiceConfig>, StoreError> {
+            Err(StoreError::Unavailable("down".into()))
+        }
+        async fn user_service_config(
+            &self,
+            _: &InstanceName,
+        ) -> Result<Option<UserServiceConfig>, StoreError> {
+            Err(StoreError::Unavailable("down".into()))
+        }
+        async fn create_user_service_config(
+            &self,
+            _: &UserServiceConfig,
+        ) -> Result<bool, StoreError> {
+            Err(StoreError::Unavailable("down".into()))
+        }
+        async fn put_user_service_config(&self, _: &UserServiceConfig) -> Result<(), StoreError> {
+            Err(StoreError::Unavailable("down".into()))
+        }
+        async fn delete_user_service_config(&self, _: &InstanceName) -> Result<bool, StoreError> {
+            Err(StoreError::Unavailable("down".into()))
+        }
+    }
+
     fn request(method: &str, body: &str) -> Request {
         let req = lambda_http::http::Request::builder()
             .method(method)
@@ -293,7 +336,7 @@ mod tests {
     #[tokio::test]
     async fn storage_failure_is_a_503_json_error() {
         for (method, body) in [("GET", ""), ("PUT", r#"{"servicePacks": []}"#)] {
-            let (_, response) = handle(&Down, request(method, body)).await;
+            let (_, response) = handle(&Down, &Down, request(method, body)).await;
             assert_eq!(
                 response.status(),
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -88,13 +88,14 @@ pub fn parse(body: &Map<String, Value>) -> Result<LicensesPut, Vec<ErrorItem>> {
         for (i, item) in items.iter().enumerate() {
             match parse_item(list, i, item, auto_assign) {
                 Ok(change) if !seen.insert(change.item.clone()) => {
+                    let name = licensable_name(&change.item);
                     errors.push(
                         ErrorItem::new(
                             "DUPLICATE_NAME",
-                            format!("is named more than once in {}", list.key()),
+                            format!("{name} is named more than once in {}", list.key()),
                         )
                         .field(format!("{}[{i}].name", list.key()))
-                        .name(licensable_name(&change.item)),
+                        .name(name),
                     );
                 }
                 Ok(change) => {
@@ -120,12 +121,29 @@ pub fn licensable_name(item: &Licensable) -> &str {
     }
 }
 
+/// Messages are sentences that name the offending value, so they read well on their own.
 fn invalid(field: impl Into<String>, message: &str) -> ErrorItem {
-    ErrorItem::new("INVALID_VALUE", message).field(field)
+    let field = field.into();
+    ErrorItem::new("INVALID_VALUE", format!("{field} {message}")).field(field)
 }
 
 fn unknown_field(field: String) -> ErrorItem {
-    ErrorItem::new("UNKNOWN_FIELD", "is not a field of this request").field(field)
+    ErrorItem::new(
+        "UNKNOWN_FIELD",
+        format!("{field} is not a field of this request"),
+    )
+    .field(field)
+}
+
+fn missing(field: String, message: &str) -> ErrorItem {
+    ErrorItem::new("MISSING_FIELD", format!("{field} {message}")).field(field)
+}
+
+fn unknown_service(name: &str, kind: &str) -> ErrorItem {
+    ErrorItem::new(
+        "UNKNOWN_SERVICE",
+        format!("{name:?} is not a {kind} service of the catalog"),
+    )
 }
 
 /// One item of a list; the first problem found is its error.
@@ -142,11 +160,7 @@ fn parse_item(
     let name = match fields.get("name") {
         Some(Value::String(s)) => s.as_str(),
         Some(_) => return Err(invalid(format!("{path}.name"), "must be a string")),
-        None => {
-            return Err(
-                ErrorItem::new("MISSING_FIELD", "is required").field(format!("{path}.name"))
-            );
-        }
+        None => return Err(missing(format!("{path}.name"), "is required")),
     };
     let named = |e: ErrorItem| e.name(name);
     for key in fields.keys() {
@@ -157,15 +171,13 @@ fn parse_item(
     let item = match list {
         List::UserServices => UserService::parse(name)
             .map(Licensable::User)
-            .map_err(|_| ErrorItem::new("UNKNOWN_SERVICE", "is not a user service of the catalog")),
+            .map_err(|_| unknown_service(name, "user")),
         List::GroupServices => GroupService::parse(name)
             .map(Licensable::Group)
-            .map_err(|_| {
-                ErrorItem::new("UNKNOWN_SERVICE", "is not a group service of the catalog")
-            }),
+            .map_err(|_| unknown_service(name, "group")),
         List::ServicePacks => PackName::parse(name)
             .map(Licensable::Pack)
-            .map_err(|e| ErrorItem::new("INVALID_VALUE", format!("pack name {e}"))),
+            .map_err(|e| ErrorItem::new("INVALID_VALUE", format!("a pack name {e}"))),
     }
     .map_err(|e| named(e.field(format!("{path}.name"))))?;
 
@@ -173,11 +185,7 @@ fn parse_item(
     let allocated = match fields.get("allocated") {
         Some(Value::Object(a)) => a,
         Some(_) => return Err(named(invalid(allocated_path, "must be an object"))),
-        None => {
-            return Err(named(
-                ErrorItem::new("MISSING_FIELD", "is required").field(allocated_path),
-            ));
-        }
+        None => return Err(named(missing(allocated_path, "is required"))),
     };
     for key in allocated.keys() {
         let known = match key.as_str() {
@@ -189,20 +197,11 @@ fn parse_item(
             return Err(named(unknown_field(format!("{allocated_path}.{key}"))));
         }
     }
+    let unlimited_path = format!("{allocated_path}.unlimited");
     let unlimited = match allocated.get("unlimited") {
         Some(Value::Bool(b)) => *b,
-        Some(_) => {
-            return Err(named(invalid(
-                format!("{allocated_path}.unlimited"),
-                "must be a boolean",
-            )));
-        }
-        None => {
-            return Err(named(
-                ErrorItem::new("MISSING_FIELD", "is required")
-                    .field(format!("{allocated_path}.unlimited")),
-            ));
-        }
+        Some(_) => return Err(named(invalid(unlimited_path, "must be a boolean"))),
+        None => return Err(named(missing(unlimited_path, "is required"))),
     };
     let allocation = if unlimited {
         // With `unlimited: true` a maximum is ignored, as documented.
@@ -214,12 +213,7 @@ fn parse_item(
                 .as_u64()
                 .and_then(|m| Allocation::limited(m).ok())
                 .ok_or_else(|| named(invalid(field, "must be an integer from 0 to 1000000")))?,
-            None => {
-                return Err(named(
-                    ErrorItem::new("MISSING_FIELD", "is required when unlimited is false")
-                        .field(field),
-                ));
-            }
+            None => return Err(named(missing(field, "is required when unlimited is false"))),
         }
     };
     Ok(LicenseChange {

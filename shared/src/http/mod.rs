@@ -5,12 +5,16 @@ pub mod error;
 pub mod licenses;
 mod licenses_body;
 pub mod path;
+pub mod user_services;
+mod user_services_body;
 
 pub use error::{ApiError, ErrorItem};
 
+use crate::domain::Audience;
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
+use serde_json::{Map, Value};
 use std::time::Instant;
 
 /// Largest request body any route reads.
@@ -37,9 +41,17 @@ pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Res
 }
 
 /// The request body as a JSON object, or the 400/413 a client needs to fix it.
-pub fn json_object_body(
-    req: &Request,
-) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
+pub fn json_object_body(req: &Request) -> Result<Map<String, Value>, ApiError> {
+    optional_json_object_body(req)?.ok_or_else(|| {
+        ApiError::bad_request(ErrorItem::new(
+            "INVALID_BODY",
+            "a JSON object body is required",
+        ))
+    })
+}
+
+/// Like [`json_object_body`], but an empty (or all-whitespace) body is `None`.
+pub fn optional_json_object_body(req: &Request) -> Result<Option<Map<String, Value>>, ApiError> {
     let bytes: &[u8] = req.body().as_ref();
     if bytes.len() > MAX_BODY_BYTES {
         return Err(ApiError::PayloadTooLarge {
@@ -47,13 +59,10 @@ pub fn json_object_body(
         });
     }
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad_request(ErrorItem::new(
-            "INVALID_BODY",
-            "a JSON object body is required",
-        )));
+        return Ok(None);
     }
     match serde_json::from_slice(bytes) {
-        Ok(serde_json::Value::Object(map)) => Ok(map),
+        Ok(Value::Object(map)) => Ok(Some(map)),
         Ok(_) => Err(ApiError::bad_request(ErrorItem::new(
             "INVALID_BODY",
             "the body must be a JSON object",
@@ -62,6 +71,42 @@ pub fn json_object_body(
             "INVALID_JSON",
             format!("the body is not valid JSON: {e}"),
         ))),
+    }
+}
+
+/// A boolean query parameter: absent, `true` or `false`; anything else is a 400 so a typo
+/// never widens an answer silently.
+pub fn bool_query(req: &Request, name: &'static str) -> Result<Option<bool>, ApiError> {
+    let value = req
+        .query_string_parameters_ref()
+        .and_then(|params| params.first(name));
+    match value {
+        None => Ok(None),
+        Some("true") => Ok(Some(true)),
+        Some("false") => Ok(Some(false)),
+        Some(_) => Err(ApiError::bad_request(
+            ErrorItem::new("INVALID_QUERY", format!("{name} must be true or false")).field(name),
+        )),
+    }
+}
+
+/// The user-services filters (`for_hg`, `for_cc`, `for_ivr`, `for_enduser`) of the query string.
+pub fn audience_query(req: &Request) -> Result<Audience, ApiError> {
+    let mut filter = Audience::default();
+    let mut errors = Vec::new();
+    for field in Audience::FIELDS {
+        match bool_query(req, field) {
+            Ok(value) => {
+                filter.set(field, value.unwrap_or(false));
+            }
+            Err(ApiError::BadRequest(mut e)) => errors.append(&mut e),
+            Err(other) => return Err(other),
+        }
+    }
+    if errors.is_empty() {
+        Ok(filter)
+    } else {
+        Err(ApiError::BadRequest(errors))
     }
 }
 

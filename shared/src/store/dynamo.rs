@@ -161,7 +161,7 @@ pub fn decode_license(item: &Item) -> License {
     }
 }
 
-fn unavailable<E, R>(err: SdkError<E, R>) -> StoreError
+pub(super) fn unavailable<E, R>(err: SdkError<E, R>) -> StoreError
 where
     E: std::error::Error + 'static,
     R: std::fmt::Debug,

@@ -5,10 +5,11 @@
 //! atomically with the write, never by a read before it.
 
 pub mod dynamo;
+pub mod dynamo_configs;
 pub mod keys;
 pub mod schema;
 
-use crate::domain::{GroupLicenses, GroupRef, LicenseChange};
+use crate::domain::{GroupLicenses, GroupRef, InstanceName, LicenseChange, UserServiceConfig};
 use std::fmt;
 use std::future::Future;
 
@@ -60,4 +61,36 @@ pub trait LicenseStore: Send + Sync {
         group: &GroupRef,
         changes: &[LicenseChange],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// The operator-defined user-services configuration.
+pub trait ConfigStore: Send + Sync {
+    /// Every configuration object, ordered by instance name (one `Query`).
+    fn user_service_configs(
+        &self,
+    ) -> impl Future<Output = Result<Vec<UserServiceConfig>, StoreError>> + Send;
+
+    fn user_service_config(
+        &self,
+        name: &InstanceName,
+    ) -> impl Future<Output = Result<Option<UserServiceConfig>, StoreError>> + Send;
+
+    /// Stores `config` unless its instance exists; `Ok(false)` when it does. One conditional
+    /// write, so of two racing creates exactly one succeeds.
+    fn create_user_service_config(
+        &self,
+        config: &UserServiceConfig,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Creates or replaces.
+    fn put_user_service_config(
+        &self,
+        config: &UserServiceConfig,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Deletes the instance if present; `Ok(false)` when there was none. One conditional write.
+    fn delete_user_service_config(
+        &self,
+        name: &InstanceName,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }

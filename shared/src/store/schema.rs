@@ -8,8 +8,9 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
 
-/// Creates the licenses table (`PK`, `SK`, both strings, on-demand) unless it exists.
-pub async fn ensure_licenses_table(client: &Client, table: &str) -> Result<(), String> {
+/// Creates a table of this project's shape (`PK`, `SK`, both strings, on-demand) unless it exists.
+/// Both tables, licenses and user-services configuration, have that shape.
+pub async fn ensure_table(client: &Client, table: &str) -> Result<(), String> {
     let attr = |name: &str| {
         AttributeDefinition::builder()
             .attribute_name(name)
