@@ -167,6 +167,34 @@ pub async fn stored_license(
     out.item().map(decode_license)
 }
 
+/// Every sort key of the group's partition, read straight from the table: the records a test
+/// counts against `inUse`.
+pub async fn partition_keys(client: &Client, table: &str, group: &GroupRef) -> Vec<String> {
+    let mut keys = Vec::new();
+    let mut start = None;
+    loop {
+        let page = client
+            .query()
+            .table_name(table)
+            .key_condition_expression("PK = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(group_pk(group)))
+            .consistent_read(true)
+            .set_exclusive_start_key(start.take())
+            .send()
+            .await
+            .expect("DynamoDB Local answers Query");
+        for item in page.items() {
+            if let Some(AttributeValue::S(sk)) = item.get("SK") {
+                keys.push(sk.clone());
+            }
+        }
+        match page.last_evaluated_key {
+            Some(k) if !k.is_empty() => start = Some(k),
+            _ => return keys,
+        }
+    }
+}
+
 /// HTTP access to the API under test.
 pub struct Api {
     base: String,
@@ -272,5 +300,9 @@ impl Api {
 
     pub async fn post(&self, path: &str, body: &serde_json::Value) -> Reply {
         self.send("POST", path, Some(&body.to_string())).await
+    }
+
+    pub async fn delete(&self, path: &str, body: &serde_json::Value) -> Reply {
+        self.send("DELETE", path, Some(&body.to_string())).await
     }
 }

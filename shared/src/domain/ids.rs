@@ -91,6 +91,13 @@ path_id!(
     80
 );
 
+path_id!(
+    /// A user of a group: 1–161 characters (BroadWorks user ids look like `alice@example.com`),
+    /// no control characters, no `/`.
+    UserId,
+    161
+);
+
 /// A group, always addressed through the tenant that owns it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct GroupRef {
@@ -142,6 +149,16 @@ mod tests {
         assert_eq!(GroupId::parse("a/b"), Err(IdError::Slash));
         assert_eq!(GroupId::parse("a\nb"), Err(IdError::ControlCharacter));
         assert_eq!(GroupId::parse("a\u{7f}"), Err(IdError::ControlCharacter));
+    }
+
+    #[test]
+    fn user_ids_may_be_longer() {
+        assert!(UserId::parse("alice@example.com").is_ok());
+        assert!(UserId::parse("u".repeat(161)).is_ok());
+        assert_eq!(
+            UserId::parse("u".repeat(162)),
+            Err(IdError::TooLong { max: 161 })
+        );
     }
 
     #[test]

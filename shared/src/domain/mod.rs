@@ -4,10 +4,12 @@ pub mod allocation;
 pub mod catalog;
 pub mod ids;
 pub mod licenses;
+pub mod usage;
 pub mod user_service_config;
 
 pub use allocation::{Allocation, AllocationError};
 pub use catalog::{GroupService, UnknownService, UserService};
-pub use ids::{GroupId, GroupRef, IdError, PackName, TenantId};
+pub use ids::{GroupId, GroupRef, IdError, PackName, TenantId, UserId};
 pub use licenses::{GroupLicenses, Licensable, License, LicenseChange, UsageEffect};
+pub use usage::{Assignable, UsageRejection};
 pub use user_service_config::{Audience, InstanceName, UserServiceConfig};

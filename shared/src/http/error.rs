@@ -2,6 +2,8 @@
 //! `{"errors": [{"code", "message", "field"?, "name"?, ...}]}`.
 
 use super::json_response;
+use crate::domain::UsageRejection;
+use crate::store::{RejectReason, Rejection, StoreError};
 use lambda_http::http::{StatusCode, header};
 use lambda_http::{Body, Response};
 use serde::Serialize;
@@ -17,9 +19,12 @@ pub struct ErrorItem {
     /// The service or pack concerned.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// Usage that blocked a change, on below-usage conflicts.
+    /// Usage that blocked a change, on usage conflicts.
     #[serde(rename = "inUse", skip_serializing_if = "Option::is_none")]
     pub in_use: Option<u32>,
+    /// The licensed maximum, when it is what blocked a change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub maximum: Option<u32>,
 }
 
 impl ErrorItem {
@@ -30,6 +35,7 @@ impl ErrorItem {
             field: None,
             name: None,
             in_use: None,
+            maximum: None,
         }
     }
 
@@ -73,6 +79,71 @@ impl ApiError {
         ApiError::BadRequest(vec![item])
     }
 
+    /// A storage failure. `describe` names the request item of each rejection (only the handler
+    /// knows which item an index stands for).
+    pub fn from_store(err: StoreError, describe: impl Fn(&Rejection) -> ErrorItem) -> Self {
+        match err {
+            StoreError::Rejected(rejections) => {
+                ApiError::Conflict(rejections.iter().map(describe).collect())
+            }
+            StoreError::Unavailable(_) => ApiError::Unavailable,
+            StoreError::Contended => ApiError::Conflict(vec![ErrorItem::new(
+                "CONCURRENT_UPDATE",
+                "other requests kept changing the same licenses; nothing was changed, retry",
+            )]),
+        }
+    }
+}
+
+impl ApiError {
+    /// A storage failure of an operation whose rejections need no request context.
+    pub fn store(err: StoreError) -> Self {
+        ApiError::from_store(err, |r| usage_error(&r.reason, "the request"))
+    }
+}
+
+/// The error item of a usage rule that refused `name`.
+pub fn usage_error(reason: &RejectReason, name: &str) -> ErrorItem {
+    let item = |code, message: String| ErrorItem::new(code, message).name(name);
+    match reason {
+        RejectReason::BelowUsage { in_use } => ErrorItem {
+            in_use: Some(*in_use),
+            ..item(
+                "BELOW_USAGE",
+                format!("{name} has {in_use} in use; the new allocation is below that"),
+            )
+        },
+        RejectReason::Usage(UsageRejection::NotLicensed) => item(
+            "NOT_LICENSED",
+            format!("{name} is not licensed to the group"),
+        ),
+        RejectReason::Usage(UsageRejection::OverLimit { maximum, in_use }) => ErrorItem {
+            in_use: Some(*in_use),
+            maximum: Some(*maximum),
+            ..item(
+                "OVER_LIMIT",
+                format!("all {maximum} licensed units of {name} are in use"),
+            )
+        },
+        RejectReason::Usage(UsageRejection::HasInstances { in_use }) => ErrorItem {
+            in_use: Some(*in_use),
+            ..item(
+                "HAS_INSTANCES",
+                format!("{name} still has {in_use} instance(s) and cannot be unassigned"),
+            )
+        },
+        RejectReason::Usage(UsageRejection::InstanceExists) => item(
+            "INSTANCE_EXISTS",
+            format!("an instance of that name already exists for {name}"),
+        ),
+        RejectReason::Usage(UsageRejection::NoMoreAssignable) => item(
+            "NO_MORE_ASSIGNABLE",
+            format!("{name} is configured as no longer assignable"),
+        ),
+    }
+}
+
+impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,

@@ -1,67 +1,123 @@
 //! Routes of the licenses function.
 //!
-//! | route                                                     | methods  | handler          |
-//! |-----------------------------------------------------------|----------|------------------|
-//! | `/api/v1/tenants/{tenant_id}/groups/{group_id}/licenses/` | GET, PUT | [`get_group`], [`put_group`] |
+//! Every route is under `/api/v1/tenants/{tenant_id}/groups/{group_id}/`:
+//!
+//! | route                                   | methods           | handlers                        |
+//! |-----------------------------------------|-------------------|---------------------------------|
+//! | `licenses/`                             | GET, PUT          | [`get_group`], [`put_group`]    |
+//! | `services/`                             | GET, POST, DELETE | `usage::group_services*`        |
+//! | `services/{service}/instances/`         | GET, POST         | `usage::instances`, `add_instance` |
+//! | `services/{service}/instances/{name}/`  | DELETE            | `usage::remove_instance`        |
+//! | `users/{user_id}/services/`             | GET, POST, DELETE | `usage::user_services*`         |
 //!
 //! Anything else is a JSON 404.
 
+use super::error::usage_error;
 use super::licenses_body::{self, LicensesPut, List, licensable_name};
 use super::path::{decode, segments};
+use super::usage;
 use super::{ApiError, ErrorItem, audience_query, bool_query, json_object_body, json_response};
 use crate::domain::{
-    Allocation, GroupId, GroupLicenses, GroupRef, IdError, License, TenantId, UserService,
+    Allocation, GroupId, GroupLicenses, GroupRef, GroupService, IdError, InstanceName, License,
+    TenantId, UserId, UserService,
 };
-use crate::store::{ConfigStore, LicenseStore, RejectReason, StoreError};
+use crate::store::{ConfigStore, LicenseStore, RejectReason, UsageStore};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 
 /// A matched route with its decoded, validated path parameters.
+/// A matched route with its decoded, validated path parameters.
 #[derive(Debug, PartialEq)]
 pub enum Route {
     GroupLicenses(GroupRef),
+    GroupServices(GroupRef),
+    Instances(GroupRef, GroupService),
+    Instance(GroupRef, GroupService, InstanceName),
+    UserServices(GroupRef, UserId),
 }
-
-const GROUP_LICENSES: &str = "/api/v1/tenants/{tenant_id}/groups/{group_id}/licenses/";
 
 impl Route {
     /// The route template, for logs.
     pub fn template(&self) -> &'static str {
         match self {
-            Route::GroupLicenses(_) => GROUP_LICENSES,
+            Route::GroupLicenses(_) => "/api/v1/tenants/{tenant_id}/groups/{group_id}/licenses/",
+            Route::GroupServices(_) => "/api/v1/tenants/{tenant_id}/groups/{group_id}/services/",
+            Route::Instances(..) => {
+                "/api/v1/tenants/{tenant_id}/groups/{group_id}/services/{service}/instances/"
+            }
+            Route::Instance(..) => {
+                "/api/v1/tenants/{tenant_id}/groups/{group_id}/services/{service}/instances/{name}/"
+            }
+            Route::UserServices(..) => {
+                "/api/v1/tenants/{tenant_id}/groups/{group_id}/users/{user_id}/services/"
+            }
         }
     }
 
     pub fn parse(path: &str) -> Result<Route, ApiError> {
-        let mut s = segments(path);
-        let mut next = || s.next();
-        match (
-            next(),
-            next(),
-            next(),
-            next(),
-            next(),
-            next(),
-            next(),
-            next(),
-        ) {
-            (
-                Some("api"),
-                Some("v1"),
-                Some("tenants"),
-                Some(t),
-                Some("groups"),
-                Some(g),
-                Some("licenses"),
-                None,
-            ) => Ok(Route::GroupLicenses(GroupRef {
+        let mut parts = [""; 12];
+        let mut count = 0;
+        for segment in segments(path) {
+            if count == parts.len() {
+                return Err(ApiError::NotFound);
+            }
+            parts[count] = segment;
+            count += 1;
+        }
+        let ["api", "v1", "tenants", t, "groups", g, rest @ ..] = &parts[..count] else {
+            return Err(ApiError::NotFound);
+        };
+        let group = || -> Result<GroupRef, ApiError> {
+            Ok(GroupRef {
                 tenant: path_id("tenant_id", t, TenantId::parse)?,
                 group: path_id("group_id", g, GroupId::parse)?,
-            })),
+            })
+        };
+        match rest {
+            ["licenses"] => Ok(Route::GroupLicenses(group()?)),
+            ["services"] => Ok(Route::GroupServices(group()?)),
+            ["services", service, "instances"] => {
+                let group = group()?;
+                Ok(Route::Instances(group, instance_service(service)?))
+            }
+            ["services", service, "instances", name] => {
+                let group = group()?;
+                let service = instance_service(service)?;
+                Ok(Route::Instance(
+                    group,
+                    service,
+                    path_id("name", name, InstanceName::parse)?,
+                ))
+            }
+            ["users", user, "services"] => {
+                let group = group()?;
+                Ok(Route::UserServices(
+                    group,
+                    path_id("user_id", user, UserId::parse)?,
+                ))
+            }
             _ => Err(ApiError::NotFound),
         }
     }
+}
+
+/// The `{service}` of the instance routes: a catalog group service that has instances.
+fn instance_service(raw: &str) -> Result<GroupService, ApiError> {
+    let name = decode(raw).ok_or(ApiError::NotFound)?;
+    let service = GroupService::parse(&name)
+        .map_err(|_| ApiError::NoSuch(format!("{name:?} is not a group service of the catalog")))?;
+    if service.no_instance() {
+        return Err(ApiError::bad_request(
+            ErrorItem::new(
+                "NO_INSTANCES",
+                format!("{name} is assigned to the group as a whole and has no instances"),
+            )
+            .field("service")
+            .name(service.name()),
+        ));
+    }
+    Ok(service)
 }
 
 fn path_id<T>(
@@ -78,7 +134,7 @@ fn path_id<T>(
 
 /// Handles one request of the licenses function; returns the route template for the log line.
 /// `configs` is read only when a licenses GET filters by the user-services configuration.
-pub async fn handle<S: LicenseStore, C: ConfigStore>(
+pub async fn handle<S: LicenseStore + UsageStore, C: ConfigStore>(
     store: &S,
     configs: &C,
     req: Request,
@@ -94,6 +150,35 @@ pub async fn handle<S: LicenseStore, C: ConfigStore>(
         }
         (Route::GroupLicenses(group), &Method::PUT) => put_group(store, &group, &req).await,
         (Route::GroupLicenses(_), _) => Err(ApiError::MethodNotAllowed("GET, PUT")),
+        (Route::GroupServices(group), &Method::GET) => usage::group_services(store, &group).await,
+        (Route::GroupServices(group), &Method::POST) => {
+            usage::assign_group_services(store, &group, &req).await
+        }
+        (Route::GroupServices(group), &Method::DELETE) => {
+            usage::unassign_group_services(store, &group, &req).await
+        }
+        (Route::GroupServices(_), _) => Err(ApiError::MethodNotAllowed("GET, POST, DELETE")),
+        (Route::Instances(group, service), &Method::GET) => {
+            usage::instances(store, &group, service).await
+        }
+        (Route::Instances(group, service), &Method::POST) => {
+            usage::add_instance(store, &group, service, &req).await
+        }
+        (Route::Instances(..), _) => Err(ApiError::MethodNotAllowed("GET, POST")),
+        (Route::Instance(group, service, name), &Method::DELETE) => {
+            usage::remove_instance(store, &group, service, &name).await
+        }
+        (Route::Instance(..), _) => Err(ApiError::MethodNotAllowed("DELETE")),
+        (Route::UserServices(group, user), &Method::GET) => {
+            usage::user_services(store, &group, &user).await
+        }
+        (Route::UserServices(group, user), &Method::POST) => {
+            usage::assign_to_user(store, configs, &group, &user, &req).await
+        }
+        (Route::UserServices(group, user), &Method::DELETE) => {
+            usage::unassign_from_user(store, &group, &user, &req).await
+        }
+        (Route::UserServices(..), _) => Err(ApiError::MethodNotAllowed("GET, POST, DELETE")),
     };
     (template, result.unwrap_or_else(ApiError::into_response))
 }
@@ -212,38 +297,29 @@ pub async fn put_group<S: LicenseStore>(
 ) -> Result<Response<Body>, ApiError> {
     let body = json_object_body(req)?;
     let put = licenses_body::parse(&body).map_err(ApiError::BadRequest)?;
-    match store.update_group_licenses(group, &put.changes).await {
-        Ok(()) => Ok(json_response(StatusCode::OK, &receipt(&put))),
-        Err(StoreError::Rejected(rejections)) => Err(ApiError::Conflict(
-            rejections
-                .into_iter()
-                .map(|r| {
-                    let change = &put.changes[r.index];
-                    let name = licensable_name(&change.item);
-                    match r.reason {
-                        RejectReason::BelowUsage { in_use } => {
-                            let message = match change.allocation {
-                                Allocation::Limited(0) => {
-                                    format!("{name} has {in_use} in use and cannot be unlicensed")
-                                }
-                                a => format!(
-                                    "{name} has {in_use} in use; maximum {} is below that",
-                                    a.maximum().unwrap_or(0)
-                                ),
-                            };
-                            ErrorItem {
-                                in_use: Some(in_use),
-                                ..ErrorItem::new("BELOW_USAGE", message)
-                                    .field(put.field(r.index, ".allocated.maximum"))
-                                    .name(name)
-                            }
-                        }
-                    }
-                })
-                .collect(),
-        )),
-        Err(StoreError::Unavailable(_)) => Err(ApiError::Unavailable),
-    }
+    store
+        .update_group_licenses(group, &put.changes)
+        .await
+        .map_err(|err| {
+            ApiError::from_store(err, |r| {
+                let change = &put.changes[r.index];
+                let name = licensable_name(&change.item);
+                let item =
+                    usage_error(&r.reason, name).field(put.field(r.index, ".allocated.maximum"));
+                match (&r.reason, change.allocation) {
+                    (RejectReason::BelowUsage { in_use }, Allocation::Limited(0)) => ErrorItem {
+                        message: format!("{name} has {in_use} in use and cannot be unlicensed"),
+                        ..item
+                    },
+                    (RejectReason::BelowUsage { in_use }, Allocation::Limited(max)) => ErrorItem {
+                        message: format!("{name} has {in_use} in use; maximum {max} is below that"),
+                        ..item
+                    },
+                    _ => item,
+                }
+            })
+        })?;
+    Ok(json_response(StatusCode::OK, &receipt(&put)))
 }
 
 /// `{"userServices": [{"name", "status": "updated"}], ...}`: one entry per requested item, in
@@ -284,6 +360,7 @@ fn receipt(put: &LicensesPut) -> Receipt<'_> {
 mod tests {
     use super::*;
     use crate::domain::{InstanceName, LicenseChange, UserServiceConfig};
+    use crate::store::StoreError;
 
     /// A store that is down: checks the mapping to 503, not storage (that is tests/dynamo_store.rs).
     struct Down;
@@ -335,13 +412,26 @@ mod tests {
 
     #[tokio::test]
     async fn storage_failure_is_a_503_json_error() {
-        for (method, body) in [("GET", ""), ("PUT", r#"{"servicePacks": []}"#)] {
-            let (_, response) = handle(&Down, &Down, request(method, body)).await;
-            assert_eq!(
-                response.status(),
-                StatusCode::SERVICE_UNAVAILABLE,
-                "{method}"
-            );
+        let group = GroupRef {
+            tenant: TenantId::parse("t").unwrap(),
+            group: GroupId::parse("g").unwrap(),
+        };
+        let get = get_group(&Down, &Down, &group, &request("GET", "")).await;
+        let filtered = get_group(
+            &Down,
+            &Down,
+            &group,
+            &request("GET", "").with_query_string_parameters(
+                [("for_hg".to_owned(), "true".to_owned())]
+                    .into_iter()
+                    .collect::<std::collections::HashMap<_, _>>(),
+            ),
+        )
+        .await;
+        let put = put_group(&Down, &group, &request("PUT", r#"{"servicePacks": []}"#)).await;
+        for result in [get, filtered, put] {
+            let response = result.unwrap_err().into_response();
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
             let json: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
             assert_eq!(json["errors"][0]["code"], "STORAGE_UNAVAILABLE");
         }

@@ -15,11 +15,11 @@ use aws_sdk_dynamodb::types::{
 };
 use std::collections::HashMap;
 
-type Item = HashMap<String, AttributeValue>;
+pub(super) type Item = HashMap<String, AttributeValue>;
 
 /// How often a transaction that lost a race with another transaction on the same items is
 /// retried before the caller is told to retry.
-const CONFLICT_RETRIES: u32 = 3;
+const CONFLICT_RETRIES: u32 = 5;
 
 #[derive(Clone, Debug)]
 pub struct DynamoStore {
@@ -41,6 +41,61 @@ impl DynamoStore {
 
     pub fn table(&self) -> &str {
         &self.table
+    }
+
+    /// Runs one transaction. `Ok(Err(failed))` lists the actions whose condition failed, each with
+    /// the item as it was (actions ask for `ALL_OLD` on failure), so callers can say why. A
+    /// transaction that lost a race with another on the same items is retried a few times.
+    pub(super) async fn transact(
+        &self,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<Result<(), Vec<(usize, Option<Item>)>>, StoreError> {
+        let mut attempt = 0;
+        loop {
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
+            let err = match result {
+                Ok(_) => return Ok(Ok(())),
+                Err(err) => err,
+            };
+            let reasons = match &err {
+                SdkError::ServiceError(service) => match service.err() {
+                    TransactWriteItemsError::TransactionCanceledException(e) => {
+                        e.cancellation_reasons()
+                    }
+                    _ => return Err(unavailable(err)),
+                },
+                _ => return Err(unavailable(err)),
+            };
+            let failed: Vec<(usize, Option<Item>)> = reasons
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
+                .map(|(index, r)| (index, r.item().cloned()))
+                .collect();
+            if !failed.is_empty() {
+                return Ok(Err(failed));
+            }
+            let conflict = reasons
+                .iter()
+                .any(|r| r.code() == Some("TransactionConflict"));
+            if !conflict || attempt == CONFLICT_RETRIES {
+                return Err(unavailable(err));
+            }
+            attempt += 1;
+            // Jittered backoff, so racing requests do not collide again in lockstep.
+            let jitter = u64::from(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.subsec_nanos())
+                    % 10,
+            );
+            tokio::time::sleep(std::time::Duration::from_millis((5 << attempt) + jitter)).await;
+        }
     }
 
     fn license_write(&self, pk: &str, change: &LicenseChange) -> Result<TransactWriteItem, String> {
@@ -218,49 +273,19 @@ impl LicenseStore for DynamoStore {
             .map(|c| self.license_write(&pk, c))
             .collect::<Result<Vec<_>, _>>()
             .map_err(StoreError::Unavailable)?;
-        let mut attempt = 0;
-        loop {
-            let result = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items.clone()))
-                .send()
-                .await;
-            let err = match result {
-                Ok(_) => return Ok(()),
-                Err(err) => err,
-            };
-            let reasons = match &err {
-                SdkError::ServiceError(service) => match service.err() {
-                    TransactWriteItemsError::TransactionCanceledException(e) => {
-                        e.cancellation_reasons()
-                    }
-                    _ => return Err(unavailable(err)),
-                },
-                _ => return Err(unavailable(err)),
-            };
-            let rejections: Vec<Rejection> = reasons
-                .iter()
-                .enumerate()
-                .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
-                .map(|(index, r)| Rejection {
-                    index,
-                    reason: RejectReason::BelowUsage {
-                        in_use: r.item().map(decode_license).map_or(0, |l| l.in_use),
-                    },
-                })
-                .collect();
-            if !rejections.is_empty() {
-                return Err(StoreError::Rejected(rejections));
-            }
-            let conflict = reasons
-                .iter()
-                .any(|r| r.code() == Some("TransactionConflict"));
-            if !conflict || attempt == CONFLICT_RETRIES {
-                return Err(unavailable(err));
-            }
-            attempt += 1;
-            tokio::time::sleep(std::time::Duration::from_millis(10 << attempt)).await;
+        match self.transact(items).await? {
+            Ok(()) => Ok(()),
+            Err(failed) => Err(StoreError::Rejected(
+                failed
+                    .into_iter()
+                    .map(|(index, old)| Rejection {
+                        index,
+                        reason: RejectReason::BelowUsage {
+                            in_use: old.as_ref().map(decode_license).map_or(0, |l| l.in_use),
+                        },
+                    })
+                    .collect(),
+            )),
         }
     }
 }

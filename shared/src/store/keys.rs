@@ -5,13 +5,20 @@
 //! `Query` with `begins_with(SK, "LIC#")` read all of a group's licenses and nothing else that
 //! later lives in the partition.
 //!
+//! Usage lives in the same partition: `SK = INST#<group service>#<instance>` for instances of a
+//! group service, `SK = USER#<user>#SVC#<service>` and `USER#<user>#PACK#<pack>` for what a user
+//! is assigned, so one `Query` on a prefix lists a service's instances or a user's assignments.
+//!
 //! Ids may contain `#`, so they are escaped (`%` → `%25`, `#` → `%23`) wherever more than one
 //! variable part shares a key: without it tenant `a#GROUP#b` with group `c` and tenant `a` with
 //! group `b#GROUP#c` would share a partition. The last part of a sort key needs no escaping.
 
-use crate::domain::{GroupRef, GroupService, Licensable, PackName, UserService};
+use crate::domain::{
+    Assignable, GroupRef, GroupService, InstanceName, Licensable, PackName, UserId, UserService,
+};
 
 pub const LICENSE_PREFIX: &str = "LIC#";
+pub const GROUP_LICENSE_PREFIX: &str = "LIC#GROUP#";
 const USER: &str = "LIC#USER#";
 const GROUP: &str = "LIC#GROUP#";
 const PACK: &str = "LIC#PACK#";
@@ -48,6 +55,51 @@ pub fn license_sk(item: &Licensable) -> String {
     sk.push_str(prefix);
     sk.push_str(name);
     sk
+}
+
+/// Prefix of a group service's instances.
+pub fn instance_prefix(service: GroupService) -> String {
+    format!("INST#{}#", service.name())
+}
+
+pub fn instance_sk(service: GroupService, name: &InstanceName) -> String {
+    let mut sk = instance_prefix(service);
+    sk.push_str(name.as_str());
+    sk
+}
+
+/// Prefix of a user's assignments.
+pub fn user_prefix(user: &UserId) -> String {
+    let mut prefix = String::with_capacity(user.as_str().len() + 6);
+    prefix.push_str("USER#");
+    push_escaped(&mut prefix, user.as_str());
+    prefix.push('#');
+    prefix
+}
+
+pub fn assignment_sk(user_prefix: &str, item: &Assignable) -> String {
+    let (kind, name) = match item {
+        Assignable::Service(s) => ("SVC#", s.name()),
+        Assignable::Pack(p) => ("PACK#", p.as_str()),
+    };
+    let mut sk = String::with_capacity(user_prefix.len() + kind.len() + name.len());
+    sk.push_str(user_prefix);
+    sk.push_str(kind);
+    sk.push_str(name);
+    sk
+}
+
+/// The assignment a sort key names, given the user's prefix; `None` for keys this version does
+/// not know.
+pub fn parse_assignment_sk(user_prefix: &str, sk: &str) -> Option<Assignable> {
+    let rest = sk.strip_prefix(user_prefix)?;
+    if let Some(name) = rest.strip_prefix("SVC#") {
+        UserService::parse(name).ok().map(Assignable::Service)
+    } else if let Some(name) = rest.strip_prefix("PACK#") {
+        PackName::parse(name).ok().map(Assignable::Pack)
+    } else {
+        None
+    }
 }
 
 /// The licensable a sort key names, or `None` for a key this version does not know (a service
@@ -102,5 +154,18 @@ mod tests {
             assert_eq!(parse_license_sk(&sk), Some(item));
         }
         assert_eq!(parse_license_sk("LIC#USER#No Such Service"), None);
+    }
+
+    #[test]
+    fn user_prefixes_cannot_overlap() {
+        // Without escaping, user "a#SVC#x" would list under user "a".
+        let a = user_prefix(&UserId::parse("a").unwrap());
+        let b = user_prefix(&UserId::parse("a#SVC#x").unwrap());
+        assert!(!b.starts_with(&a));
+        let pack = Assignable::Pack(PackName::parse("Basic CFx").unwrap());
+        let sk = assignment_sk(&a, &pack);
+        assert_eq!(sk, "USER#a#PACK#Basic CFx");
+        assert_eq!(parse_assignment_sk(&a, &sk), Some(pack));
+        assert_eq!(parse_assignment_sk(&b, &sk), None);
     }
 }

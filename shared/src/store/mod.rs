@@ -6,10 +6,14 @@
 
 pub mod dynamo;
 pub mod dynamo_configs;
+pub mod dynamo_usage;
 pub mod keys;
 pub mod schema;
 
-use crate::domain::{GroupLicenses, GroupRef, InstanceName, LicenseChange, UserServiceConfig};
+use crate::domain::{
+    Assignable, GroupLicenses, GroupRef, GroupService, InstanceName, License, LicenseChange,
+    UsageRejection, UserId, UserService, UserServiceConfig,
+};
 use std::fmt;
 use std::future::Future;
 
@@ -25,6 +29,8 @@ pub struct Rejection {
 pub enum RejectReason {
     /// The new limited maximum (or unlicensing) would leave fewer units than are in use.
     BelowUsage { in_use: u32 },
+    /// A change of usage the stored state refuses.
+    Usage(UsageRejection),
 }
 
 #[derive(Debug)]
@@ -33,6 +39,8 @@ pub enum StoreError {
     Rejected(Vec<Rejection>),
     /// The store could not be reached or did not answer in time; nothing is known to be written.
     Unavailable(String),
+    /// Other requests kept changing the same items; nothing was written and a retry may succeed.
+    Contended,
 }
 
 impl fmt::Display for StoreError {
@@ -40,6 +48,7 @@ impl fmt::Display for StoreError {
         match self {
             StoreError::Rejected(r) => write!(f, "{} item(s) rejected by stored state", r.len()),
             StoreError::Unavailable(why) => write!(f, "storage unavailable: {why}"),
+            StoreError::Contended => f.write_str("too many concurrent changes of the same items"),
         }
     }
 }
@@ -93,4 +102,81 @@ pub trait ConfigStore: Send + Sync {
         &self,
         name: &InstanceName,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// Usage of a group's licenses. Every write moves the license counter (`inUse`) in the same
+/// transaction as the assignment or instance it counts, under conditions that keep
+/// `inUse <= maximum` and the counter equal to the records, whatever the concurrency.
+pub trait UsageStore: Send + Sync {
+    /// The group's licensed group services with their license records (one `Query`).
+    fn group_service_licenses(
+        &self,
+        group: &GroupRef,
+    ) -> impl Future<Output = Result<Vec<(GroupService, License)>, StoreError>> + Send;
+
+    /// Assigns group services to the group; already assigned ones stay as they are. A `noInstance`
+    /// service then counts 1. Rejections (by index): `NotLicensed`.
+    fn assign_group_services(
+        &self,
+        group: &GroupRef,
+        services: &[GroupService],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Unassigns group services; ones not assigned are left alone. Rejections: `HasInstances`.
+    fn unassign_group_services(
+        &self,
+        group: &GroupRef,
+        services: &[GroupService],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// A group service's instances, in name order.
+    fn instances(
+        &self,
+        group: &GroupRef,
+        service: GroupService,
+    ) -> impl Future<Output = Result<Vec<InstanceName>, StoreError>> + Send;
+
+    /// Creates an instance, counting one unit and assigning the service to the group.
+    /// Rejections (index 0): `InstanceExists`, `NotLicensed`, `OverLimit`.
+    fn add_instance(
+        &self,
+        group: &GroupRef,
+        service: GroupService,
+        name: &InstanceName,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Removes an instance and gives its unit back; `Ok(false)` when there was none.
+    fn remove_instance(
+        &self,
+        group: &GroupRef,
+        service: GroupService,
+        name: &InstanceName,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// What the user is assigned, services then packs, each in name order.
+    fn user_assignments(
+        &self,
+        group: &GroupRef,
+        user: &UserId,
+    ) -> impl Future<Output = Result<Vec<Assignable>, StoreError>> + Send;
+
+    /// Assigns all of `items` to the user or none. Already assigned items count as done; each new
+    /// one takes a unit of the group's license. `blocked` services (no longer assignable) are
+    /// refused when new. Rejections (by index into `items`): `NotLicensed`, `OverLimit`,
+    /// `NoMoreAssignable`.
+    fn assign_to_user(
+        &self,
+        group: &GroupRef,
+        user: &UserId,
+        items: &[Assignable],
+        blocked: &[UserService],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Removes all of `items` from the user that are assigned, giving their units back.
+    fn unassign_from_user(
+        &self,
+        group: &GroupRef,
+        user: &UserId,
+        items: &[Assignable],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }

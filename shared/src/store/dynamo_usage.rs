@@ -1,0 +1,466 @@
+//! The DynamoDB adapter of usage: assignments and instances beside the license records of the
+//! group's partition (key layout in `keys.rs`).
+//!
+//! Each write is one `TransactWriteItems` pairing the record that is created or deleted with the
+//! move of the license counter, each action under a condition:
+//!
+//! - assignment or instance put: `attribute_not_exists(SK)`, so a retry cannot count twice;
+//! - counter up: `attribute_exists(SK) AND (unlimited = true OR inUse < maximum)`;
+//! - record delete: `attribute_exists(SK)`; counter down: `inUse >= 1`.
+//!
+//! Operations whose answer depends on what exists ("already assigned counts as success") read
+//! first, then write only the difference; the conditions make a stale read fail the transaction,
+//! which is then re-read and retried, never half-applied.
+
+use super::dynamo::{DynamoStore, Item, decode_license, unavailable};
+use super::keys::{
+    GROUP_LICENSE_PREFIX, assignment_sk, group_pk, instance_prefix, instance_sk, license_sk,
+    parse_assignment_sk, parse_license_sk, user_prefix,
+};
+use super::{RejectReason, Rejection, StoreError, UsageStore};
+use crate::domain::{
+    Assignable, GroupRef, GroupService, InstanceName, Licensable, License, UsageRejection, UserId,
+    UserService,
+};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
+use std::collections::HashMap;
+
+/// Read-then-write operations retry this often when a concurrent request changed what they read.
+const STALE_READ_RETRIES: u32 = 8;
+
+fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.to_owned())
+}
+
+fn n(v: u32) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn key(pk: &str, sk: String) -> Item {
+    HashMap::from([
+        ("PK".to_owned(), s(pk)),
+        ("SK".to_owned(), AttributeValue::S(sk)),
+    ])
+}
+
+fn built<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, StoreError> {
+    r.map_err(|e| StoreError::Unavailable(e.to_string()))
+}
+
+/// Puts a record that must not exist yet.
+fn put_new(table: &str, pk: &str, sk: String) -> Result<TransactWriteItem, StoreError> {
+    let put = built(
+        Put::builder()
+            .table_name(table)
+            .set_item(Some(key(pk, sk)))
+            .condition_expression("attribute_not_exists(SK)")
+            .build(),
+    )?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+/// Deletes a record that must exist.
+fn delete_existing(table: &str, pk: &str, sk: String) -> Result<TransactWriteItem, StoreError> {
+    let delete = built(
+        Delete::builder()
+            .table_name(table)
+            .set_key(Some(key(pk, sk)))
+            .condition_expression("attribute_exists(SK)")
+            .build(),
+    )?;
+    Ok(TransactWriteItem::builder().delete(delete).build())
+}
+
+/// One more unit of a license, only while it has room; `assign` also marks a group service
+/// assigned. Returns the old record on failure to tell "not licensed" from "full".
+fn count_up(
+    table: &str,
+    pk: &str,
+    item: &Licensable,
+    assign: bool,
+) -> Result<TransactWriteItem, StoreError> {
+    let mut update = Update::builder()
+        .table_name(table)
+        .set_key(Some(key(pk, license_sk(item))))
+        .condition_expression("attribute_exists(SK) AND (unlimited = :true OR inUse < maximum)")
+        .expression_attribute_values(":one", n(1))
+        .expression_attribute_values(":true", AttributeValue::Bool(true))
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+    update = update.update_expression(if assign {
+        "SET inUse = inUse + :one, assigned = :true"
+    } else {
+        "SET inUse = inUse + :one"
+    });
+    Ok(TransactWriteItem::builder()
+        .update(built(update.build())?)
+        .build())
+}
+
+/// One unit of a license back.
+fn count_down(table: &str, pk: &str, item: &Licensable) -> Result<TransactWriteItem, StoreError> {
+    let update = Update::builder()
+        .table_name(table)
+        .set_key(Some(key(pk, license_sk(item))))
+        .update_expression("SET inUse = inUse - :one")
+        .condition_expression("inUse >= :one")
+        .expression_attribute_values(":one", n(1));
+    Ok(TransactWriteItem::builder()
+        .update(built(update.build())?)
+        .build())
+}
+
+/// Why a failed `count_up` failed, from the record as it was.
+fn full_or_unlicensed(old: Option<&Item>) -> UsageRejection {
+    match old.map(decode_license) {
+        Some(License {
+            allocation, in_use, ..
+        }) if allocation.is_licensed() => UsageRejection::OverLimit {
+            maximum: allocation.maximum().unwrap_or(u32::MAX),
+            in_use,
+        },
+        _ => UsageRejection::NotLicensed,
+    }
+}
+
+fn licensable(item: &Assignable) -> Licensable {
+    match item {
+        Assignable::Service(s) => Licensable::User(*s),
+        Assignable::Pack(p) => Licensable::Pack(p.clone()),
+    }
+}
+
+fn rejected(items: Vec<(usize, UsageRejection)>) -> StoreError {
+    StoreError::Rejected(
+        items
+            .into_iter()
+            .map(|(index, r)| Rejection {
+                index,
+                reason: RejectReason::Usage(r),
+            })
+            .collect(),
+    )
+}
+
+impl DynamoStore {
+    /// Every item of the partition whose sort key starts with `prefix` (one `Query`, paged).
+    async fn query_prefix(&self, pk: &str, prefix: &str) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client()
+                .query()
+                .table_name(self.table())
+                .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+                .expression_attribute_values(":pk", s(pk))
+                .expression_attribute_values(":prefix", s(prefix))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(unavailable)?;
+            items.extend(page.items.unwrap_or_default());
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(items),
+            }
+        }
+    }
+}
+
+fn sort_key(item: &Item) -> Option<&str> {
+    match item.get("SK") {
+        Some(AttributeValue::S(sk)) => Some(sk),
+        _ => None,
+    }
+}
+
+impl UsageStore for DynamoStore {
+    async fn group_service_licenses(
+        &self,
+        group: &GroupRef,
+    ) -> Result<Vec<(GroupService, License)>, StoreError> {
+        let items = self
+            .query_prefix(&group_pk(group), GROUP_LICENSE_PREFIX)
+            .await?;
+        let mut licenses: Vec<(GroupService, License)> = items
+            .iter()
+            .filter_map(|item| match parse_license_sk(sort_key(item)?)? {
+                Licensable::Group(service) => Some((service, decode_license(item))),
+                _ => None,
+            })
+            .filter(|(_, l)| l.allocation.is_licensed())
+            .collect();
+        licenses.sort_by_key(|(s, _)| *s);
+        Ok(licenses)
+    }
+
+    async fn assign_group_services(
+        &self,
+        group: &GroupRef,
+        services: &[GroupService],
+    ) -> Result<(), StoreError> {
+        if services.is_empty() {
+            return Ok(());
+        }
+        let pk = group_pk(group);
+        let mut actions = Vec::with_capacity(services.len());
+        for &service in services {
+            // Setting `assigned` (and a noInstance service's count of 1) again is a no-op, so no
+            // read is needed; the record must exist, i.e. be licensed (maximum 0 deletes it).
+            let mut update = Update::builder()
+                .table_name(self.table())
+                .set_key(Some(key(&pk, license_sk(&Licensable::Group(service)))))
+                .condition_expression("attribute_exists(SK)")
+                .expression_attribute_values(":true", AttributeValue::Bool(true))
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                );
+            update = if service.no_instance() {
+                update
+                    .update_expression("SET assigned = :true, inUse = :one")
+                    .expression_attribute_values(":one", n(1))
+            } else {
+                update.update_expression("SET assigned = :true")
+            };
+            actions.push(
+                TransactWriteItem::builder()
+                    .update(built(update.build())?)
+                    .build(),
+            );
+        }
+        match self.transact(actions).await? {
+            Ok(()) => Ok(()),
+            Err(failed) => Err(rejected(
+                failed
+                    .into_iter()
+                    .map(|(i, _)| (i, UsageRejection::NotLicensed))
+                    .collect(),
+            )),
+        }
+    }
+
+    async fn unassign_group_services(
+        &self,
+        group: &GroupRef,
+        services: &[GroupService],
+    ) -> Result<(), StoreError> {
+        let pk = group_pk(group);
+        for _ in 0..STALE_READ_RETRIES {
+            let current = self.group_service_licenses(group).await?;
+            let mut actions = Vec::new();
+            let mut positions = Vec::new();
+            let mut refused = Vec::new();
+            for (index, service) in services.iter().enumerate() {
+                let Some((_, license)) = current.iter().find(|(s, _)| s == service) else {
+                    continue; // not licensed, so not assigned: nothing to do
+                };
+                if !license.assigned {
+                    continue;
+                }
+                if !service.no_instance() && license.in_use > 0 {
+                    refused.push((
+                        index,
+                        UsageRejection::HasInstances {
+                            in_use: license.in_use,
+                        },
+                    ));
+                    continue;
+                }
+                // The conditions re-check what was read: still assigned, and (instance
+                // services) still without instances.
+                let mut update = Update::builder()
+                    .table_name(self.table())
+                    .set_key(Some(key(&pk, license_sk(&Licensable::Group(*service)))))
+                    .expression_attribute_values(":true", AttributeValue::Bool(true))
+                    .expression_attribute_values(":zero", n(0));
+                update = if service.no_instance() {
+                    update
+                        .update_expression("SET inUse = :zero REMOVE assigned")
+                        .condition_expression("assigned = :true")
+                } else {
+                    update
+                        .update_expression("REMOVE assigned")
+                        .condition_expression("assigned = :true AND inUse = :zero")
+                };
+                actions.push(
+                    TransactWriteItem::builder()
+                        .update(built(update.build())?)
+                        .build(),
+                );
+                positions.push(index);
+            }
+            if !refused.is_empty() {
+                return Err(rejected(refused));
+            }
+            if actions.is_empty() {
+                return Ok(());
+            }
+            match self.transact(actions).await? {
+                Ok(()) => return Ok(()),
+                Err(_) => continue, // changed since the read: read again
+            }
+        }
+        Err(StoreError::Contended)
+    }
+
+    async fn instances(
+        &self,
+        group: &GroupRef,
+        service: GroupService,
+    ) -> Result<Vec<InstanceName>, StoreError> {
+        let prefix = instance_prefix(service);
+        let items = self.query_prefix(&group_pk(group), &prefix).await?;
+        Ok(items
+            .iter()
+            .filter_map(|item| sort_key(item)?.strip_prefix(prefix.as_str()))
+            .filter_map(|name| InstanceName::parse(name).ok())
+            .collect())
+    }
+
+    async fn add_instance(
+        &self,
+        group: &GroupRef,
+        service: GroupService,
+        name: &InstanceName,
+    ) -> Result<(), StoreError> {
+        let pk = group_pk(group);
+        let actions = vec![
+            put_new(self.table(), &pk, instance_sk(service, name))?,
+            count_up(self.table(), &pk, &Licensable::Group(service), true)?,
+        ];
+        match self.transact(actions).await? {
+            Ok(()) => Ok(()),
+            Err(failed) => {
+                // The name clash is the first thing a caller can fix; report it alone.
+                let reason = match failed.iter().find(|(i, _)| *i == 0) {
+                    Some(_) => UsageRejection::InstanceExists,
+                    None => full_or_unlicensed(failed.first().and_then(|(_, old)| old.as_ref())),
+                };
+                Err(rejected(vec![(0, reason)]))
+            }
+        }
+    }
+
+    async fn remove_instance(
+        &self,
+        group: &GroupRef,
+        service: GroupService,
+        name: &InstanceName,
+    ) -> Result<bool, StoreError> {
+        let pk = group_pk(group);
+        let actions = vec![
+            delete_existing(self.table(), &pk, instance_sk(service, name))?,
+            count_down(self.table(), &pk, &Licensable::Group(service))?,
+        ];
+        match self.transact(actions).await? {
+            Ok(()) => Ok(true),
+            Err(failed) if failed.iter().any(|(i, _)| *i == 0) => Ok(false),
+            // The instance existed but its counter was already 0: a broken invariant, which
+            // must not be papered over by a write.
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "instance counter of {} is inconsistent",
+                service.name()
+            ))),
+        }
+    }
+
+    async fn user_assignments(
+        &self,
+        group: &GroupRef,
+        user: &UserId,
+    ) -> Result<Vec<Assignable>, StoreError> {
+        let prefix = user_prefix(user);
+        let items = self.query_prefix(&group_pk(group), &prefix).await?;
+        let mut assigned: Vec<Assignable> = items
+            .iter()
+            .filter_map(|item| parse_assignment_sk(&prefix, sort_key(item)?))
+            .collect();
+        assigned.sort();
+        Ok(assigned)
+    }
+
+    async fn assign_to_user(
+        &self,
+        group: &GroupRef,
+        user: &UserId,
+        items: &[Assignable],
+        blocked: &[UserService],
+    ) -> Result<(), StoreError> {
+        let pk = group_pk(group);
+        let prefix = user_prefix(user);
+        for _ in 0..STALE_READ_RETRIES {
+            let current = self.user_assignments(group, user).await?;
+            let new: Vec<usize> = (0..items.len())
+                .filter(|&i| !current.contains(&items[i]))
+                .collect();
+            let refused: Vec<(usize, UsageRejection)> = new
+                .iter()
+                .filter(|&&i| matches!(&items[i], Assignable::Service(s) if blocked.contains(s)))
+                .map(|&i| (i, UsageRejection::NoMoreAssignable))
+                .collect();
+            if !refused.is_empty() {
+                return Err(rejected(refused));
+            }
+            if new.is_empty() {
+                return Ok(());
+            }
+            let mut actions = Vec::with_capacity(new.len() * 2);
+            for &i in &new {
+                actions.push(put_new(
+                    self.table(),
+                    &pk,
+                    assignment_sk(&prefix, &items[i]),
+                )?);
+                actions.push(count_up(self.table(), &pk, &licensable(&items[i]), false)?);
+            }
+            match self.transact(actions).await? {
+                Ok(()) => return Ok(()),
+                Err(failed) => {
+                    // Odd actions are counters: those are the license refusing. Even ones are
+                    // assignments another request made since the read: read again.
+                    let refused: Vec<(usize, UsageRejection)> = failed
+                        .iter()
+                        .filter(|(action, _)| action % 2 == 1)
+                        .map(|(action, old)| (new[action / 2], full_or_unlicensed(old.as_ref())))
+                        .collect();
+                    if !refused.is_empty() {
+                        return Err(rejected(refused));
+                    }
+                }
+            }
+        }
+        Err(StoreError::Contended)
+    }
+
+    async fn unassign_from_user(
+        &self,
+        group: &GroupRef,
+        user: &UserId,
+        items: &[Assignable],
+    ) -> Result<(), StoreError> {
+        let pk = group_pk(group);
+        let prefix = user_prefix(user);
+        for _ in 0..STALE_READ_RETRIES {
+            let current = self.user_assignments(group, user).await?;
+            let mut actions = Vec::new();
+            for item in items.iter().filter(|i| current.contains(i)) {
+                actions.push(delete_existing(
+                    self.table(),
+                    &pk,
+                    assignment_sk(&prefix, item),
+                )?);
+                actions.push(count_down(self.table(), &pk, &licensable(item))?);
+            }
+            if actions.is_empty() {
+                return Ok(());
+            }
+            if self.transact(actions).await?.is_ok() {
+                return Ok(());
+            }
+        }
+        Err(StoreError::Contended)
+    }
+}

@@ -1,0 +1,579 @@
+//! Black-box tests of usage: group services assigned to groups, instances, user assignments,
+//! and the concurrency proofs that `inUse` never exceeds a maximum nor drifts from the records.
+//! HTTP through `cargo lambda watch` (four instances per function) against DynamoDB Local.
+
+use api_tests::{
+    Api, Reply, dynamo_client, group_ref, licenses_table, partition_keys, unique_tenant,
+};
+use futures_util::future::join_all;
+use serde_json::{Value, json};
+
+struct Group {
+    base: String,
+    tenant: String,
+}
+
+impl Group {
+    fn new(label: &str) -> Self {
+        let tenant = unique_tenant(label);
+        Self {
+            base: format!("/api/v1/tenants/{tenant}/groups/g"),
+            tenant,
+        }
+    }
+
+    fn licenses(&self) -> String {
+        format!("{}/licenses/", self.base)
+    }
+
+    fn services(&self) -> String {
+        format!("{}/services/", self.base)
+    }
+
+    fn instances(&self, service: &str) -> String {
+        format!(
+            "{}/services/{}/instances/",
+            self.base,
+            service.replace(' ', "%20")
+        )
+    }
+
+    fn user(&self, user: &str) -> String {
+        format!("{}/users/{user}/services/", self.base)
+    }
+
+    async fn license(&self, api: &Api, body: Value) {
+        let reply = api.put(&self.licenses(), &body).await;
+        assert_eq!(reply.status, 200, "{}", reply.json);
+    }
+
+    /// `inUse` of a service as GET licenses shows it.
+    async fn in_use(&self, api: &Api, list: &str, name: &str) -> Option<u64> {
+        let reply = api.get(&self.licenses()).await;
+        reply.json[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .and_then(|e| e["inUse"].as_u64())
+    }
+
+    /// Records of the partition whose sort key satisfies `keep`.
+    async fn records(&self, keep: impl Fn(&str) -> bool) -> usize {
+        let client = dynamo_client().await;
+        partition_keys(&client, &licenses_table(), &group_ref(&self.tenant, "g"))
+            .await
+            .iter()
+            .filter(|k| keep(k))
+            .count()
+    }
+}
+
+fn errors(reply: &Reply) -> Vec<Value> {
+    reply.json["errors"]
+        .as_array()
+        .unwrap_or_else(|| panic!("an error body: {}", reply.json))
+        .clone()
+}
+
+fn named(names: &[&str]) -> Value {
+    Value::Array(names.iter().map(|n| json!({"name": n})).collect())
+}
+
+#[tokio::test]
+async fn group_services_are_assigned_and_unassigned() {
+    let api = Api::from_env();
+    let g = Group::new("gsvc");
+    g.license(
+        &api,
+        json!({"groupServices": [
+        {"name": "Voice Messaging Group", "allocated": {"unlimited": false, "maximum": 1}},
+        {"name": "Hunt Group", "allocated": {"unlimited": false, "maximum": 2}}]}),
+    )
+    .await;
+
+    let listed = api.get(&g.services()).await;
+    assert_eq!(listed.status, 200);
+    assert_eq!(
+        listed.json,
+        json!({"services": [{"name": "Hunt Group", "assigned": false},
+                            {"name": "Voice Messaging Group", "assigned": false}]})
+    );
+
+    let assign = api
+        .post(
+            &g.services(),
+            &json!({"services": named(&["Voice Messaging Group"])}),
+        )
+        .await;
+    assert_eq!(
+        (assign.status, &assign.json),
+        (
+            201,
+            &json!({"services": [{"name": "Voice Messaging Group", "assigned": true}]})
+        )
+    );
+    assert_eq!(
+        g.in_use(&api, "groupServices", "Voice Messaging Group")
+            .await,
+        Some(1)
+    );
+    // Already assigned: success, no change.
+    assert_eq!(
+        api.post(
+            &g.services(),
+            &json!({"services": named(&["Voice Messaging Group"])})
+        )
+        .await
+        .status,
+        201
+    );
+    assert_eq!(
+        g.in_use(&api, "groupServices", "Voice Messaging Group")
+            .await,
+        Some(1)
+    );
+
+    // Not licensed: 409 naming it, and nothing of the request is assigned.
+    let refused = api
+        .post(
+            &g.services(),
+            &json!({"services": named(&["Hunt Group", "Music On Hold"])}),
+        )
+        .await;
+    assert_eq!(refused.status, 409);
+    let errs = errors(&refused);
+    assert_eq!(errs.len(), 1);
+    assert_eq!(
+        (&errs[0]["code"], &errs[0]["name"], &errs[0]["field"]),
+        (
+            &json!("NOT_LICENSED"),
+            &json!("Music On Hold"),
+            &json!("services[1].name")
+        )
+    );
+    let listed = api.get(&g.services()).await;
+    assert_eq!(
+        listed.json["services"][0],
+        json!({"name": "Hunt Group", "assigned": false})
+    );
+
+    let unassign = api
+        .delete(
+            &g.services(),
+            &json!({"services": named(&["Voice Messaging Group", "Hunt Group", "Call Park"])}),
+        )
+        .await;
+    assert_eq!(unassign.status, 200, "{}", unassign.json);
+    assert_eq!(
+        unassign.json["services"][0],
+        json!({"name": "Voice Messaging Group", "assigned": false})
+    );
+    assert_eq!(
+        g.in_use(&api, "groupServices", "Voice Messaging Group")
+            .await,
+        Some(0)
+    );
+    assert_eq!(
+        api.get(&g.services()).await.json["services"][1],
+        json!({"name": "Voice Messaging Group", "assigned": false})
+    );
+
+    let unknown = api
+        .post(
+            &g.services(),
+            &json!({"services": named(&["Call Waiting"])}),
+        )
+        .await;
+    assert_eq!(unknown.status, 400);
+    assert_eq!(errors(&unknown)[0]["code"], "UNKNOWN_SERVICE");
+    let bad = api
+        .post(
+            &g.services(),
+            &json!({"services": [{"name": "Hunt Group", "x": 1}], "extra": []}),
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+    assert_eq!(errors(&bad).len(), 2);
+    let wrong = api.send("PUT", &g.services(), Some("{}")).await;
+    assert_eq!(
+        (wrong.status, wrong.allow.as_deref()),
+        (405, Some("GET, POST, DELETE"))
+    );
+}
+
+#[tokio::test]
+async fn instances_count_against_the_license() {
+    let api = Api::from_env();
+    let g = Group::new("inst");
+    g.license(&api, json!({"groupServices": [{"name": "Hunt Group", "allocated": {"unlimited": false, "maximum": 2}}]})).await;
+    let hg = g.instances("Hunt Group");
+
+    let sales = api.post(&hg, &json!({"name": "Sales"})).await;
+    assert_eq!(
+        (sales.status, &sales.json),
+        (201, &json!({"name": "Sales"}))
+    );
+    // Implicitly assigned to the group.
+    assert_eq!(
+        api.get(&g.services()).await.json["services"],
+        json!([{"name": "Hunt Group", "assigned": true}])
+    );
+    let again = api.post(&hg, &json!({"name": "Sales"})).await;
+    assert_eq!(again.status, 409);
+    assert_eq!(errors(&again)[0]["code"], "INSTANCE_EXISTS");
+    assert_eq!(
+        api.post(&hg, &json!({"name": "Second Line Support"}))
+            .await
+            .status,
+        201
+    );
+    let full = api.post(&hg, &json!({"name": "Third"})).await;
+    assert_eq!(full.status, 409);
+    let e = &errors(&full)[0];
+    assert_eq!(
+        (&e["code"], &e["maximum"], &e["inUse"], &e["name"]),
+        (
+            &json!("OVER_LIMIT"),
+            &json!(2),
+            &json!(2),
+            &json!("Hunt Group")
+        )
+    );
+    assert_eq!(g.in_use(&api, "groupServices", "Hunt Group").await, Some(2));
+    assert_eq!(
+        api.get(&hg).await.json,
+        json!({"instances": [{"name": "Sales"}, {"name": "Second Line Support"}]})
+    );
+
+    // Rules that now bite elsewhere: no unassigning, no maximum below usage, no unlicensing.
+    let unassign = api
+        .delete(&g.services(), &json!({"services": named(&["Hunt Group"])}))
+        .await;
+    assert_eq!(unassign.status, 409);
+    assert_eq!(errors(&unassign)[0]["code"], "HAS_INSTANCES");
+    let lower = api.put(&g.licenses(), &json!({"groupServices": [{"name": "Hunt Group", "allocated": {"unlimited": false, "maximum": 1}}]})).await;
+    assert_eq!(lower.status, 409);
+    assert_eq!(
+        (&errors(&lower)[0]["code"], &errors(&lower)[0]["inUse"]),
+        (&json!("BELOW_USAGE"), &json!(2))
+    );
+
+    let removed = api
+        .send("DELETE", &format!("{hg}Second%20Line%20Support/"), None)
+        .await_empty()
+        .await;
+    assert_eq!(removed, 204);
+    assert_eq!(
+        api.send("DELETE", &format!("{hg}Second%20Line%20Support/"), None)
+            .await_empty()
+            .await,
+        404
+    );
+    assert_eq!(g.in_use(&api, "groupServices", "Hunt Group").await, Some(1));
+    assert_eq!(g.records(|k| k.starts_with("INST#Hunt Group#")).await, 1);
+
+    let no_instances = api
+        .post(&g.instances("Voice Messaging Group"), &json!({"name": "x"}))
+        .await;
+    assert_eq!(no_instances.status, 400);
+    assert_eq!(errors(&no_instances)[0]["code"], "NO_INSTANCES");
+    let unlicensed = api
+        .post(&g.instances("Auto Attendant"), &json!({"name": "Main"}))
+        .await;
+    assert_eq!(unlicensed.status, 409);
+    assert_eq!(errors(&unlicensed)[0]["code"], "NOT_LICENSED");
+    assert_eq!(api.get(&g.instances("No Such Service")).await.status, 404);
+    let bad_name = api.post(&hg, &json!({"name": "a/b"})).await;
+    assert_eq!(bad_name.status, 400);
+    assert_eq!(
+        api.send("GET", &format!("{hg}Sales/"), None)
+            .await
+            .allow
+            .as_deref(),
+        Some("DELETE")
+    );
+}
+
+#[tokio::test]
+async fn user_assignments_count_and_are_all_or_nothing() {
+    let api = Api::from_env();
+    let g = Group::new("user");
+    g.license(&api, json!({
+        "userServices": [{"name": "Call Forwarding Always", "allocated": {"unlimited": false, "maximum": 2}},
+                         {"name": "Call Return", "allocated": {"unlimited": true}}],
+        "servicePacks": [{"name": "Basic CFx", "allocated": {"unlimited": false, "maximum": 1}}]}))
+        .await;
+    let alice = g.user("alice@example.com");
+    let body = json!({"services": named(&["Call Forwarding Always"]), "servicePacks": named(&["Basic CFx"])});
+    let assigned = api.post(&alice, &body).await;
+    assert_eq!(assigned.status, 201, "{}", assigned.json);
+    let expected = json!({"services": [{"name": "Call Forwarding Always", "assigned": true}],
+                          "servicePacks": [{"name": "Basic CFx", "assigned": true}]});
+    assert_eq!(assigned.json, expected);
+    assert_eq!(api.get(&alice).await.json, expected);
+    // Already assigned: success, no change in counts.
+    assert_eq!(api.post(&alice, &body).await.status, 201);
+    assert_eq!(
+        g.in_use(&api, "userServices", "Call Forwarding Always")
+            .await,
+        Some(1)
+    );
+    assert_eq!(g.in_use(&api, "servicePacks", "Basic CFx").await, Some(1));
+
+    // Bob: the pack is full and one service is unlicensed; one error each, nothing assigned.
+    let bob = g.user("bob");
+    let refused = api
+        .post(&bob, &json!({"services": named(&["Call Return", "Call Forwarding Busy"]), "servicePacks": named(&["Basic CFx"])}))
+        .await;
+    assert_eq!(refused.status, 409, "{}", refused.json);
+    let mut got: Vec<(String, String, String)> = errors(&refused)
+        .iter()
+        .map(|e| {
+            (
+                e["code"].as_str().unwrap().into(),
+                e["name"].as_str().unwrap().into(),
+                e["field"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            (
+                "NOT_LICENSED".into(),
+                "Call Forwarding Busy".into(),
+                "services[1].name".into()
+            ),
+            (
+                "OVER_LIMIT".into(),
+                "Basic CFx".into(),
+                "servicePacks[0].name".into()
+            ),
+        ]
+    );
+    assert_eq!(
+        api.get(&bob).await.json,
+        json!({"services": [], "servicePacks": []})
+    );
+    assert_eq!(g.in_use(&api, "userServices", "Call Return").await, Some(0));
+
+    let unknown = api
+        .post(&bob, &json!({"services": named(&["Hunt Group"])}))
+        .await;
+    assert_eq!(
+        (unknown.status, &errors(&unknown)[0]["code"]),
+        (400, &json!("UNKNOWN_SERVICE"))
+    );
+
+    // Unlicensing what is in use is refused.
+    let unlicense = api.put(&g.licenses(), &json!({"userServices": [{"name": "Call Forwarding Always", "allocated": {"unlimited": false, "maximum": 0}}]})).await;
+    assert_eq!(unlicense.status, 409);
+    assert_eq!(errors(&unlicense)[0]["inUse"], 1);
+
+    let removed = api
+        .delete(
+            &alice,
+            &json!({"services": named(&["Call Forwarding Always", "Call Return"])}),
+        )
+        .await;
+    assert_eq!(removed.status, 200, "{}", removed.json);
+    assert_eq!(
+        g.in_use(&api, "userServices", "Call Forwarding Always")
+            .await,
+        Some(0)
+    );
+    assert_eq!(
+        api.delete(
+            &alice,
+            &json!({"services": named(&["Call Forwarding Always"])})
+        )
+        .await
+        .status,
+        200
+    );
+    assert_eq!(
+        g.in_use(&api, "userServices", "Call Forwarding Always")
+            .await,
+        Some(0)
+    );
+    assert_eq!(
+        api.get(&alice).await.json["servicePacks"],
+        json!([{"name": "Basic CFx", "assigned": true}])
+    );
+
+    let long = g.user(&"u".repeat(162));
+    assert_eq!(api.get(&long).await.status, 400);
+    assert_eq!(api.get(&g.user(&"u".repeat(161))).await.status, 200);
+}
+
+#[tokio::test]
+async fn no_more_assignable_blocks_new_assignments_only() {
+    let api = Api::from_env();
+    let g = Group::new("nomore");
+    g.license(
+        &api,
+        json!({"userServices": [{"name": "Call Transfer", "allocated": {"unlimited": true}}]}),
+    )
+    .await;
+    let carol = g.user("carol");
+    assert_eq!(
+        api.post(&carol, &json!({"services": named(&["Call Transfer"])}))
+            .await
+            .status,
+        201
+    );
+
+    let config = json!({"instance_name": format!("{}-retired", g.tenant), "technical_name": "Call Transfer", "no_more_assignable": true});
+    assert_eq!(
+        api.post("/api/v1/configs/user_services/", &config)
+            .await
+            .status,
+        201
+    );
+
+    let dave = api
+        .post(
+            &g.user("dave"),
+            &json!({"services": named(&["Call Transfer"])}),
+        )
+        .await;
+    assert_eq!(dave.status, 409);
+    assert_eq!(errors(&dave)[0]["code"], "NO_MORE_ASSIGNABLE");
+    // Carol keeps hers; asking again is still a success; removing it works.
+    assert_eq!(
+        api.post(&carol, &json!({"services": named(&["Call Transfer"])}))
+            .await
+            .status,
+        201
+    );
+    assert_eq!(
+        api.delete(&carol, &json!({"services": named(&["Call Transfer"])}))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        g.in_use(&api, "userServices", "Call Transfer").await,
+        Some(0)
+    );
+    let cleanup = api
+        .send(
+            "DELETE",
+            &format!("/api/v1/configs/user_services/{}-retired/", g.tenant),
+            None,
+        )
+        .await_empty()
+        .await;
+    assert_eq!(cleanup, 204);
+}
+
+#[tokio::test]
+async fn fifty_parallel_assignments_of_five_licenses_give_exactly_five() {
+    let api = Api::from_env();
+    let g = Group::new("race-users");
+    g.license(&api, json!({"userServices": [{"name": "Call Waiting", "allocated": {"unlimited": false, "maximum": 5}}]})).await;
+    let paths: Vec<String> = (0..60).map(|i| g.user(&format!("user{i:02}"))).collect();
+    let body = json!({"services": named(&["Call Waiting"])});
+    let replies = join_all(paths.iter().map(|p| api.post(p, &body))).await;
+    let created = replies.iter().filter(|r| r.status == 201).count();
+    let over = replies
+        .iter()
+        .filter(|r| r.status == 409 && errors(r)[0]["code"] == "OVER_LIMIT")
+        .count();
+    assert_eq!(
+        (created, over),
+        (5, 55),
+        "{:?}",
+        replies.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        g.in_use(&api, "userServices", "Call Waiting").await,
+        Some(5)
+    );
+    assert_eq!(g.records(|k| k.ends_with("#SVC#Call Waiting")).await, 5);
+}
+
+#[tokio::test]
+async fn parallel_assign_and_unassign_of_one_user_keep_the_count_exact() {
+    let api = Api::from_env();
+    let g = Group::new("race-flip");
+    g.license(&api, json!({"userServices": [{"name": "Call Waiting", "allocated": {"unlimited": false, "maximum": 1}}]})).await;
+    let erin = g.user("erin");
+    let body = json!({"services": named(&["Call Waiting"])});
+    for _round in 0..3 {
+        let replies = join_all((0..30).map(|i| {
+            let (api, erin, body) = (&api, &erin, &body);
+            async move {
+                if i % 2 == 0 {
+                    api.post(erin, body).await
+                } else {
+                    api.delete(erin, body).await
+                }
+            }
+        }))
+        .await;
+        assert!(
+            replies.iter().all(|r| r.status < 500),
+            "{:?}",
+            replies
+                .iter()
+                .map(|r| (r.status, r.json.clone()))
+                .collect::<Vec<_>>()
+        );
+        let records = g.records(|k| k.ends_with("#SVC#Call Waiting")).await as u64;
+        assert!(records <= 1);
+        assert_eq!(
+            g.in_use(&api, "userServices", "Call Waiting").await,
+            Some(records)
+        );
+    }
+}
+
+#[tokio::test]
+async fn parallel_instances_never_exceed_the_maximum() {
+    let api = Api::from_env();
+    let g = Group::new("race-inst");
+    g.license(&api, json!({"groupServices": [{"name": "Auto Attendant", "allocated": {"unlimited": false, "maximum": 5}}]})).await;
+    let aa = g.instances("Auto Attendant");
+    let bodies: Vec<Value> = (0..60)
+        .map(|i| json!({"name": format!("aa{i:02}")}))
+        .collect();
+    let replies = join_all(bodies.iter().map(|b| api.post(&aa, b))).await;
+    assert_eq!(replies.iter().filter(|r| r.status == 201).count(), 5);
+    assert!(replies.iter().all(|r| r.status == 201 || r.status == 409));
+    assert_eq!(
+        g.in_use(&api, "groupServices", "Auto Attendant").await,
+        Some(5)
+    );
+    assert_eq!(
+        g.records(|k| k.starts_with("INST#Auto Attendant#")).await,
+        5
+    );
+
+    // Create and delete one name in parallel: the count follows the records.
+    let listed = api.get(&aa).await.json["instances"][0]["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let one = format!("{aa}{listed}/");
+    let name = json!({"name": listed});
+    let replies = join_all((0..30).map(|i| {
+        let (api, aa, one, name) = (&api, &aa, &one, &name);
+        async move {
+            if i % 2 == 0 {
+                api.post(aa, name).await.status
+            } else {
+                api.send("DELETE", one, None).await_empty().await
+            }
+        }
+    }))
+    .await;
+    assert!(replies.iter().all(|s| *s < 500), "{replies:?}");
+    let records = g.records(|k| k.starts_with("INST#Auto Attendant#")).await as u64;
+    assert_eq!(
+        g.in_use(&api, "groupServices", "Auto Attendant").await,
+        Some(records)
+    );
+}
