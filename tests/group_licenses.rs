@@ -2,7 +2,7 @@
 //! DynamoDB Local, as `make test` runs them. Every test works in a tenant of its own.
 
 use api_tests::{
-    Api, dynamo_client, example_licenses, group_ref, licenses_table, put_license,
+    Api, dynamo_client, example_licenses, group_ref, licenses_table, partition_keys,
     seed_example_group, stored_license, unique_tenant,
 };
 use licensing::domain::{Allocation, GroupService, Licensable, License, PackName, UserService};
@@ -629,30 +629,49 @@ async fn routing_errors_are_json() {
 }
 
 #[tokio::test]
-async fn seeding_if_absent_keeps_changes() {
+async fn seeding_builds_usage_from_records_and_keeps_changes() {
     // `make run` seeds the example group at every start; a developer's change must survive.
+    let api = Api::from_env();
     let client = dynamo_client().await;
     let table = licenses_table();
-    let group = group_ref(&unique_tenant("reseed"), "foogroup");
-    let cfa = user("Call Forwarding Always");
-    let changed = License {
-        allocation: Allocation::Limited(9),
-        in_use: 2,
-        assigned: false,
-    };
-    put_license(&client, &table, &group, &cfa, &changed, false)
-        .await
-        .unwrap();
+    let tenant = unique_tenant("reseed");
+    let group = group_ref(&tenant, "foogroup");
     seed_example_group(&client, &table, &group, true)
         .await
         .unwrap();
+    // Every seeded inUse is backed by its records: 2 + 4 user assignments, 4 instances.
+    let keys = partition_keys(&client, &table, &group).await;
     assert_eq!(
-        stored_license(&client, &table, &group, &cfa).await,
-        Some(changed)
+        keys.iter()
+            .filter(|k| k.ends_with("#SVC#Call Forwarding Always"))
+            .count(),
+        2
     );
-    let (item, license) = &example_licenses()[1];
     assert_eq!(
-        stored_license(&client, &table, &group, item).await.as_ref(),
-        Some(license)
+        keys.iter()
+            .filter(|k| k.ends_with("#SVC#Call Forwarding Busy"))
+            .count(),
+        4
     );
+    assert_eq!(
+        keys.iter()
+            .filter(|k| k.starts_with("INST#Hunt Group#"))
+            .count(),
+        4
+    );
+    for (item, license) in example_licenses() {
+        assert_eq!(
+            stored_license(&client, &table, &group, &item).await,
+            Some(license)
+        );
+    }
+
+    let p = path(&tenant, "foogroup");
+    let change = json!({"userServices": [{"name": "Call Forwarding Busy", "allocated": {"unlimited": false, "maximum": 9}}]});
+    assert_eq!(api.put(&p, &change).await.status, 200);
+    seed_example_group(&client, &table, &group, true)
+        .await
+        .unwrap();
+    let cfb = stored_license(&client, &table, &group, &user("Call Forwarding Busy")).await;
+    assert_eq!(cfb.map(|l| l.allocation), Some(Allocation::Limited(9)));
 }

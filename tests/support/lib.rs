@@ -1,5 +1,5 @@
-//! Support for the black-box tests: where the local stack is, an HTTP client for it, and direct
-//! DynamoDB access to seed state the API cannot yet create and to check what a request stored.
+//! Support for the black-box tests: where the local stack is, an HTTP client for it, the
+//! documented example state, and direct DynamoDB access to check what a request stored.
 //!
 //! The stack is started by `scripts/stack.sh test` (what `make test` runs), which passes
 //! `API_URL`, `AWS_ENDPOINT_URL_DYNAMODB`, `LICENSES_TABLE` and `USER_SERVICES_TABLE` to the
@@ -8,11 +8,12 @@
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use licensing::domain::{
-    Allocation, Audience, GroupId, GroupRef, GroupService, InstanceName, Licensable, License,
-    PackName, TenantId, UserService, UserServiceConfig,
+    Allocation, Assignable, Audience, GroupId, GroupRef, GroupService, InstanceName, Licensable,
+    License, LicenseChange, PackName, TenantId, UserId, UserService, UserServiceConfig,
 };
-use licensing::store::dynamo::{decode_license, encode_license};
+use licensing::store::dynamo::{DynamoStore, decode_license};
 use licensing::store::keys::{group_pk, license_sk};
+use licensing::store::{LicenseStore, UsageStore};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -60,8 +61,23 @@ pub fn example_group() -> GroupRef {
     group_ref("foo", "foogroup")
 }
 
-/// The state behind the documented GET example. Usage (`inUse`) cannot be created through the
-/// API until the usage endpoints exist, so it is written directly.
+/// The documented user-services configuration object, as instance `For_HG`.
+pub fn example_config() -> UserServiceConfig {
+    UserServiceConfig {
+        instance_name: InstanceName::parse("For_HG").expect("instance name"),
+        technical_name: UserService::parse("Basic Call Logs").expect("catalog user service"),
+        display_name: "Basic Call Logs".into(),
+        description: String::new(),
+        no_more_assignable: false,
+        audience: Audience {
+            for_hg: true,
+            ..Audience::default()
+        },
+        add_data: Default::default(),
+    }
+}
+
+/// The licenses behind the documented GET example, with the usage each ends up with.
 pub fn example_licenses() -> Vec<(Licensable, License)> {
     let user = |n| Licensable::User(UserService::parse(n).expect("catalog user service"));
     let group = |n| Licensable::Group(GroupService::parse(n).expect("catalog group service"));
@@ -91,61 +107,54 @@ pub fn example_licenses() -> Vec<(Licensable, License)> {
     ]
 }
 
-/// The documented user-services configuration object, as instance `For_HG`.
-pub fn example_config() -> UserServiceConfig {
-    UserServiceConfig {
-        instance_name: InstanceName::parse("For_HG").expect("instance name"),
-        technical_name: UserService::parse("Basic Call Logs").expect("catalog user service"),
-        display_name: "Basic Call Logs".into(),
-        description: String::new(),
-        no_more_assignable: false,
-        audience: Audience {
-            for_hg: true,
-            ..Audience::default()
-        },
-        add_data: Default::default(),
-    }
-}
-
-/// Writes the example records into `group`; with `if_absent`, leaves existing records alone.
+/// Builds the documented example in `group` through the store, usage included: users assigned
+/// "Call Forwarding Always" (2) and "Call Forwarding Busy" (4), and four Hunt Group instances, so
+/// every `inUse` is backed by its records. With `if_absent`, a group that holds anything at all
+/// is left alone.
 pub async fn seed_example_group(
     client: &Client,
     table: &str,
     group: &GroupRef,
     if_absent: bool,
 ) -> Result<(), String> {
-    for (item, license) in example_licenses() {
-        put_license(client, table, group, &item, &license, if_absent).await?;
+    if if_absent && !partition_keys(client, table, group).await.is_empty() {
+        return Ok(());
+    }
+    let store = DynamoStore::new(client.clone(), table);
+    let changes: Vec<LicenseChange> = example_licenses()
+        .into_iter()
+        .map(|(item, license)| LicenseChange {
+            item,
+            allocation: license.allocation,
+            auto_assign: false,
+        })
+        .collect();
+    let failed = |e: licensing::store::StoreError| e.to_string();
+    store
+        .update_group_licenses(group, &changes)
+        .await
+        .map_err(failed)?;
+    let service = |n| Assignable::Service(UserService::parse(n).expect("catalog user service"));
+    for i in 1..=4 {
+        let mut items = vec![service("Call Forwarding Busy")];
+        if i <= 2 {
+            items.push(service("Call Forwarding Always"));
+        }
+        let user = UserId::parse(format!("user{i}@example.com")).expect("user id");
+        store
+            .assign_to_user(group, &user, &items, &[])
+            .await
+            .map_err(failed)?;
+    }
+    let hunt_group = GroupService::parse("Hunt Group").expect("catalog group service");
+    for name in ["Sales", "Support", "Billing", "Reception"] {
+        let name = InstanceName::parse(name).expect("instance name");
+        store
+            .add_instance(group, hunt_group, &name)
+            .await
+            .map_err(failed)?;
     }
     Ok(())
-}
-
-pub async fn put_license(
-    client: &Client,
-    table: &str,
-    group: &GroupRef,
-    item: &Licensable,
-    license: &License,
-    if_absent: bool,
-) -> Result<(), String> {
-    let mut record = encode_license(license);
-    record.insert("PK".into(), AttributeValue::S(group_pk(group)));
-    record.insert("SK".into(), AttributeValue::S(license_sk(item)));
-    let mut put = client.put_item().table_name(table).set_item(Some(record));
-    if if_absent {
-        put = put.condition_expression("attribute_not_exists(PK)");
-    }
-    match put.send().await {
-        Ok(_) => Ok(()),
-        Err(e)
-            if if_absent
-                && e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-        {
-            Ok(())
-        }
-        Err(e) => Err(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()),
-    }
 }
 
 /// The stored record, read straight from the table, bypassing the API.

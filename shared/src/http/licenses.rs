@@ -459,6 +459,52 @@ mod tests {
     }
 
     #[test]
+    fn usage_routes_parse_their_parameters() {
+        let base = "/api/v1/tenants/t/groups/g";
+        let group = GroupRef {
+            tenant: TenantId::parse("t").unwrap(),
+            group: GroupId::parse("g").unwrap(),
+        };
+        let hunt = GroupService::parse("Hunt Group").unwrap();
+        assert_eq!(
+            Route::parse(&format!("{base}/services/")).unwrap(),
+            Route::GroupServices(group.clone())
+        );
+        assert_eq!(
+            Route::parse(&format!("{base}/services/Hunt%20Group/instances")).unwrap(),
+            Route::Instances(group.clone(), hunt)
+        );
+        assert_eq!(
+            Route::parse(&format!(
+                "{base}/services/Hunt%20Group/instances/Night%20Line/"
+            ))
+            .unwrap(),
+            Route::Instance(
+                group.clone(),
+                hunt,
+                InstanceName::parse("Night Line").unwrap()
+            )
+        );
+        assert_eq!(
+            Route::parse(&format!("{base}/users/alice@example.com/services/")).unwrap(),
+            Route::UserServices(group, UserId::parse("alice@example.com").unwrap())
+        );
+        // A noInstance service has no instance routes; an unknown service is not found.
+        assert!(matches!(
+            Route::parse(&format!("{base}/services/Music%20On%20Hold/instances/")),
+            Err(ApiError::BadRequest(_))
+        ));
+        assert!(matches!(
+            Route::parse(&format!("{base}/services/Nope/instances/")),
+            Err(ApiError::NoSuch(_))
+        ));
+        assert!(matches!(
+            Route::parse(&format!("{base}/services/Hunt%20Group/")),
+            Err(ApiError::NotFound)
+        ));
+    }
+
+    #[test]
     fn other_paths_are_not_found() {
         for p in [
             "/",
