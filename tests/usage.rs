@@ -1,6 +1,7 @@
-//! Black-box tests of usage: group services assigned to groups, instances, user assignments,
-//! and the concurrency proofs that `inUse` never exceeds a maximum nor drifts from the records.
-//! HTTP through `cargo lambda watch` (four instances per function) against DynamoDB Local.
+//! Black-box tests of usage: group services assigned to groups, instances, user assignments, and
+//! the racing scenarios of `shared/tests/usage_races.rs` sent as parallel HTTP requests. HTTP
+//! through `cargo lambda watch` against DynamoDB Local (the emulator runs one instance per
+//! function, so the store-level tests are where requests truly race).
 
 use api_tests::{
     Api, Reply, dynamo_client, group_ref, licenses_table, partition_keys, unique_tenant,
@@ -52,7 +53,7 @@ impl Group {
         let reply = api.get(&self.licenses()).await;
         reply.json[list]
             .as_array()
-            .unwrap()
+            .unwrap_or_else(|| panic!("GET licenses: {} {}", reply.status, reply.json))
             .iter()
             .find(|e| e["name"] == name)
             .and_then(|e| e["inUse"].as_u64())

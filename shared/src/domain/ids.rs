@@ -26,7 +26,7 @@ impl fmt::Display for IdError {
 }
 
 /// Checks the rules shared by path ids: 1..=max characters, no control characters, no `/`.
-pub(super) fn check_id(value: &str, max: usize) -> Result<(), IdError> {
+fn check_id(value: &str, max: usize) -> Result<(), IdError> {
     check_text(value, max)?;
     if value.contains('/') {
         return Err(IdError::Slash);
@@ -55,7 +55,7 @@ fn check_text(value: &str, max: usize) -> Result<(), IdError> {
 macro_rules! path_id {
     ($(#[$doc:meta])* $name:ident, $max:expr) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub struct $name(String);
 
         impl $name {
@@ -96,6 +96,14 @@ path_id!(
     /// no control characters, no `/`.
     UserId,
     161
+);
+
+path_id!(
+    /// The name of an instance: a user-services configuration object (`For_HG`), or an instance
+    /// of a group service (a hunt group named `Sales`). 1–80 characters, no control characters,
+    /// no `/`.
+    InstanceName,
+    80
 );
 
 /// A group, always addressed through the tenant that owns it.

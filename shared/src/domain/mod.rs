@@ -9,7 +9,7 @@ pub mod user_service_config;
 
 pub use allocation::{Allocation, AllocationError};
 pub use catalog::{GroupService, UnknownService, UserService};
-pub use ids::{GroupId, GroupRef, IdError, PackName, TenantId, UserId};
+pub use ids::{GroupId, GroupRef, IdError, InstanceName, PackName, TenantId, UserId};
 pub use licenses::{GroupLicenses, Licensable, License, LicenseChange, UsageEffect};
 pub use usage::{Assignable, UsageRejection};
-pub use user_service_config::{Audience, InstanceName, UserServiceConfig};
+pub use user_service_config::{Audience, UserServiceConfig};

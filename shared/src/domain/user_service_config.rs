@@ -4,33 +4,7 @@
 //! Objects are stored under an instance name; several instances may describe the same catalog
 //! user service.
 
-use super::UserService;
-use super::ids::{IdError, check_id};
-use std::fmt;
-
-/// The id of a configuration object: 1–80 characters, no control characters, no `/`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct InstanceName(String);
-
-impl InstanceName {
-    pub const MAX_CHARS: usize = 80;
-
-    pub fn parse(value: impl Into<String>) -> Result<Self, IdError> {
-        let value = value.into();
-        check_id(&value, Self::MAX_CHARS)?;
-        Ok(Self(value))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for InstanceName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+use super::{InstanceName, UserService};
 
 /// What a configuration object may be offered for. Also the shape of a list filter.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -116,6 +90,7 @@ impl UserServiceConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::IdError;
 
     #[test]
     fn instance_names_follow_the_id_rules() {

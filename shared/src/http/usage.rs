@@ -8,7 +8,7 @@ use crate::domain::usage::MAX_ASSIGNMENTS_PER_REQUEST;
 use crate::domain::{
     Assignable, GroupRef, GroupService, InstanceName, PackName, UserId, UserService,
 };
-use crate::store::{ConfigStore, UsageStore};
+use crate::store::{ConfigStore, StoreError, UsageStore};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
@@ -241,25 +241,8 @@ pub async fn assign_group_services<S: UsageStore>(
     req: &Request,
 ) -> Result<Response<Body>, ApiError> {
     let services = group_services_body(req)?;
-    store
-        .assign_group_services(group, &services)
-        .await
-        .map_err(|e| {
-            ApiError::from_store(e, |r| {
-                usage_error(&r.reason, services[r.index].name())
-                    .field(format!("services[{}].name", r.index))
-            })
-        })?;
-    let view = ServicesView {
-        services: services
-            .iter()
-            .map(|s| Assigned {
-                name: s.name(),
-                assigned: true,
-            })
-            .collect(),
-    };
-    Ok(json_response(StatusCode::CREATED, &view))
+    let result = store.assign_group_services(group, &services).await;
+    group_services_result(result, &services, true, StatusCode::CREATED)
 }
 
 pub async fn unassign_group_services<S: UsageStore>(
@@ -268,25 +251,34 @@ pub async fn unassign_group_services<S: UsageStore>(
     req: &Request,
 ) -> Result<Response<Body>, ApiError> {
     let services = group_services_body(req)?;
-    store
-        .unassign_group_services(group, &services)
-        .await
-        .map_err(|e| {
-            ApiError::from_store(e, |r| {
-                usage_error(&r.reason, services[r.index].name())
-                    .field(format!("services[{}].name", r.index))
-            })
-        })?;
+    let result = store.unassign_group_services(group, &services).await;
+    group_services_result(result, &services, false, StatusCode::OK)
+}
+
+/// The answer to an assignment change of group services: each requested service with its new
+/// state, or one error per service the stored state refused.
+fn group_services_result(
+    result: Result<(), StoreError>,
+    services: &[GroupService],
+    assigned: bool,
+    status: StatusCode,
+) -> Result<Response<Body>, ApiError> {
+    result.map_err(|e| {
+        ApiError::from_store(e, |r| {
+            usage_error(&r.reason, services[r.index].name())
+                .field(format!("services[{}].name", r.index))
+        })
+    })?;
     let view = ServicesView {
         services: services
             .iter()
             .map(|s| Assigned {
                 name: s.name(),
-                assigned: false,
+                assigned,
             })
             .collect(),
     };
-    Ok(json_response(StatusCode::OK, &view))
+    Ok(json_response(status, &view))
 }
 
 #[derive(Serialize)]

@@ -9,6 +9,9 @@ use super::dynamo::unavailable;
 use super::{ConfigStore, StoreError};
 use crate::domain::{Audience, InstanceName, UserService, UserServiceConfig};
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
 
@@ -104,6 +107,22 @@ fn decode(item: &Item) -> Option<UserServiceConfig> {
     Some(config)
 }
 
+/// `Ok(true)` when a conditional write applied, `Ok(false)` when its condition failed.
+fn applied<T, E, R>(
+    result: Result<T, SdkError<E, R>>,
+    condition_failed: fn(&E) -> bool,
+) -> Result<bool, StoreError>
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if e.as_service_error().is_some_and(condition_failed) => Ok(false),
+        Err(e) => Err(unavailable(e)),
+    }
+}
+
 impl ConfigStore for DynamoConfigStore {
     async fn user_service_configs(&self) -> Result<Vec<UserServiceConfig>, StoreError> {
         let mut configs = Vec::new();
@@ -156,16 +175,7 @@ impl ConfigStore for DynamoConfigStore {
             .condition_expression("attribute_not_exists(PK)")
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(unavailable(e)),
-        }
+        applied(result, PutItemError::is_conditional_check_failed_exception)
     }
 
     async fn put_user_service_config(&self, config: &UserServiceConfig) -> Result<(), StoreError> {
@@ -188,15 +198,9 @@ impl ConfigStore for DynamoConfigStore {
             .condition_expression("attribute_exists(PK)")
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(unavailable(e)),
-        }
+        applied(
+            result,
+            DeleteItemError::is_conditional_check_failed_exception,
+        )
     }
 }

@@ -251,7 +251,6 @@ impl UsageStore for DynamoStore {
         for _ in 0..STALE_READ_RETRIES {
             let current = self.group_service_licenses(group).await?;
             let mut actions = Vec::new();
-            let mut positions = Vec::new();
             let mut refused = Vec::new();
             for (index, service) in services.iter().enumerate() {
                 let Some((_, license)) = current.iter().find(|(s, _)| s == service) else {
@@ -290,7 +289,6 @@ impl UsageStore for DynamoStore {
                         .update(built(update.build())?)
                         .build(),
                 );
-                positions.push(index);
             }
             if !refused.is_empty() {
                 return Err(rejected(refused));
