@@ -1,31 +1,18 @@
 //! The DynamoDB adapter of the user-services configuration against a real DynamoDB Local
 //! (started by `scripts/stack.sh test`). The run gets its own table.
 
-use aws_sdk_dynamodb::Client;
 use licensing::domain::{Audience, InstanceName, UserService, UserServiceConfig};
 use licensing::store::ConfigStore;
 use licensing::store::dynamo_configs::DynamoConfigStore;
-use licensing::store::schema::ensure_table;
 use tokio::sync::OnceCell;
+
+mod common;
 
 static TABLE: OnceCell<String> = OnceCell::const_new();
 
 async fn store() -> DynamoConfigStore {
-    assert!(
-        std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_ok(),
-        "AWS_ENDPOINT_URL_DYNAMODB is not set: run through `make test` (scripts/stack.sh test)"
-    );
-    let client = Client::new(&aws_config::from_env().load().await);
-    let table = TABLE
-        .get_or_init(|| async {
-            let name = format!("configs-test-{}", std::process::id());
-            ensure_table(&client, &name)
-                .await
-                .expect("create the test table");
-            name
-        })
-        .await;
-    DynamoConfigStore::new(client, table.clone())
+    let (client, table) = common::client_and_table(&TABLE, "configs-test").await;
+    DynamoConfigStore::new(client, table)
 }
 
 fn config(name: &str, service: &str) -> UserServiceConfig {

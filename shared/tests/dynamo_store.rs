@@ -1,7 +1,6 @@
 //! The DynamoDB adapter against a real DynamoDB Local (started by `scripts/stack.sh test`, which
 //! sets `AWS_ENDPOINT_URL_DYNAMODB`). Each run creates its own table; each test its own tenant.
 
-use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use licensing::domain::{
     Allocation, GroupId, GroupRef, GroupService, Licensable, License, LicenseChange, PackName,
@@ -9,37 +8,18 @@ use licensing::domain::{
 };
 use licensing::store::dynamo::{DynamoStore, decode_license, encode_license};
 use licensing::store::keys::{group_pk, license_sk};
-use licensing::store::schema::ensure_table;
 use licensing::store::{LicenseStore, RejectReason, Rejection, StoreError};
-use std::sync::atomic::{AtomicU32, Ordering};
 use tokio::sync::OnceCell;
+
+mod common;
+
+use common::fresh_group;
 
 static TABLE: OnceCell<String> = OnceCell::const_new();
 
 async fn store() -> DynamoStore {
-    assert!(
-        std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_ok(),
-        "AWS_ENDPOINT_URL_DYNAMODB is not set: run through `make test` (scripts/stack.sh test)"
-    );
-    let client = Client::new(&aws_config::from_env().load().await);
-    let table = TABLE
-        .get_or_init(|| async {
-            let name = format!("store-test-{}", std::process::id());
-            ensure_table(&client, &name)
-                .await
-                .expect("create the test table");
-            name
-        })
-        .await;
-    DynamoStore::new(client, table.clone())
-}
-
-fn fresh_group(label: &str) -> GroupRef {
-    static N: AtomicU32 = AtomicU32::new(0);
-    GroupRef {
-        tenant: TenantId::parse(format!("{label}-{}", N.fetch_add(1, Ordering::Relaxed))).unwrap(),
-        group: GroupId::parse("g").unwrap(),
-    }
+    let (client, table) = common::client_and_table(&TABLE, "store-test").await;
+    DynamoStore::new(client, table)
 }
 
 fn user(name: &str) -> Licensable {
@@ -327,7 +307,7 @@ async fn an_unreachable_store_is_unavailable_not_a_hang() {
         )
         .load()
         .await;
-    let store = DynamoStore::new(Client::new(&config), "licenses");
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), "licenses");
     let started = Instant::now();
     let err = store
         .group_licenses(&fresh_group("down"))

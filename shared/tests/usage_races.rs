@@ -2,45 +2,25 @@
 //! against DynamoDB Local (started by `scripts/stack.sh test`). `inUse` must never pass the
 //! maximum, and must always equal the number of assignment or instance records.
 
-use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use licensing::domain::{
-    Allocation, Assignable, GroupId, GroupRef, GroupService, InstanceName, Licensable,
-    LicenseChange, TenantId, UserId, UserService,
+    Allocation, Assignable, GroupRef, GroupService, InstanceName, Licensable, LicenseChange,
+    UserId, UserService,
 };
 use licensing::store::dynamo::DynamoStore;
 use licensing::store::keys::group_pk;
-use licensing::store::schema::ensure_table;
 use licensing::store::{LicenseStore, StoreError, UsageStore};
-use std::sync::atomic::{AtomicU32, Ordering};
 use tokio::sync::OnceCell;
+
+mod common;
+
+use common::fresh_group;
 
 static TABLE: OnceCell<String> = OnceCell::const_new();
 
 async fn store() -> DynamoStore {
-    assert!(
-        std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_ok(),
-        "AWS_ENDPOINT_URL_DYNAMODB is not set: run through `make test` (scripts/stack.sh test)"
-    );
-    let client = Client::new(&aws_config::from_env().load().await);
-    let table = TABLE
-        .get_or_init(|| async {
-            let name = format!("races-test-{}", std::process::id());
-            ensure_table(&client, &name)
-                .await
-                .expect("create the test table");
-            name
-        })
-        .await;
-    DynamoStore::new(client, table.clone())
-}
-
-fn fresh_group(label: &str) -> GroupRef {
-    static N: AtomicU32 = AtomicU32::new(0);
-    GroupRef {
-        tenant: TenantId::parse(format!("{label}-{}", N.fetch_add(1, Ordering::Relaxed))).unwrap(),
-        group: GroupId::parse("g").unwrap(),
-    }
+    let (client, table) = common::client_and_table(&TABLE, "races-test").await;
+    DynamoStore::new(client, table)
 }
 
 async fn license(store: &DynamoStore, group: &GroupRef, item: Licensable, max: u32) {
