@@ -129,7 +129,8 @@ set +e
 status=$?
 set -e
 if [ $status -ne 0 ]; then
-  echo "--- last lines of cargo lambda watch ($watch_log) ---" >&2
-  tail -n 40 "$watch_log" >&2
+  # The emulator's own messages and any function errors, without the per-request log lines.
+  echo "--- cargo lambda watch, other than request logs ---" >&2
+  grep -v '"message":"request"' "$watch_log" | tail -n 60 >&2 || true
 fi
 exit $status

@@ -502,26 +502,23 @@ async fn malformed_bodies_are_400s() {
 async fn at_most_fifty_items_per_put() {
     let api = Api::from_env();
     let t = unique_tenant("limit");
-    let packs = |n: usize| -> Value {
-        let items: Vec<Value> = (0..n)
-            .map(|i| json!({"name": format!("pack {i:02}"), "allocated": {"unlimited": false, "maximum": 1}}))
+    let services = |n: usize| -> Value {
+        let items: Vec<Value> = UserService::all()
+            .take(n)
+            .map(|s| json!({"name": s.name(), "allocated": {"unlimited": false, "maximum": 1}}))
             .collect();
-        json!({"servicePacks": items})
+        json!({"userServices": items})
     };
-    let over = api.put(&path(&t, "g"), &packs(51)).await;
+    let over = api.put(&path(&t, "g"), &services(51)).await;
     assert_eq!(over.status, 400);
     assert_eq!(errors(&over)[0].0, "TOO_MANY_ITEMS");
-    assert_eq!(
-        api.get(&format!("{}?licensed=true", path(&t, "g")))
-            .await
-            .json["servicePacks"],
-        json!([])
-    );
+    let licensed = format!("{}?licensed=true", path(&t, "g"));
+    assert_eq!(api.get(&licensed).await.json["userServices"], json!([]));
 
-    let fifty = api.put(&path(&t, "g"), &packs(50)).await;
+    let fifty = api.put(&path(&t, "g"), &services(50)).await;
     assert_eq!(fifty.status, 200, "{}", fifty.json);
-    let listed = api.get(&path(&t, "g")).await.json;
-    assert_eq!(listed["servicePacks"].as_array().unwrap().len(), 50);
+    let listed = api.get(&licensed).await.json;
+    assert_eq!(listed["userServices"].as_array().unwrap().len(), 50);
 }
 
 #[tokio::test]
@@ -546,7 +543,7 @@ async fn ids_are_decoded_and_validated() {
     let reply = api
         .put(
             &format!("/api/v1/tenants/{t}/groups/my%20group/licenses/"),
-            &json!({"servicePacks": [{"name": "P", "allocated": {"unlimited": true}}]}),
+            &json!({"userServices": [{"name": "Call Return", "allocated": {"unlimited": true}}]}),
         )
         .await;
     assert_eq!(reply.status, 200, "{}", reply.json);
@@ -556,7 +553,7 @@ async fn ids_are_decoded_and_validated() {
             &client,
             &licenses_table(),
             &group_ref(&t, "my group"),
-            &pack("P")
+            &user("Call Return")
         )
         .await
         .is_some()

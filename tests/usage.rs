@@ -43,6 +43,15 @@ impl Group {
         format!("{}/users/{user}/services/", self.base)
     }
 
+    /// Defines a service pack in the group's tenant (licensing a pack requires its definition).
+    async fn define_pack(&self, api: &Api, name: &str, services: &[&str]) {
+        let path = format!("/api/v1/tenants/{}/service_packs/", self.tenant);
+        let reply = api
+            .post(&path, &json!({"name": name, "services": services}))
+            .await;
+        assert_eq!(reply.status, 201, "{}", reply.json);
+    }
+
     async fn license(&self, api: &Api, body: Value) {
         let reply = api.put(&self.licenses(), &body).await;
         assert_eq!(reply.status, 200, "{}", reply.json);
@@ -300,6 +309,12 @@ async fn instances_count_against_the_license() {
 async fn user_assignments_count_and_are_all_or_nothing() {
     let api = Api::from_env();
     let g = Group::new("user");
+    g.define_pack(
+        &api,
+        "Basic CFx",
+        &["Call Forwarding Always", "Call Forwarding Busy"],
+    )
+    .await;
     g.license(&api, json!({
         "userServices": [{"name": "Call Forwarding Always", "allocated": {"unlimited": false, "maximum": 2}},
                          {"name": "Call Return", "allocated": {"unlimited": true}}],

@@ -3,12 +3,12 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use licensing::domain::{
-    Allocation, GroupId, GroupRef, GroupService, Licensable, License, LicenseChange, PackName,
-    TenantId, UserService,
+    Allocation, GroupId, GroupLicenses, GroupRef, GroupService, Licensable, License, LicenseChange,
+    PackDefinition, PackName, TenantId, UserService,
 };
 use licensing::store::dynamo::{DynamoStore, decode_license, encode_license};
 use licensing::store::keys::{group_pk, license_sk};
-use licensing::store::{LicenseStore, RejectReason, Rejection, StoreError};
+use licensing::store::{LicenseStore, RejectReason, Rejection, StoreError, TenantStore};
 use tokio::sync::OnceCell;
 
 mod common;
@@ -40,6 +40,15 @@ fn change(item: Licensable, allocation: Allocation) -> LicenseChange {
         allocation,
         auto_assign: false,
     }
+}
+
+async fn define_pack(store: &DynamoStore, group: &GroupRef, name: &str) {
+    let pack = PackDefinition {
+        name: PackName::parse(name).unwrap(),
+        description: String::new(),
+        services: vec![UserService::parse("Call Return").unwrap()],
+    };
+    assert!(store.create_pack(&group.tenant, &pack).await.unwrap());
 }
 
 /// Writes a record directly, for usage the API cannot create yet.
@@ -101,6 +110,16 @@ async fn updates_are_stored_and_read_back() {
         change(pack("Basic CFx"), Allocation::Limited(5)),
         change(pack("A pack"), Allocation::Unlimited),
     ];
+    // Packs are licensed only once their tenant defines them.
+    let refused = store.update_group_licenses(&g, &changes).await.unwrap_err();
+    assert!(matches!(refused, StoreError::Rejected(ref r) if r.len() == 2));
+    assert_eq!(
+        store.group_licenses(&g).await.unwrap(),
+        GroupLicenses::default()
+    );
+    for name in ["Basic CFx", "A pack"] {
+        define_pack(&store, &g, name).await;
+    }
     store.update_group_licenses(&g, &changes).await.unwrap();
 
     let licenses = store.group_licenses(&g).await.unwrap();
@@ -264,26 +283,16 @@ async fn tenants_with_hash_in_ids_do_not_share_partitions() {
         group: GroupId::parse("b#GROUP#c").unwrap(),
     };
     store
-        .update_group_licenses(&a, &[change(pack("Only in a"), Allocation::Unlimited)])
+        .update_group_licenses(&a, &[change(user("Call Return"), Allocation::Unlimited)])
         .await
         .unwrap();
+    let call_return = UserService::parse("Call Return").unwrap();
+    let seen_by_b = store.group_licenses(&b).await.unwrap();
+    assert_eq!(*seen_by_b.user_service(call_return), License::NONE);
+    let seen_by_a = store.group_licenses(&a).await.unwrap();
     assert_eq!(
-        store
-            .group_licenses(&b)
-            .await
-            .unwrap()
-            .service_packs()
-            .count(),
-        0
-    );
-    assert_eq!(
-        store
-            .group_licenses(&a)
-            .await
-            .unwrap()
-            .service_packs()
-            .count(),
-        1
+        seen_by_a.user_service(call_return).allocation,
+        Allocation::Unlimited
     );
 }
 

@@ -3,7 +3,7 @@
 use super::{Allocation, GroupService, PackName, UserService};
 
 /// Something a group can hold a license for.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Licensable {
     User(UserService),
     Group(GroupService),

@@ -4,6 +4,7 @@ pub mod allocation;
 pub mod catalog;
 pub mod ids;
 pub mod licenses;
+pub mod tenant;
 pub mod usage;
 pub mod user_service_config;
 
@@ -11,5 +12,6 @@ pub use allocation::{Allocation, AllocationError};
 pub use catalog::{GroupService, UnknownService, UserService};
 pub use ids::{GroupId, GroupRef, IdError, InstanceName, PackName, TenantId, UserId};
 pub use licenses::{GroupLicenses, Licensable, License, LicenseChange, UsageEffect};
+pub use tenant::{PackDefinition, PoolRejection, PoolShare, TenantLicense};
 pub use usage::{Assignable, UsageRejection};
 pub use user_service_config::{Audience, UserServiceConfig};

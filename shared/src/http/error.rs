@@ -2,7 +2,7 @@
 //! `{"errors": [{"code", "message", "field"?, "name"?, ...}]}`.
 
 use super::json_response;
-use crate::domain::UsageRejection;
+use crate::domain::{PoolRejection, UsageRejection};
 use crate::store::{RejectReason, Rejection, StoreError};
 use lambda_http::http::{StatusCode, header};
 use lambda_http::{Body, Response};
@@ -22,9 +22,15 @@ pub struct ErrorItem {
     /// Usage that blocked a change, on usage conflicts.
     #[serde(rename = "inUse", skip_serializing_if = "Option::is_none")]
     pub in_use: Option<u32>,
-    /// The licensed maximum, when it is what blocked a change.
+    /// The licensed maximum (the tenant's, on pool conflicts), when it is what blocked a change.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub maximum: Option<u32>,
+    /// What is left in the tenant's pool, on pool conflicts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub available: Option<u32>,
+    /// What the tenant's groups hold, when a tenant maximum would fall below it.
+    #[serde(rename = "currentlyAllocated", skip_serializing_if = "Option::is_none")]
+    pub currently_allocated: Option<u32>,
 }
 
 impl ErrorItem {
@@ -36,6 +42,8 @@ impl ErrorItem {
             name: None,
             in_use: None,
             maximum: None,
+            available: None,
+            currently_allocated: None,
         }
     }
 
@@ -80,11 +88,19 @@ impl ApiError {
     }
 
     /// A storage failure. `describe` names the request item of each rejection (only the handler
-    /// knows which item an index stands for).
+    /// knows which item an index stands for). Names the caller got wrong (a pack the tenant has
+    /// not defined) make it a 400 listing those; other rejections are a 409.
     pub fn from_store(err: StoreError, describe: impl Fn(&Rejection) -> ErrorItem) -> Self {
         match err {
             StoreError::Rejected(rejections) => {
-                ApiError::Conflict(rejections.iter().map(describe).collect())
+                let unknown = |r: &&Rejection| {
+                    matches!(r.reason, RejectReason::Pool(PoolRejection::PackNotDefined))
+                };
+                if rejections.iter().any(|r| unknown(&r)) {
+                    ApiError::BadRequest(rejections.iter().filter(unknown).map(describe).collect())
+                } else {
+                    ApiError::Conflict(rejections.iter().map(describe).collect())
+                }
             }
             StoreError::Unavailable(_) => ApiError::Unavailable,
             StoreError::Contended => ApiError::Conflict(vec![ErrorItem::new(
@@ -139,6 +155,53 @@ pub fn usage_error(reason: &RejectReason, name: &str) -> ErrorItem {
         RejectReason::Usage(UsageRejection::NoMoreAssignable) => item(
             "NO_MORE_ASSIGNABLE",
             format!("{name} is configured as no longer assignable"),
+        ),
+        RejectReason::Pool(PoolRejection::Exhausted {
+            tenant_maximum,
+            available,
+        }) => ErrorItem {
+            maximum: Some(*tenant_maximum),
+            available: Some(*available),
+            ..item(
+                "POOL_EXHAUSTED",
+                format!(
+                    "the tenant's pool of {name} is {tenant_maximum}, of which {available} is left"
+                ),
+            )
+        },
+        RejectReason::Pool(PoolRejection::NotUnlimited { tenant_maximum }) => ErrorItem {
+            maximum: Some(*tenant_maximum),
+            ..item(
+                "POOL_NOT_UNLIMITED",
+                format!(
+                    "a group may hold {name} unlimited only while the tenant does; the tenant holds {tenant_maximum}"
+                ),
+            )
+        },
+        RejectReason::Pool(PoolRejection::BelowAllocated {
+            currently_allocated,
+        }) => ErrorItem {
+            currently_allocated: Some(*currently_allocated),
+            ..item(
+                "BELOW_ALLOCATED",
+                format!(
+                    "the tenant's groups hold {currently_allocated} of {name}; the maximum cannot go below that"
+                ),
+            )
+        },
+        RejectReason::Pool(PoolRejection::GroupHoldsUnlimited { groups }) => item(
+            "GROUP_HOLDS_UNLIMITED",
+            format!(
+                "{groups} group(s) hold {name} unlimited, so the tenant's allocation must stay unlimited"
+            ),
+        ),
+        RejectReason::Pool(PoolRejection::PackNotDefined) => item(
+            "UNKNOWN_PACK",
+            format!("the tenant has not defined the service pack {name}"),
+        ),
+        RejectReason::Pool(PoolRejection::PackInUse) => item(
+            "PACK_IN_USE",
+            format!("{name} is licensed to a group, so it cannot be changed or deleted"),
         ),
     }
 }

@@ -1,6 +1,14 @@
 //! Routes of the licenses function.
 //!
-//! Every route is under `/api/v1/tenants/{tenant_id}/groups/{group_id}/`:
+//! Tenant routes, under `/api/v1/tenants/{tenant_id}/` (handlers in `tenant.rs`):
+//!
+//! | route                  | methods          | handlers                                 |
+//! |------------------------|------------------|------------------------------------------|
+//! | `licenses/`            | GET, PUT         | `tenant::get_tenant`, `put_tenant`       |
+//! | `service_packs/`       | GET, POST        | `tenant::list_packs`, `create_pack`      |
+//! | `service_packs/{name}/`| GET, PUT, DELETE | `tenant::get_pack`, `replace_pack`, `delete_pack` |
+//!
+//! Group routes, under `/api/v1/tenants/{tenant_id}/groups/{group_id}/`:
 //!
 //! | route                                   | methods           | handlers                        |
 //! |-----------------------------------------|-------------------|---------------------------------|
@@ -13,15 +21,16 @@
 //! Anything else is a JSON 404.
 
 use super::error::usage_error;
-use super::licenses_body::{self, LicensesPut, List, licensable_name};
+use super::licenses_body::{self, Holder, LicensesPut, List, licensable_name};
 use super::path::{decode, segments};
-use super::usage;
 use super::{ApiError, ErrorItem, audience_query, bool_query, json_object_body, json_response};
+use super::{tenant, usage};
 use crate::domain::{
     Allocation, GroupId, GroupLicenses, GroupRef, GroupService, IdError, InstanceName, License,
     TenantId, UserId, UserService,
 };
-use crate::store::{ConfigStore, LicenseStore, RejectReason, UsageStore};
+use crate::domain::{PackName, PoolRejection};
+use crate::store::{ConfigStore, LicenseStore, RejectReason, Rejection, TenantStore, UsageStore};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
@@ -30,6 +39,9 @@ use serde::Serialize;
 /// A matched route with its decoded, validated path parameters.
 #[derive(Debug, PartialEq)]
 pub enum Route {
+    TenantLicenses(TenantId),
+    Packs(TenantId),
+    Pack(TenantId, PackName),
     GroupLicenses(GroupRef),
     GroupServices(GroupRef),
     Instances(GroupRef, GroupService),
@@ -41,6 +53,9 @@ impl Route {
     /// The route template, for logs.
     pub fn template(&self) -> &'static str {
         match self {
+            Route::TenantLicenses(_) => "/api/v1/tenants/{tenant_id}/licenses/",
+            Route::Packs(_) => "/api/v1/tenants/{tenant_id}/service_packs/",
+            Route::Pack(..) => "/api/v1/tenants/{tenant_id}/service_packs/{name}/",
             Route::GroupLicenses(_) => "/api/v1/tenants/{tenant_id}/groups/{group_id}/licenses/",
             Route::GroupServices(_) => "/api/v1/tenants/{tenant_id}/groups/{group_id}/services/",
             Route::Instances(..) => {
@@ -65,12 +80,23 @@ impl Route {
             parts[count] = segment;
             count += 1;
         }
-        let ["api", "v1", "tenants", t, "groups", g, rest @ ..] = &parts[..count] else {
+        let ["api", "v1", "tenants", t, rest @ ..] = &parts[..count] else {
             return Err(ApiError::NotFound);
+        };
+        let tenant = || path_id("tenant_id", t, TenantId::parse);
+        let (g, rest) = match rest {
+            ["licenses"] => return Ok(Route::TenantLicenses(tenant()?)),
+            ["service_packs"] => return Ok(Route::Packs(tenant()?)),
+            ["service_packs", name] => {
+                let tenant = tenant()?;
+                return Ok(Route::Pack(tenant, path_id("name", name, PackName::parse)?));
+            }
+            ["groups", g, rest @ ..] => (g, rest),
+            _ => return Err(ApiError::NotFound),
         };
         let group = || -> Result<GroupRef, ApiError> {
             Ok(GroupRef {
-                tenant: path_id("tenant_id", t, TenantId::parse)?,
+                tenant: tenant()?,
                 group: path_id("group_id", g, GroupId::parse)?,
             })
         };
@@ -134,7 +160,7 @@ fn path_id<T>(
 
 /// Handles one request of the licenses function; returns the route template for the log line.
 /// `configs` is read only when a licenses GET filters by the user-services configuration.
-pub async fn handle<S: LicenseStore + UsageStore, C: ConfigStore>(
+pub async fn handle<S: LicenseStore + UsageStore + TenantStore, C: ConfigStore>(
     store: &S,
     configs: &C,
     req: Request,
@@ -145,6 +171,24 @@ pub async fn handle<S: LicenseStore + UsageStore, C: ConfigStore>(
     };
     let template = route.template();
     let result = match (route, req.method()) {
+        (Route::TenantLicenses(tenant), &Method::GET) => {
+            tenant::get_tenant(store, &tenant, &req).await
+        }
+        (Route::TenantLicenses(tenant), &Method::PUT) => {
+            tenant::put_tenant(store, &tenant, &req).await
+        }
+        (Route::TenantLicenses(_), _) => Err(ApiError::MethodNotAllowed("GET, PUT")),
+        (Route::Packs(tenant), &Method::GET) => tenant::list_packs(store, &tenant).await,
+        (Route::Packs(tenant), &Method::POST) => tenant::create_pack(store, &tenant, &req).await,
+        (Route::Packs(_), _) => Err(ApiError::MethodNotAllowed("GET, POST")),
+        (Route::Pack(tenant, name), &Method::GET) => tenant::get_pack(store, &tenant, &name).await,
+        (Route::Pack(tenant, name), &Method::PUT) => {
+            tenant::replace_pack(store, &tenant, &name, &req).await
+        }
+        (Route::Pack(tenant, name), &Method::DELETE) => {
+            tenant::delete_pack(store, &tenant, &name).await
+        }
+        (Route::Pack(..), _) => Err(ApiError::MethodNotAllowed("GET, PUT, DELETE")),
         (Route::GroupLicenses(group), &Method::GET) => {
             get_group(store, configs, &group, &req).await
         }
@@ -183,13 +227,25 @@ pub async fn handle<S: LicenseStore + UsageStore, C: ConfigStore>(
     (template, result.unwrap_or_else(ApiError::into_response))
 }
 
+/// `{"unlimited": true}` or `{"unlimited": false, "maximum": N}`, with `noInstance` on group
+/// services.
 #[derive(Serialize)]
-struct Allocated {
+pub(super) struct Allocated {
     unlimited: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     maximum: Option<u32>,
     #[serde(rename = "noInstance", skip_serializing_if = "Option::is_none")]
     no_instance: Option<bool>,
+}
+
+impl Allocated {
+    pub(super) fn of(allocation: Allocation, no_instance: Option<bool>) -> Self {
+        Allocated {
+            unlimited: allocation == Allocation::Unlimited,
+            maximum: allocation.maximum(),
+            no_instance,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -205,11 +261,7 @@ impl<'a> Entry<'a> {
         let licensed = license.allocation.is_licensed();
         Entry {
             name,
-            allocated: Allocated {
-                unlimited: license.allocation == Allocation::Unlimited,
-                maximum: license.allocation.maximum(),
-                no_instance,
-            },
+            allocated: Allocated::of(license.allocation, no_instance),
             in_use: licensed.then_some(license.in_use),
         }
     }
@@ -285,7 +337,7 @@ pub async fn get_group<S: LicenseStore, C: ConfigStore>(
 }
 
 #[derive(Serialize)]
-struct Status<'a> {
+pub(super) struct Status<'a> {
     name: &'a str,
     status: &'static str,
 }
@@ -296,37 +348,41 @@ pub async fn put_group<S: LicenseStore>(
     req: &Request,
 ) -> Result<Response<Body>, ApiError> {
     let body = json_object_body(req)?;
-    let put = licenses_body::parse(&body).map_err(ApiError::BadRequest)?;
+    let put = licenses_body::parse(&body, Holder::Group).map_err(ApiError::BadRequest)?;
     store
         .update_group_licenses(group, &put.changes)
         .await
-        .map_err(|err| {
-            ApiError::from_store(err, |r| {
-                let change = &put.changes[r.index];
-                let name = licensable_name(&change.item);
-                let item =
-                    usage_error(&r.reason, name).field(put.field(r.index, ".allocated.maximum"));
-                match (&r.reason, change.allocation) {
-                    (RejectReason::BelowUsage { in_use }, Allocation::Limited(0)) => ErrorItem {
-                        message: format!("{name} has {in_use} in use and cannot be unlicensed"),
-                        ..item
-                    },
-                    (RejectReason::BelowUsage { in_use }, Allocation::Limited(max)) => ErrorItem {
-                        message: format!("{name} has {in_use} in use; maximum {max} is below that"),
-                        ..item
-                    },
-                    _ => item,
-                }
-            })
-        })?;
+        .map_err(|err| ApiError::from_store(err, |r| put_error(&put, r)))?;
     Ok(json_response(StatusCode::OK, &receipt(&put)))
+}
+
+/// The error of one refused item of a licenses PUT (group or tenant).
+pub(super) fn put_error(put: &LicensesPut, r: &Rejection) -> ErrorItem {
+    let change = &put.changes[r.index];
+    let name = licensable_name(&change.item);
+    let suffix = match r.reason {
+        RejectReason::Pool(PoolRejection::PackNotDefined) => ".name",
+        _ => ".allocated.maximum",
+    };
+    let item = usage_error(&r.reason, name).field(put.field(r.index, suffix));
+    match (&r.reason, change.allocation) {
+        (RejectReason::BelowUsage { in_use }, Allocation::Limited(0)) => ErrorItem {
+            message: format!("{name} has {in_use} in use and cannot be unlicensed"),
+            ..item
+        },
+        (RejectReason::BelowUsage { in_use }, Allocation::Limited(max)) => ErrorItem {
+            message: format!("{name} has {in_use} in use; maximum {max} is below that"),
+            ..item
+        },
+        _ => item,
+    }
 }
 
 /// `{"userServices": [{"name", "status": "updated"}], ...}`: one entry per requested item, in
 /// request order, a list present exactly when the request carried it.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct Receipt<'a> {
+pub(super) struct Receipt<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     user_services: Option<Vec<Status<'a>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -335,7 +391,7 @@ struct Receipt<'a> {
     service_packs: Option<Vec<Status<'a>>>,
 }
 
-fn receipt(put: &LicensesPut) -> Receipt<'_> {
+pub(super) fn receipt(put: &LicensesPut) -> Receipt<'_> {
     let list = |list: List| {
         put.present[list as usize].then(|| {
             put.changes

@@ -46,13 +46,20 @@ impl LicensesPut {
     }
 }
 
-pub fn parse(body: &Map<String, Value>) -> Result<LicensesPut, Vec<ErrorItem>> {
+/// Whose licenses a PUT sets: a group's (which may `auto_assign`) or a tenant's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holder {
+    Group,
+    Tenant,
+}
+
+pub fn parse(body: &Map<String, Value>, holder: Holder) -> Result<LicensesPut, Vec<ErrorItem>> {
     let mut errors = Vec::new();
     let mut auto_assign = false;
     let mut lists: [Option<&Vec<Value>>; 3] = [None; 3];
     for (key, value) in body {
         match key.as_str() {
-            "auto_assign" => match value {
+            "auto_assign" if holder == Holder::Group => match value {
                 Value::Bool(b) => auto_assign = *b,
                 _ => errors.push(invalid("auto_assign", "must be a boolean")),
             },
@@ -235,13 +242,28 @@ mod tests {
         }
     }
 
+    fn parse_group(body: &Map<String, Value>) -> Result<LicensesPut, Vec<ErrorItem>> {
+        parse(body, Holder::Group)
+    }
+
     fn errors(v: Value) -> Vec<ErrorItem> {
-        parse(&body(v)).expect_err("body should be refused")
+        parse_group(&body(v)).expect_err("body should be refused")
+    }
+
+    #[test]
+    fn a_tenant_put_has_no_auto_assign() {
+        let errs = parse(
+            &body(json!({"auto_assign": true, "servicePacks": []})),
+            Holder::Tenant,
+        )
+        .expect_err("auto_assign is a group field");
+        assert_eq!(errs[0].field.as_deref(), Some("auto_assign"));
+        assert_eq!(errs[0].code, "UNKNOWN_FIELD");
     }
 
     #[test]
     fn the_documented_example_parses_in_request_order() {
-        let put = parse(&body(json!({
+        let put = parse_group(&body(json!({
             "userServices":  [{"name": "Call Forwarding Always", "allocated": {"unlimited": true}}],
             "groupServices": [{"name": "Hunt Group", "allocated": {"unlimited": false, "maximum": 5}}],
             "servicePacks":  [{"name": "Basic CFx", "allocated": {"unlimited": false, "maximum": 5}}],
@@ -258,7 +280,7 @@ mod tests {
 
     #[test]
     fn get_items_round_trip_with_read_only_fields() {
-        let put = parse(&body(json!({
+        let put = parse_group(&body(json!({
             "groupServices": [{"name": "Voice Messaging Group",
                                "allocated": {"unlimited": false, "maximum": 1, "noInstance": true},
                                "inUse": 0}],
@@ -273,7 +295,7 @@ mod tests {
 
     #[test]
     fn unlimited_ignores_any_maximum() {
-        let put = parse(&body(json!({
+        let put = parse_group(&body(json!({
             "userServices": [{"name": "Call Return", "allocated": {"unlimited": true, "maximum": -3}}]
         })))
         .unwrap();
@@ -362,7 +384,7 @@ mod tests {
 
         // "Find-me/Follow-me" is both a user and a group service.
         assert!(
-            parse(&body(json!({
+            parse_group(&body(json!({
                 "userServices": [{"name": "Find-me/Follow-me", "allocated": {"unlimited": true}}],
                 "groupServices": [{"name": "Find-me/Follow-me", "allocated": {"unlimited": true}}]
             })))
@@ -390,6 +412,6 @@ mod tests {
         let items: Vec<Value> = (0..LicenseChange::MAX_PER_REQUEST)
             .map(|i| json!({"name": format!("pack {i}"), "allocated": {"unlimited": true}}))
             .collect();
-        assert!(parse(&body(json!({"servicePacks": items}))).is_ok());
+        assert!(parse_group(&body(json!({"servicePacks": items}))).is_ok());
     }
 }

@@ -5,6 +5,7 @@ pub mod error;
 pub mod licenses;
 mod licenses_body;
 pub mod path;
+mod tenant;
 mod usage;
 pub mod user_services;
 mod user_services_body;

@@ -4,15 +4,13 @@
 //! (N) and, for group services, `assigned` (BOOL). Reads are one strongly consistent `Query`
 //! (usage must be live), writes one `TransactWriteItems` whose conditions carry the rules.
 
-use super::keys::{LICENSE_PREFIX, group_pk, license_sk, parse_license_sk};
-use super::{LicenseStore, RejectReason, Rejection, StoreError};
-use crate::domain::{Allocation, GroupLicenses, GroupRef, License, LicenseChange, UsageEffect};
+use super::keys::{LICENSE_PREFIX, group_pk, parse_license_sk};
+use super::{LicenseStore, StoreError};
+use crate::domain::{Allocation, GroupLicenses, GroupRef, License, LicenseChange};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use std::collections::HashMap;
 
 pub(super) type Item = HashMap<String, AttributeValue>;
@@ -97,82 +95,13 @@ impl DynamoStore {
             tokio::time::sleep(std::time::Duration::from_millis((5 << attempt) + jitter)).await;
         }
     }
-
-    fn license_write(&self, pk: &str, change: &LicenseChange) -> Result<TransactWriteItem, String> {
-        let key = HashMap::from([
-            ("PK".to_owned(), AttributeValue::S(pk.to_owned())),
-            ("SK".to_owned(), AttributeValue::S(license_sk(&change.item))),
-        ]);
-        let builder = TransactWriteItem::builder();
-        let item = match change.effect() {
-            UsageEffect::Unlicense => builder.delete(
-                Delete::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(key))
-                    .condition_expression("attribute_not_exists(inUse) OR inUse <= :zero")
-                    .expression_attribute_values(":zero", number(0))
-                    .return_values_on_condition_check_failure(
-                        ReturnValuesOnConditionCheckFailure::AllOld,
-                    )
-                    .build()
-                    .map_err(|e| e.to_string())?,
-            ),
-            UsageEffect::License {
-                allocation,
-                assign,
-                set_in_use,
-            } => {
-                let mut set = String::with_capacity(96);
-                let mut update = Update::builder().table_name(&self.table).set_key(Some(key));
-                set.push_str("SET unlimited = :unlimited");
-                let (in_use, value) = match set_in_use {
-                    Some(n) => (", inUse = :inUse", (":inUse", number(n))),
-                    None => (
-                        ", inUse = if_not_exists(inUse, :zero)",
-                        (":zero", number(0)),
-                    ),
-                };
-                set.push_str(in_use);
-                update = update.expression_attribute_values(value.0, value.1);
-                if assign {
-                    set.push_str(", assigned = :true");
-                    update =
-                        update.expression_attribute_values(":true", AttributeValue::Bool(true));
-                }
-                match allocation {
-                    Allocation::Unlimited => {
-                        set.push_str(" REMOVE maximum");
-                        update = update
-                            .expression_attribute_values(":unlimited", AttributeValue::Bool(true));
-                    }
-                    Allocation::Limited(max) => {
-                        set.push_str(", maximum = :max");
-                        update = update
-                            .expression_attribute_values(":unlimited", AttributeValue::Bool(false))
-                            .expression_attribute_values(":max", number(max))
-                            .condition_expression("attribute_not_exists(inUse) OR inUse <= :max")
-                            .return_values_on_condition_check_failure(
-                                ReturnValuesOnConditionCheckFailure::AllOld,
-                            );
-                    }
-                }
-                builder.update(
-                    update
-                        .update_expression(set)
-                        .build()
-                        .map_err(|e| e.to_string())?,
-                )
-            }
-        };
-        Ok(item.build())
-    }
 }
 
-fn number(n: u32) -> AttributeValue {
+pub(super) fn number(n: u32) -> AttributeValue {
     AttributeValue::N(n.to_string())
 }
 
-fn read_u32(item: &Item, name: &str) -> Option<u32> {
+pub(super) fn read_u32(item: &Item, name: &str) -> Option<u32> {
     match item.get(name) {
         Some(AttributeValue::N(n)) => n.parse().ok(),
         _ => None,
@@ -264,28 +193,6 @@ impl LicenseStore for DynamoStore {
         group: &GroupRef,
         changes: &[LicenseChange],
     ) -> Result<(), StoreError> {
-        if changes.is_empty() {
-            return Ok(());
-        }
-        let pk = group_pk(group);
-        let items = changes
-            .iter()
-            .map(|c| self.license_write(&pk, c))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(StoreError::Unavailable)?;
-        match self.transact(items).await? {
-            Ok(()) => Ok(()),
-            Err(failed) => Err(StoreError::Rejected(
-                failed
-                    .into_iter()
-                    .map(|(index, old)| Rejection {
-                        index,
-                        reason: RejectReason::BelowUsage {
-                            in_use: old.as_ref().map(decode_license).map_or(0, |l| l.in_use),
-                        },
-                    })
-                    .collect(),
-            )),
-        }
+        self.apply_group_changes(group, changes).await
     }
 }

@@ -145,7 +145,11 @@ fn rejected(items: Vec<(usize, UsageRejection)>) -> StoreError {
 
 impl DynamoStore {
     /// Every item of the partition whose sort key starts with `prefix` (one `Query`, paged).
-    async fn query_prefix(&self, pk: &str, prefix: &str) -> Result<Vec<Item>, StoreError> {
+    pub(super) async fn query_prefix(
+        &self,
+        pk: &str,
+        prefix: &str,
+    ) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::new();
         let mut start: Option<Item> = None;
         loop {

@@ -14,7 +14,8 @@
 //! group `b#GROUP#c` would share a partition. The last part of a sort key needs no escaping.
 
 use crate::domain::{
-    Assignable, GroupRef, GroupService, InstanceName, Licensable, PackName, UserId, UserService,
+    Assignable, GroupRef, GroupService, InstanceName, Licensable, PackName, TenantId, UserId,
+    UserService,
 };
 
 pub const LICENSE_PREFIX: &str = "LIC#";
@@ -42,6 +43,38 @@ pub fn group_pk(group: &GroupRef) -> String {
     pk.push_str("#GROUP#");
     push_escaped(&mut pk, g);
     pk
+}
+
+/// Partition key of a tenant's own data: its pool and its pack definitions. Distinct from every
+/// group key, which continues with `#GROUP#`.
+pub fn tenant_pk(tenant: &TenantId) -> String {
+    let mut pk = String::with_capacity(7 + tenant.as_str().len());
+    pk.push_str("TENANT#");
+    push_escaped(&mut pk, tenant.as_str());
+    pk
+}
+
+pub const POOL_PREFIX: &str = "POOL#";
+pub const PACKDEF_PREFIX: &str = "PACKDEF#";
+
+/// Sort key of a tenant's pool record for a service or pack: `POOL#` + the license sort key's
+/// kind and name (`POOL#USER#Call Waiting`).
+pub fn pool_sk(item: &Licensable) -> String {
+    let license = license_sk(item);
+    let mut sk = String::with_capacity(POOL_PREFIX.len() + license.len());
+    sk.push_str(POOL_PREFIX);
+    sk.push_str(&license[LICENSE_PREFIX.len()..]);
+    sk
+}
+
+/// The licensable a pool sort key names.
+pub fn parse_pool_sk(sk: &str) -> Option<Licensable> {
+    let rest = sk.strip_prefix(POOL_PREFIX)?;
+    parse_license_sk(&format!("{LICENSE_PREFIX}{rest}"))
+}
+
+pub fn packdef_sk(name: &PackName) -> String {
+    format!("{PACKDEF_PREFIX}{}", name.as_str())
 }
 
 /// Sort key of a license record.
@@ -154,6 +187,19 @@ mod tests {
             assert_eq!(parse_license_sk(&sk), Some(item));
         }
         assert_eq!(parse_license_sk("LIC#USER#No Such Service"), None);
+    }
+
+    #[test]
+    fn tenant_keys_never_equal_group_keys() {
+        let t = TenantId::parse("a").unwrap();
+        assert_eq!(tenant_pk(&t), "TENANT#a");
+        assert_ne!(
+            tenant_pk(&TenantId::parse("a#GROUP#b").unwrap()),
+            group_pk(&group("a", "b"))
+        );
+        let item = Licensable::User(UserService::parse("Call Waiting").unwrap());
+        assert_eq!(pool_sk(&item), "POOL#USER#Call Waiting");
+        assert_eq!(parse_pool_sk(&pool_sk(&item)), Some(item));
     }
 
     #[test]

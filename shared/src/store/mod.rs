@@ -6,12 +6,14 @@
 
 pub mod dynamo;
 pub mod dynamo_configs;
+mod dynamo_pool;
 pub mod dynamo_usage;
 pub mod keys;
 pub mod schema;
 
 use crate::domain::{
-    Assignable, GroupLicenses, GroupRef, GroupService, InstanceName, License, LicenseChange,
+    Assignable, GroupLicenses, GroupRef, GroupService, InstanceName, Licensable, License,
+    LicenseChange, PackDefinition, PackName, PoolRejection, TenantId, TenantLicense,
     UsageRejection, UserId, UserService, UserServiceConfig,
 };
 use std::fmt;
@@ -31,6 +33,8 @@ pub enum RejectReason {
     BelowUsage { in_use: u32 },
     /// A change of usage the stored state refuses.
     Usage(UsageRejection),
+    /// A change the tenant's pool or pack definitions refuse.
+    Pool(PoolRejection),
 }
 
 #[derive(Debug)]
@@ -63,8 +67,10 @@ pub trait LicenseStore: Send + Sync {
         group: &GroupRef,
     ) -> impl Future<Output = Result<GroupLicenses, StoreError>> + Send;
 
-    /// Applies all changes or none (one transaction). A change whose rule fails against the
-    /// stored state yields a [`StoreError::Rejected`] naming it.
+    /// Applies all changes or none (one transaction, after one read of the group's records to
+    /// know what each change moves in the tenant's pool). A change whose rule fails against the
+    /// stored state yields a [`StoreError::Rejected`] naming it: `BelowUsage`, or `Pool`
+    /// (`Exhausted`, `NotUnlimited`, `PackNotDefined`).
     fn update_group_licenses(
         &self,
         group: &GroupRef,
@@ -179,4 +185,58 @@ pub trait UsageStore: Send + Sync {
         user: &UserId,
         items: &[Assignable],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// A tenant's pool and pack definitions, in the tenant's own partition.
+pub trait TenantStore: Send + Sync {
+    /// The tenant's pool records and pack definitions (one `Query`): every licensable with a
+    /// record, and every defined pack.
+    fn tenant_state(
+        &self,
+        tenant: &TenantId,
+    ) -> impl Future<Output = Result<TenantState, StoreError>> + Send;
+
+    /// Sets tenant allocations, all or none. Rejections: `Pool(BelowAllocated)`,
+    /// `Pool(GroupHoldsUnlimited)`, `Pool(PackNotDefined)`.
+    fn update_tenant_licenses(
+        &self,
+        tenant: &TenantId,
+        changes: &[LicenseChange],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn pack_definition(
+        &self,
+        tenant: &TenantId,
+        name: &PackName,
+    ) -> impl Future<Output = Result<Option<PackDefinition>, StoreError>> + Send;
+
+    /// Stores a new pack; `Ok(false)` when the name exists.
+    fn create_pack(
+        &self,
+        tenant: &TenantId,
+        pack: &PackDefinition,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Replaces an existing pack; `Ok(false)` when there is none. Rejection: `Pool(PackInUse)`.
+    fn replace_pack(
+        &self,
+        tenant: &TenantId,
+        pack: &PackDefinition,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Deletes a pack; `Ok(false)` when there is none. Rejection: `Pool(PackInUse)`.
+    fn delete_pack(
+        &self,
+        tenant: &TenantId,
+        name: &PackName,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// Everything a tenant holds of its own.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TenantState {
+    /// Pool records, sorted by licensable.
+    pub pool: Vec<(Licensable, TenantLicense)>,
+    /// Pack definitions, in name order.
+    pub packs: Vec<PackDefinition>,
 }

@@ -1,0 +1,100 @@
+//! A tenant's pool of licenses, and the service packs it defines.
+//!
+//! The pool rule: a service with a tenant allocation is pooled. Its groups may hold limited
+//! maximums only while their sum stays within the tenant maximum, and `unlimited` only while the
+//! tenant's allocation is unlimited. A service without a tenant allocation record is not pooled.
+
+use super::{Allocation, PackName, UserService};
+
+/// A tenant's view of one service or pack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TenantLicense {
+    /// The tenant's allocation; `None` when the tenant never set one (not pooled).
+    pub allocation: Option<Allocation>,
+    /// Sum of the limited maximums the tenant's groups hold.
+    pub currently_allocated: u32,
+    /// How many of the tenant's groups hold it unlimited.
+    pub unlimited_groups: u32,
+}
+
+/// What one group license takes from its tenant's pool: a limited amount, or unlimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PoolShare {
+    pub limited: u32,
+    pub unlimited: bool,
+}
+
+impl PoolShare {
+    /// The share of a group allocation (`None`: no record, nothing taken).
+    pub fn of(allocation: Option<Allocation>) -> Self {
+        match allocation {
+            None | Some(Allocation::Limited(0)) => PoolShare::default(),
+            Some(Allocation::Limited(m)) => PoolShare {
+                limited: m,
+                unlimited: false,
+            },
+            Some(Allocation::Unlimited) => PoolShare {
+                limited: 0,
+                unlimited: true,
+            },
+        }
+    }
+}
+
+/// A tenant-defined bundle of user services.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackDefinition {
+    pub name: PackName,
+    pub description: String,
+    /// Distinct catalog user services, in request order; never empty.
+    pub services: Vec<UserService>,
+}
+
+impl PackDefinition {
+    pub const MAX_DESCRIPTION_CHARS: usize = 2_000;
+}
+
+/// Why stored state refuses a change of a tenant's pool or packs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PoolRejection {
+    /// A group's limited maximum would take more than the tenant has left.
+    Exhausted { tenant_maximum: u32, available: u32 },
+    /// A group may hold `unlimited` only while the tenant's allocation is unlimited.
+    NotUnlimited { tenant_maximum: u32 },
+    /// The tenant maximum would fall below what its groups hold.
+    BelowAllocated { currently_allocated: u32 },
+    /// The tenant allocation cannot become limited while a group holds it unlimited.
+    GroupHoldsUnlimited { groups: u32 },
+    /// The tenant has not defined this pack.
+    PackNotDefined,
+    /// The pack is licensed to a group (maximum above zero or unlimited).
+    PackInUse,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_count_limited_maximums_and_unlimited_separately() {
+        assert_eq!(PoolShare::of(None), PoolShare::default());
+        assert_eq!(
+            PoolShare::of(Some(Allocation::Limited(0))),
+            PoolShare::default()
+        );
+        assert_eq!(
+            PoolShare::of(Some(Allocation::Limited(7))),
+            PoolShare {
+                limited: 7,
+                unlimited: false
+            }
+        );
+        assert_eq!(
+            PoolShare::of(Some(Allocation::Unlimited)),
+            PoolShare {
+                limited: 0,
+                unlimited: true
+            }
+        );
+    }
+}

@@ -1,0 +1,322 @@
+//! Handlers of the tenant routes of the licenses function: the tenant's licenses pool and its
+//! service pack definitions. Routing is in `licenses.rs`; the pool rule lives in the store's
+//! conditions (`store/dynamo_pool.rs`).
+
+use super::licenses::{Allocated, put_error, receipt};
+use super::licenses_body::{self, Holder};
+use super::{ApiError, ErrorItem, bool_query, json_object_body, json_response};
+use crate::domain::{
+    Allocation, GroupService, Licensable, PackDefinition, PackName, TenantId, TenantLicense,
+    UserService,
+};
+use crate::store::TenantStore;
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PoolEntry<'a> {
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+    allocated: Allocated,
+    currently_allocated: u32,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TenantView<'a> {
+    user_services: Vec<PoolEntry<'a>>,
+    group_services: Vec<PoolEntry<'a>>,
+    service_packs: Vec<PoolEntry<'a>>,
+}
+
+fn entry<'a>(name: &'a str, description: Option<&'a str>, pool: TenantLicense) -> PoolEntry<'a> {
+    PoolEntry {
+        name,
+        description,
+        allocated: Allocated::of(pool.allocation.unwrap_or(Allocation::NOT_LICENSED), None),
+        currently_allocated: pool.currently_allocated,
+    }
+}
+
+/// `GET /api/v1/tenants/{tenant_id}/licenses/`: every catalog service, and every pack the tenant
+/// defined or allocated, with the tenant's allocation and what its groups hold.
+pub async fn get_tenant<S: TenantStore>(
+    store: &S,
+    tenant: &TenantId,
+    req: &Request,
+) -> Result<Response<Body>, ApiError> {
+    let licensed_only = bool_query(req, "licensed")?.unwrap_or(false);
+    let state = store.tenant_state(tenant).await.map_err(ApiError::store)?;
+    let pool: HashMap<&Licensable, TenantLicense> =
+        state.pool.iter().map(|(item, l)| (item, *l)).collect();
+    let of = |item: Licensable| pool.get(&item).copied().unwrap_or_default();
+    let keep =
+        |l: &TenantLicense| !licensed_only || l.allocation.is_some_and(Allocation::is_licensed);
+    // Packs: defined ones with their description, and any with a pool record, by name.
+    let mut packs: BTreeMap<&PackName, (Option<&str>, TenantLicense)> = BTreeMap::new();
+    for pack in &state.packs {
+        packs.insert(
+            &pack.name,
+            (Some(pack.description.as_str()), TenantLicense::default()),
+        );
+    }
+    for (item, l) in &state.pool {
+        if let Licensable::Pack(name) = item {
+            packs.entry(name).or_insert((Some(""), *l)).1 = *l;
+        }
+    }
+    let view = TenantView {
+        user_services: UserService::all()
+            .map(|s| (s, of(Licensable::User(s))))
+            .filter(|(_, l)| keep(l))
+            .map(|(s, l)| entry(s.name(), None, l))
+            .collect(),
+        group_services: GroupService::all()
+            .map(|s| (s, of(Licensable::Group(s))))
+            .filter(|(_, l)| keep(l))
+            .map(|(s, l)| entry(s.name(), None, l))
+            .collect(),
+        service_packs: packs
+            .into_iter()
+            .filter(|(_, (_, l))| keep(l))
+            .map(|(name, (description, l))| entry(name.as_str(), description, l))
+            .collect(),
+    };
+    Ok(json_response(StatusCode::OK, &view))
+}
+
+/// `PUT /api/v1/tenants/{tenant_id}/licenses/`: the group PUT's body and answer, without
+/// `auto_assign`.
+pub async fn put_tenant<S: TenantStore>(
+    store: &S,
+    tenant: &TenantId,
+    req: &Request,
+) -> Result<Response<Body>, ApiError> {
+    let body = json_object_body(req)?;
+    let put = licenses_body::parse(&body, Holder::Tenant).map_err(ApiError::BadRequest)?;
+    store
+        .update_tenant_licenses(tenant, &put.changes)
+        .await
+        .map_err(|err| ApiError::from_store(err, |r| put_error(&put, r)))?;
+    Ok(json_response(StatusCode::OK, &receipt(&put)))
+}
+
+#[derive(Serialize)]
+struct PackView<'a> {
+    name: &'a str,
+    description: &'a str,
+    services: Vec<&'static str>,
+}
+
+impl<'a> From<&'a PackDefinition> for PackView<'a> {
+    fn from(p: &'a PackDefinition) -> Self {
+        PackView {
+            name: p.name.as_str(),
+            description: &p.description,
+            services: p.services.iter().map(|s| s.name()).collect(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PacksView<'a> {
+    service_packs: Vec<PackView<'a>>,
+}
+
+fn error(code: &'static str, field: &str, message: impl std::fmt::Display) -> ErrorItem {
+    ErrorItem::new(code, format!("{field} {message}")).field(field)
+}
+
+/// A pack definition body: `{"name", "description", "services": [...]}`. On PUT the path names
+/// the pack, and a body `name`, if any, must agree.
+fn parse_pack(
+    body: &Map<String, Value>,
+    path: Option<&PackName>,
+) -> Result<PackDefinition, ApiError> {
+    let mut errors = Vec::new();
+    for key in body.keys() {
+        if !matches!(key.as_str(), "name" | "description" | "services") {
+            errors.push(error(
+                "UNKNOWN_FIELD",
+                key,
+                "is not a field of a service pack",
+            ));
+        }
+    }
+    let name = match (body.get("name"), path) {
+        (Some(Value::String(n)), Some(p)) if n != p.as_str() => Err(error(
+            "INVALID_VALUE",
+            "name",
+            "does not match the pack of the path",
+        )),
+        (None, Some(p)) | (Some(Value::String(_)), Some(p)) => Ok(p.clone()),
+        (Some(Value::String(n)), None) => {
+            PackName::parse(n.as_str()).map_err(|e| error("INVALID_VALUE", "name", e))
+        }
+        (None, None) => Err(error("MISSING_FIELD", "name", "is required")),
+        (Some(_), _) => Err(error("INVALID_VALUE", "name", "must be a string")),
+    };
+    let description = match body.get("description") {
+        None => Ok(String::new()),
+        Some(Value::String(d)) if d.chars().count() <= PackDefinition::MAX_DESCRIPTION_CHARS => {
+            Ok(d.clone())
+        }
+        Some(Value::String(_)) => Err(error(
+            "INVALID_VALUE",
+            "description",
+            format_args!(
+                "must be at most {} characters",
+                PackDefinition::MAX_DESCRIPTION_CHARS
+            ),
+        )),
+        Some(_) => Err(error("INVALID_VALUE", "description", "must be a string")),
+    };
+    let mut services = Vec::new();
+    match body.get("services") {
+        Some(Value::Array(items)) if items.is_empty() => errors.push(error(
+            "INVALID_VALUE",
+            "services",
+            "must name at least one user service",
+        )),
+        Some(Value::Array(items)) => {
+            let mut seen = HashSet::new();
+            for (i, item) in items.iter().enumerate() {
+                let field = format!("services[{i}]");
+                let Value::String(n) = item else {
+                    errors.push(error("INVALID_VALUE", &field, "must be a string"));
+                    continue;
+                };
+                match UserService::parse(n) {
+                    Ok(s) if seen.insert(s) => services.push(s),
+                    Ok(_) => errors.push(
+                        error("DUPLICATE_NAME", &field, format_args!("repeats {n}"))
+                            .name(n.clone()),
+                    ),
+                    Err(_) => errors.push(
+                        ErrorItem::new(
+                            "UNKNOWN_SERVICE",
+                            format!("{n:?} is not a user service of the catalog"),
+                        )
+                        .field(field)
+                        .name(n.clone()),
+                    ),
+                }
+            }
+        }
+        Some(_) => errors.push(error("INVALID_VALUE", "services", "must be an array")),
+        None => errors.push(error("MISSING_FIELD", "services", "is required")),
+    }
+    let name = name.map_err(|e| errors.push(e)).ok();
+    let description = description.map_err(|e| errors.push(e)).ok();
+    match (name, description) {
+        (Some(name), Some(description)) if errors.is_empty() => Ok(PackDefinition {
+            name,
+            description,
+            services,
+        }),
+        _ => Err(ApiError::BadRequest(errors)),
+    }
+}
+
+fn no_such_pack(name: &PackName) -> ApiError {
+    ApiError::NoSuch(format!(
+        "the tenant has no service pack {:?}",
+        name.as_str()
+    ))
+}
+
+fn pack_error(name: &PackName) -> impl Fn(&crate::store::Rejection) -> ErrorItem + '_ {
+    move |r| super::error::usage_error(&r.reason, name.as_str()).field("name")
+}
+
+pub async fn list_packs<S: TenantStore>(
+    store: &S,
+    tenant: &TenantId,
+) -> Result<Response<Body>, ApiError> {
+    let state = store.tenant_state(tenant).await.map_err(ApiError::store)?;
+    let view = PacksView {
+        service_packs: state.packs.iter().map(PackView::from).collect(),
+    };
+    Ok(json_response(StatusCode::OK, &view))
+}
+
+pub async fn get_pack<S: TenantStore>(
+    store: &S,
+    tenant: &TenantId,
+    name: &PackName,
+) -> Result<Response<Body>, ApiError> {
+    match store
+        .pack_definition(tenant, name)
+        .await
+        .map_err(ApiError::store)?
+    {
+        Some(pack) => Ok(json_response(StatusCode::OK, &PackView::from(&pack))),
+        None => Err(no_such_pack(name)),
+    }
+}
+
+pub async fn create_pack<S: TenantStore>(
+    store: &S,
+    tenant: &TenantId,
+    req: &Request,
+) -> Result<Response<Body>, ApiError> {
+    let pack = parse_pack(&json_object_body(req)?, None)?;
+    if !store
+        .create_pack(tenant, &pack)
+        .await
+        .map_err(ApiError::store)?
+    {
+        return Err(ApiError::Conflict(vec![
+            ErrorItem::new(
+                "ALREADY_EXISTS",
+                format!(
+                    "the tenant already has a service pack {:?}",
+                    pack.name.as_str()
+                ),
+            )
+            .field("name")
+            .name(pack.name.as_str()),
+        ]));
+    }
+    Ok(json_response(StatusCode::CREATED, &PackView::from(&pack)))
+}
+
+pub async fn replace_pack<S: TenantStore>(
+    store: &S,
+    tenant: &TenantId,
+    name: &PackName,
+    req: &Request,
+) -> Result<Response<Body>, ApiError> {
+    let pack = parse_pack(&json_object_body(req)?, Some(name))?;
+    let replaced = store
+        .replace_pack(tenant, &pack)
+        .await
+        .map_err(|e| ApiError::from_store(e, pack_error(name)))?;
+    if !replaced {
+        return Err(no_such_pack(name));
+    }
+    Ok(json_response(StatusCode::OK, &PackView::from(&pack)))
+}
+
+pub async fn delete_pack<S: TenantStore>(
+    store: &S,
+    tenant: &TenantId,
+    name: &PackName,
+) -> Result<Response<Body>, ApiError> {
+    let deleted = store
+        .delete_pack(tenant, name)
+        .await
+        .map_err(|e| ApiError::from_store(e, pack_error(name)))?;
+    if !deleted {
+        return Err(no_such_pack(name));
+    }
+    let mut response = Response::new(Body::Empty);
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    Ok(response)
+}

@@ -1,0 +1,614 @@
+//! The tenant pool in DynamoDB: the group licenses PUT that moves it, the tenant licenses PUT,
+//! and pack definitions.
+//!
+//! A tenant's partition (`TENANT#<tenant>`) holds one pool record per service or pack its groups
+//! or itself ever licensed (`POOL#USER#<service>`, ...): counters `currentlyAllocated` (sum of the
+//! groups' limited maximums), `unlimitedGroups`, and `remaining` (tenant maximum minus
+//! `currentlyAllocated`), plus the tenant allocation `unlimited`/`maximum` once the tenant set one.
+//! `remaining` exists so the pool rule is a plain condition (`remaining >= :delta`): DynamoDB
+//! conditions cannot add. Pack definitions live beside them (`PACKDEF#<pack>`).
+//!
+//! A group PUT reads the group's records once (to know what each change moves), then writes one
+//! transaction: each group record guarded by "still as read" plus the usage rule, and each pool
+//! record moved by the difference under the pool rule. A stale read fails its guard and the PUT
+//! is re-read and retried; a pool refusal names the service, the tenant maximum and what is left.
+
+use super::dynamo::{DynamoStore, Item, decode_license, number, read_u32, unavailable};
+use super::keys::{
+    LICENSE_PREFIX, PACKDEF_PREFIX, group_pk, license_sk, packdef_sk, parse_license_sk,
+    parse_pool_sk, pool_sk, tenant_pk,
+};
+use super::{RejectReason, Rejection, StoreError, TenantState, TenantStore};
+use crate::domain::{
+    Allocation, GroupRef, Licensable, LicenseChange, PackDefinition, PackName, PoolRejection,
+    PoolShare, TenantId, TenantLicense, UsageEffect, UserService,
+};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Delete, Put, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
+};
+use std::collections::HashMap;
+
+/// How often a PUT whose read went stale is re-read and retried.
+const STALE_READ_RETRIES: u32 = 8;
+
+fn key(pk: &str, sk: String) -> Item {
+    HashMap::from([
+        ("PK".to_owned(), AttributeValue::S(pk.to_owned())),
+        ("SK".to_owned(), AttributeValue::S(sk)),
+    ])
+}
+
+fn built<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, StoreError> {
+    r.map_err(|e| StoreError::Unavailable(e.to_string()))
+}
+
+fn signed(n: i64) -> AttributeValue {
+    AttributeValue::N(n.to_string())
+}
+
+/// An expression with the values it references, built together so that no value goes unused
+/// (DynamoDB refuses those).
+#[derive(Default)]
+struct Values(HashMap<String, AttributeValue>);
+
+impl Values {
+    fn add(&mut self, name: &str, value: AttributeValue) -> String {
+        self.0.insert(name.to_owned(), value);
+        name.to_owned()
+    }
+}
+
+/// "The record is still as it was read": the guard that turns a stale read into a failed write.
+fn still_as_read(old: Option<Allocation>, values: &mut Values) -> String {
+    match old {
+        None => "attribute_not_exists(SK)".to_owned(),
+        Some(Allocation::Unlimited) => {
+            format!(
+                "unlimited = {}",
+                values.add(":wasUnlimited", AttributeValue::Bool(true))
+            )
+        }
+        Some(Allocation::Limited(m)) => {
+            format!("maximum = {}", values.add(":wasMax", number(m)))
+        }
+    }
+}
+
+fn decode_pool(item: &Item) -> TenantLicense {
+    let allocation = match item.get("unlimited") {
+        Some(AttributeValue::Bool(true)) => Some(Allocation::Unlimited),
+        Some(AttributeValue::Bool(false)) => {
+            Some(Allocation::Limited(read_u32(item, "maximum").unwrap_or(0)))
+        }
+        _ => None,
+    };
+    TenantLicense {
+        allocation,
+        currently_allocated: read_u32(item, "currentlyAllocated").unwrap_or(0),
+        unlimited_groups: read_u32(item, "unlimitedGroups").unwrap_or(0),
+    }
+}
+
+fn read_remaining(item: &Item) -> u32 {
+    match item.get("remaining") {
+        Some(AttributeValue::N(n)) => n.parse::<i64>().map_or(0, |r| r.max(0) as u32),
+        _ => 0,
+    }
+}
+
+/// What each action of a group PUT transaction stands for, to explain a failure.
+enum Action {
+    Group {
+        change: usize,
+        old: Option<Allocation>,
+    },
+    Pool {
+        change: usize,
+    },
+    PackDefined {
+        change: usize,
+    },
+}
+
+impl DynamoStore {
+    fn group_record_write(
+        &self,
+        pk: &str,
+        change: &LicenseChange,
+        old: Option<Allocation>,
+    ) -> Result<Option<TransactWriteItem>, StoreError> {
+        let key = key(pk, license_sk(&change.item));
+        let mut values = Values::default();
+        let guard = still_as_read(old, &mut values);
+        let write = match change.effect() {
+            UsageEffect::Unlicense if old.is_none() => return Ok(None), // nothing to remove
+            UsageEffect::Unlicense => {
+                let zero = values.add(":zero", number(0));
+                let delete = Delete::builder()
+                    .table_name(self.table())
+                    .set_key(Some(key))
+                    .condition_expression(format!(
+                        "({guard}) AND (attribute_not_exists(inUse) OR inUse <= {zero})"
+                    ))
+                    .set_expression_attribute_values(Some(values.0))
+                    .return_values_on_condition_check_failure(
+                        ReturnValuesOnConditionCheckFailure::AllOld,
+                    );
+                TransactWriteItem::builder().delete(built(delete.build())?)
+            }
+            UsageEffect::License {
+                allocation,
+                assign,
+                set_in_use,
+            } => {
+                let mut set = format!(
+                    "SET unlimited = {}",
+                    values.add(
+                        ":unlimited",
+                        AttributeValue::Bool(allocation == Allocation::Unlimited)
+                    )
+                );
+                match set_in_use {
+                    Some(n) => {
+                        set.push_str(&format!(", inUse = {}", values.add(":inUse", number(n))))
+                    }
+                    None => set.push_str(&format!(
+                        ", inUse = if_not_exists(inUse, {})",
+                        values.add(":zero", number(0))
+                    )),
+                }
+                if assign {
+                    set.push_str(&format!(
+                        ", assigned = {}",
+                        values.add(":assigned", AttributeValue::Bool(true))
+                    ));
+                }
+                let condition = match allocation {
+                    Allocation::Unlimited => {
+                        set.push_str(" REMOVE maximum");
+                        guard
+                    }
+                    Allocation::Limited(max) => {
+                        let max = values.add(":max", number(max));
+                        set.push_str(&format!(", maximum = {max}"));
+                        format!("({guard}) AND (attribute_not_exists(inUse) OR inUse <= {max})")
+                    }
+                };
+                let update = Update::builder()
+                    .table_name(self.table())
+                    .set_key(Some(key))
+                    .update_expression(set)
+                    .condition_expression(condition)
+                    .set_expression_attribute_values(Some(values.0))
+                    .return_values_on_condition_check_failure(
+                        ReturnValuesOnConditionCheckFailure::AllOld,
+                    );
+                TransactWriteItem::builder().update(built(update.build())?)
+            }
+        };
+        Ok(Some(write.build()))
+    }
+
+    /// Moves the tenant's pool record by the difference between two group shares; the pool rule
+    /// is a condition only when the group takes more.
+    fn pool_move(
+        &self,
+        tenant: &TenantId,
+        item: &Licensable,
+        old: PoolShare,
+        new: PoolShare,
+    ) -> Result<Option<TransactWriteItem>, StoreError> {
+        if old == new {
+            return Ok(None);
+        }
+        let delta = i64::from(new.limited) - i64::from(old.limited);
+        let unlimited_delta = i64::from(new.unlimited) - i64::from(old.unlimited);
+        let mut update = Update::builder()
+            .table_name(self.table())
+            .set_key(Some(key(&tenant_pk(tenant), pool_sk(item))))
+            .update_expression(
+                "ADD currentlyAllocated :delta, remaining :negDelta, unlimitedGroups :unlimitedDelta",
+            )
+            .expression_attribute_values(":delta", signed(delta))
+            .expression_attribute_values(":negDelta", signed(-delta))
+            .expression_attribute_values(":unlimitedDelta", signed(unlimited_delta))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        if new.unlimited && !old.unlimited {
+            update = update
+                .condition_expression("attribute_not_exists(unlimited) OR unlimited = :true")
+                .expression_attribute_values(":true", AttributeValue::Bool(true));
+        } else if delta > 0 {
+            update = update
+                .condition_expression(
+                    "attribute_not_exists(unlimited) OR unlimited = :true OR remaining >= :delta",
+                )
+                .expression_attribute_values(":true", AttributeValue::Bool(true));
+        }
+        Ok(Some(
+            TransactWriteItem::builder()
+                .update(built(update.build())?)
+                .build(),
+        ))
+    }
+
+    fn pack_defined(
+        &self,
+        tenant: &TenantId,
+        pack: &PackName,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let check = ConditionCheck::builder()
+            .table_name(self.table())
+            .set_key(Some(key(&tenant_pk(tenant), packdef_sk(pack))))
+            .condition_expression("attribute_exists(SK)");
+        Ok(TransactWriteItem::builder()
+            .condition_check(built(check.build())?)
+            .build())
+    }
+
+    /// The group licenses PUT (see the module comment).
+    pub(super) async fn apply_group_changes(
+        &self,
+        group: &GroupRef,
+        changes: &[LicenseChange],
+    ) -> Result<(), StoreError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let pk = group_pk(group);
+        for _ in 0..STALE_READ_RETRIES {
+            let current = self.query_prefix(&pk, LICENSE_PREFIX).await?;
+            let mut old: HashMap<Licensable, Allocation> = HashMap::with_capacity(current.len());
+            for item in &current {
+                if let Some(AttributeValue::S(sk)) = item.get("SK")
+                    && let Some(licensable) = parse_license_sk(sk)
+                {
+                    old.insert(licensable, decode_license(item).allocation);
+                }
+            }
+            let mut actions = Vec::with_capacity(changes.len() * 2);
+            let mut meaning = Vec::with_capacity(changes.len() * 2);
+            for (i, change) in changes.iter().enumerate() {
+                let was = old.get(&change.item).copied();
+                if let Some(write) = self.group_record_write(&pk, change, was)? {
+                    actions.push(write);
+                    meaning.push(Action::Group {
+                        change: i,
+                        old: was,
+                    });
+                }
+                let now = Some(change.allocation);
+                if let Some(pool) = self.pool_move(
+                    &group.tenant,
+                    &change.item,
+                    PoolShare::of(was),
+                    PoolShare::of(now),
+                )? {
+                    actions.push(pool);
+                    meaning.push(Action::Pool { change: i });
+                }
+                if let Licensable::Pack(pack) = &change.item
+                    && change.allocation.is_licensed()
+                {
+                    actions.push(self.pack_defined(&group.tenant, pack)?);
+                    meaning.push(Action::PackDefined { change: i });
+                }
+            }
+            if actions.is_empty() {
+                return Ok(());
+            }
+            let failed = match self.transact(actions).await? {
+                Ok(()) => return Ok(()),
+                Err(failed) => failed,
+            };
+            let mut rejections = Vec::new();
+            let mut stale = false;
+            for (index, record) in failed {
+                match &meaning[index] {
+                    Action::Group { change, old } => {
+                        let now = record.as_ref().map(decode_license);
+                        if now.map(|l| l.allocation) != *old {
+                            stale = true;
+                        } else {
+                            rejections.push(Rejection {
+                                index: *change,
+                                reason: RejectReason::BelowUsage {
+                                    in_use: now.map_or(0, |l| l.in_use),
+                                },
+                            });
+                        }
+                    }
+                    Action::Pool { change } => {
+                        let pool = record.as_ref().map(decode_pool).unwrap_or_default();
+                        let tenant_maximum =
+                            pool.allocation.and_then(Allocation::maximum).unwrap_or(0);
+                        let reason = if changes[*change].allocation == Allocation::Unlimited {
+                            PoolRejection::NotUnlimited { tenant_maximum }
+                        } else {
+                            PoolRejection::Exhausted {
+                                tenant_maximum,
+                                available: record.as_ref().map_or(0, read_remaining),
+                            }
+                        };
+                        rejections.push(Rejection {
+                            index: *change,
+                            reason: RejectReason::Pool(reason),
+                        });
+                    }
+                    Action::PackDefined { change } => rejections.push(Rejection {
+                        index: *change,
+                        reason: RejectReason::Pool(PoolRejection::PackNotDefined),
+                    }),
+                }
+            }
+            if !rejections.is_empty() {
+                rejections.sort_by_key(|r| r.index);
+                return Err(StoreError::Rejected(rejections));
+            }
+            if !stale {
+                return Err(StoreError::Unavailable(
+                    "transaction refused without a reason".into(),
+                ));
+            }
+        }
+        Err(StoreError::Contended)
+    }
+}
+
+fn encode_pack(tenant: &TenantId, pack: &PackDefinition) -> Item {
+    let mut item = key(&tenant_pk(tenant), packdef_sk(&pack.name));
+    item.insert(
+        "description".into(),
+        AttributeValue::S(pack.description.clone()),
+    );
+    item.insert(
+        "services".into(),
+        AttributeValue::L(
+            pack.services
+                .iter()
+                .map(|s| AttributeValue::S(s.name().to_owned()))
+                .collect(),
+        ),
+    );
+    item
+}
+
+fn decode_pack(item: &Item) -> Option<PackDefinition> {
+    let AttributeValue::S(sk) = item.get("SK")? else {
+        return None;
+    };
+    let name = PackName::parse(sk.strip_prefix(PACKDEF_PREFIX)?).ok()?;
+    let description = match item.get("description") {
+        Some(AttributeValue::S(d)) => d.clone(),
+        _ => String::new(),
+    };
+    let services = match item.get("services") {
+        Some(AttributeValue::L(list)) => list
+            .iter()
+            .filter_map(|v| match v {
+                AttributeValue::S(s) => UserService::parse(s).ok(),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    Some(PackDefinition {
+        name,
+        description,
+        services,
+    })
+}
+
+/// "No group holds this pack": the condition on its pool record for changing a definition.
+fn pack_not_in_use(
+    table: &str,
+    tenant: &TenantId,
+    pack: &PackName,
+) -> Result<TransactWriteItem, StoreError> {
+    let check = ConditionCheck::builder()
+        .table_name(table)
+        .set_key(Some(key(&tenant_pk(tenant), pool_sk(&Licensable::Pack(pack.clone())))))
+        .condition_expression(
+            "attribute_not_exists(SK) OR ((attribute_not_exists(currentlyAllocated) OR currentlyAllocated = :zero) \
+             AND (attribute_not_exists(unlimitedGroups) OR unlimitedGroups = :zero))",
+        )
+        .expression_attribute_values(":zero", number(0));
+    Ok(TransactWriteItem::builder()
+        .condition_check(built(check.build())?)
+        .build())
+}
+
+impl DynamoStore {
+    /// Replaces or deletes a definition under "exists" and "not in use"; `Ok(false)` when there
+    /// is no such pack.
+    async fn change_pack(
+        &self,
+        tenant: &TenantId,
+        name: &PackName,
+        write: TransactWriteItem,
+    ) -> Result<bool, StoreError> {
+        let actions = vec![write, pack_not_in_use(self.table(), tenant, name)?];
+        match self.transact(actions).await? {
+            Ok(()) => Ok(true),
+            Err(failed) if failed.iter().any(|(i, _)| *i == 0) => Ok(false),
+            Err(_) => Err(StoreError::Rejected(vec![Rejection {
+                index: 0,
+                reason: RejectReason::Pool(PoolRejection::PackInUse),
+            }])),
+        }
+    }
+}
+
+impl TenantStore for DynamoStore {
+    async fn tenant_state(&self, tenant: &TenantId) -> Result<TenantState, StoreError> {
+        let items = self.query_prefix(&tenant_pk(tenant), "").await?;
+        let mut state = TenantState::default();
+        for item in &items {
+            let Some(AttributeValue::S(sk)) = item.get("SK") else {
+                continue;
+            };
+            if sk.starts_with(PACKDEF_PREFIX) {
+                state.packs.extend(decode_pack(item));
+            } else if let Some(licensable) = parse_pool_sk(sk) {
+                state.pool.push((licensable, decode_pool(item)));
+            }
+        }
+        state.pool.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(state)
+    }
+
+    async fn update_tenant_licenses(
+        &self,
+        tenant: &TenantId,
+        changes: &[LicenseChange],
+    ) -> Result<(), StoreError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let pk = tenant_pk(tenant);
+        let mut actions = Vec::with_capacity(changes.len() * 2);
+        let mut meaning = Vec::with_capacity(changes.len() * 2);
+        for (i, change) in changes.iter().enumerate() {
+            let mut update = Update::builder()
+                .table_name(self.table())
+                .set_key(Some(key(&pk, pool_sk(&change.item))))
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                );
+            update = match change.allocation {
+                Allocation::Unlimited => update
+                    .update_expression("SET unlimited = :true REMOVE maximum")
+                    .expression_attribute_values(":true", AttributeValue::Bool(true)),
+                // A limited tenant allocation (0 included: the tenant holds none) must cover
+                // what the groups hold, and no group may hold it unlimited.
+                Allocation::Limited(max) => update
+                    .update_expression(
+                        "SET unlimited = :false, maximum = :max, \
+                         remaining = :max - if_not_exists(currentlyAllocated, :zero)",
+                    )
+                    .condition_expression(
+                        "(attribute_not_exists(currentlyAllocated) OR currentlyAllocated <= :max) \
+                         AND (attribute_not_exists(unlimitedGroups) OR unlimitedGroups = :zero)",
+                    )
+                    .expression_attribute_values(":false", AttributeValue::Bool(false))
+                    .expression_attribute_values(":max", number(max))
+                    .expression_attribute_values(":zero", number(0)),
+            };
+            actions.push(
+                TransactWriteItem::builder()
+                    .update(built(update.build())?)
+                    .build(),
+            );
+            meaning.push((i, false));
+            if let Licensable::Pack(pack) = &change.item
+                && change.allocation.is_licensed()
+            {
+                actions.push(self.pack_defined(tenant, pack)?);
+                meaning.push((i, true));
+            }
+        }
+        match self.transact(actions).await? {
+            Ok(()) => Ok(()),
+            Err(failed) => Err(StoreError::Rejected(
+                failed
+                    .into_iter()
+                    .map(|(index, record)| {
+                        let (change, is_pack_check) = meaning[index];
+                        let pool = record.as_ref().map(decode_pool).unwrap_or_default();
+                        let reason = if is_pack_check {
+                            PoolRejection::PackNotDefined
+                        } else if pool.unlimited_groups > 0 {
+                            PoolRejection::GroupHoldsUnlimited {
+                                groups: pool.unlimited_groups,
+                            }
+                        } else {
+                            PoolRejection::BelowAllocated {
+                                currently_allocated: pool.currently_allocated,
+                            }
+                        };
+                        Rejection {
+                            index: change,
+                            reason: RejectReason::Pool(reason),
+                        }
+                    })
+                    .collect(),
+            )),
+        }
+    }
+
+    async fn pack_definition(
+        &self,
+        tenant: &TenantId,
+        name: &PackName,
+    ) -> Result<Option<PackDefinition>, StoreError> {
+        let out = self
+            .client()
+            .get_item()
+            .table_name(self.table())
+            .set_key(Some(key(&tenant_pk(tenant), packdef_sk(name))))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.item().and_then(decode_pack))
+    }
+
+    async fn create_pack(
+        &self,
+        tenant: &TenantId,
+        pack: &PackDefinition,
+    ) -> Result<bool, StoreError> {
+        let put = Put::builder()
+            .table_name(self.table())
+            .set_item(Some(encode_pack(tenant, pack)))
+            .condition_expression("attribute_not_exists(SK)");
+        let actions = vec![
+            TransactWriteItem::builder()
+                .put(built(put.build())?)
+                .build(),
+        ];
+        Ok(self.transact(actions).await?.is_ok())
+    }
+
+    async fn replace_pack(
+        &self,
+        tenant: &TenantId,
+        pack: &PackDefinition,
+    ) -> Result<bool, StoreError> {
+        let put = Put::builder()
+            .table_name(self.table())
+            .set_item(Some(encode_pack(tenant, pack)))
+            .condition_expression("attribute_exists(SK)");
+        let write = TransactWriteItem::builder()
+            .put(built(put.build())?)
+            .build();
+        self.change_pack(tenant, &pack.name, write).await
+    }
+
+    async fn delete_pack(&self, tenant: &TenantId, name: &PackName) -> Result<bool, StoreError> {
+        let delete = Delete::builder()
+            .table_name(self.table())
+            .set_key(Some(key(&tenant_pk(tenant), packdef_sk(name))))
+            .condition_expression("attribute_exists(SK)");
+        let write = TransactWriteItem::builder()
+            .delete(built(delete.build())?)
+            .build();
+        self.change_pack(tenant, name, write).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guards_name_the_state_that_was_read() {
+        let mut v = Values::default();
+        assert_eq!(still_as_read(None, &mut v), "attribute_not_exists(SK)");
+        assert_eq!(
+            still_as_read(Some(Allocation::Limited(3)), &mut v),
+            "maximum = :wasMax"
+        );
+        assert_eq!(v.0.get(":wasMax"), Some(&number(3)));
+    }
+}
