@@ -1,15 +1,16 @@
-//! The usage invariants under real concurrency: many tasks racing through the DynamoDB adapter
+//! The counting invariants under real concurrency: many tasks racing through the DynamoDB adapter
 //! against DynamoDB Local (started by `scripts/stack.sh test`). `inUse` must never pass the
-//! maximum, and must always equal the number of assignment or instance records.
+//! maximum and must always equal the number of assignment or instance records; a tenant's
+//! groups must never hold more than its pool, and its counter must equal what they hold.
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use licensing::domain::{
-    Allocation, Assignable, GroupRef, GroupService, InstanceName, Licensable, LicenseChange,
-    UserId, UserService,
+    Allocation, Assignable, GroupId, GroupRef, GroupService, InstanceName, Licensable,
+    LicenseChange, PoolRejection, TenantId, UserId, UserService,
 };
 use licensing::store::dynamo::DynamoStore;
 use licensing::store::keys::group_pk;
-use licensing::store::{LicenseStore, StoreError, UsageStore};
+use licensing::store::{LicenseStore, RejectReason, StoreError, TenantStore, UsageStore};
 use tokio::sync::OnceCell;
 
 mod common;
@@ -201,4 +202,99 @@ async fn racing_instances_never_exceed_the_maximum_nor_drift() {
             .in_use,
         records
     );
+}
+
+/// Sum of the maximums the groups hold and the tenant's counter for the same service.
+async fn pool_totals(
+    store: &DynamoStore,
+    tenant: &TenantId,
+    groups: &[GroupRef],
+    s: UserService,
+) -> (u32, u32) {
+    let mut held = 0;
+    for g in groups {
+        held += store
+            .group_licenses(g)
+            .await
+            .unwrap()
+            .user_service(s)
+            .allocation
+            .maximum()
+            .unwrap_or(0);
+    }
+    let state = store.tenant_state(tenant).await.unwrap();
+    let counter = state
+        .pool
+        .iter()
+        .find(|(item, _)| *item == Licensable::User(s))
+        .map_or(0, |(_, l)| l.currently_allocated);
+    (held, counter)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn groups_racing_for_a_tenant_pool_never_exceed_it() {
+    let store = store().await;
+    let tenant = fresh_group("race-pool").tenant;
+    let cw = UserService::parse("Call Waiting").unwrap();
+    let change = |n| LicenseChange {
+        item: Licensable::User(cw),
+        allocation: Allocation::Limited(n),
+        auto_assign: false,
+    };
+    store
+        .update_tenant_licenses(&tenant, &[change(10)])
+        .await
+        .unwrap();
+    let groups: Vec<GroupRef> = (0..20)
+        .map(|i| GroupRef {
+            tenant: tenant.clone(),
+            group: GroupId::parse(format!("g{i:02}")).unwrap(),
+        })
+        .collect();
+
+    // Twenty groups race for ten units.
+    let tasks: Vec<_> = groups
+        .iter()
+        .map(|g| {
+            let (store, g, change) = (store.clone(), g.clone(), change(1));
+            tokio::spawn(async move { store.update_group_licenses(&g, &[change]).await })
+        })
+        .collect();
+    let mut won = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(()) => won += 1,
+            Err(StoreError::Rejected(r)) => assert!(matches!(
+                r[0].reason,
+                RejectReason::Pool(PoolRejection::Exhausted {
+                    tenant_maximum: 10,
+                    ..
+                })
+            )),
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(won, 10);
+    assert_eq!(pool_totals(&store, &tenant, &groups, cw).await, (10, 10));
+
+    // Holders give back while others ask, all at once: the counter follows the groups and the
+    // pool is never exceeded.
+    let tasks: Vec<_> = groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| {
+            let (store, g) = (store.clone(), g.clone());
+            let wanted = if i % 2 == 0 { change(0) } else { change(2) };
+            tokio::spawn(async move { store.update_group_licenses(&g, &[wanted]).await })
+        })
+        .collect();
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(()) | Err(StoreError::Rejected(_)) | Err(StoreError::Contended) => {}
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    let (held, counter) = pool_totals(&store, &tenant, &groups, cw).await;
+    assert_eq!(held, counter);
+    assert!(held <= 10, "{held} held of a pool of 10");
 }

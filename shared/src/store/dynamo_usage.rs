@@ -144,7 +144,8 @@ fn rejected(items: Vec<(usize, UsageRejection)>) -> StoreError {
 }
 
 impl DynamoStore {
-    /// Every item of the partition whose sort key starts with `prefix` (one `Query`, paged).
+    /// Every item of the partition whose sort key starts with `prefix` (one `Query`, paged); an
+    /// empty prefix reads the whole partition.
     pub(super) async fn query_prefix(
         &self,
         pk: &str,
@@ -153,13 +154,19 @@ impl DynamoStore {
         let mut items = Vec::new();
         let mut start: Option<Item> = None;
         loop {
-            let page = self
+            let mut query = self
                 .client()
                 .query()
                 .table_name(self.table())
-                .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-                .expression_attribute_values(":pk", s(pk))
-                .expression_attribute_values(":prefix", s(prefix))
+                .expression_attribute_values(":pk", s(pk));
+            query = if prefix.is_empty() {
+                query.key_condition_expression("PK = :pk")
+            } else {
+                query
+                    .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+                    .expression_attribute_values(":prefix", s(prefix))
+            };
+            let page = query
                 .consistent_read(true)
                 .set_exclusive_start_key(start.take())
                 .send()

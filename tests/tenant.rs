@@ -1,0 +1,539 @@
+//! Black-box tests of the tenant pool and service pack definitions: HTTP through
+//! `cargo lambda watch` against DynamoDB Local. Every test works in a tenant of its own.
+
+use api_tests::{Api, Reply, unique_tenant};
+use licensing::domain::{GroupService, UserService};
+use serde_json::{Value, json};
+
+struct Tenant {
+    id: String,
+}
+
+impl Tenant {
+    fn new(label: &str) -> Self {
+        Self {
+            id: unique_tenant(label),
+        }
+    }
+
+    fn licenses(&self) -> String {
+        format!("/api/v1/tenants/{}/licenses/", self.id)
+    }
+
+    fn packs(&self) -> String {
+        format!("/api/v1/tenants/{}/service_packs/", self.id)
+    }
+
+    fn pack(&self, name: &str) -> String {
+        format!("{}{}/", self.packs(), name.replace(' ', "%20"))
+    }
+
+    fn group(&self, group: &str) -> String {
+        format!("/api/v1/tenants/{}/groups/{group}/licenses/", self.id)
+    }
+}
+
+fn limited(name: &str, maximum: u32) -> Value {
+    json!({"name": name, "allocated": {"unlimited": false, "maximum": maximum}})
+}
+
+fn unlimited(name: &str) -> Value {
+    json!({"name": name, "allocated": {"unlimited": true}})
+}
+
+fn errors(reply: &Reply) -> Vec<Value> {
+    reply.json["errors"]
+        .as_array()
+        .unwrap_or_else(|| panic!("an error body: {} {}", reply.status, reply.json))
+        .clone()
+}
+
+fn entry<'a>(reply: &'a Reply, list: &str, name: &str) -> &'a Value {
+    reply.json[list]
+        .as_array()
+        .unwrap_or_else(|| panic!("a licenses body: {}", reply.json))
+        .iter()
+        .find(|e| e["name"] == name)
+        .unwrap_or_else(|| panic!("{name} is listed in {list}"))
+}
+
+#[tokio::test]
+async fn a_new_tenant_lists_the_catalog_unallocated() {
+    let api = Api::from_env();
+    let t = Tenant::new("t-empty");
+    let reply = api.get(&t.licenses()).await;
+    assert_eq!(reply.status, 200);
+    let users = reply.json["userServices"].as_array().unwrap();
+    assert_eq!(users.len(), UserService::count());
+    assert_eq!(
+        reply.json["groupServices"].as_array().unwrap().len(),
+        GroupService::count()
+    );
+    assert_eq!(
+        users[0],
+        json!({"name": "3G/4G Continuity", "allocated": {"unlimited": false, "maximum": 0}, "currentlyAllocated": 0})
+    );
+    assert_eq!(reply.json["servicePacks"], json!([]));
+    let licensed = api.get(&format!("{}?licensed=true", t.licenses())).await;
+    assert_eq!(
+        licensed.json,
+        json!({"userServices": [], "groupServices": [], "servicePacks": []})
+    );
+}
+
+#[tokio::test]
+async fn service_packs_are_defined_read_replaced_and_deleted() {
+    let api = Api::from_env();
+    let t = Tenant::new("t-packs");
+    let body = json!({"name": "Basic CFx", "description": "Call forwarding bundle",
+                      "services": ["Call Forwarding Always", "Call Forwarding Busy"]});
+    let created = api.post(&t.packs(), &body).await;
+    assert_eq!((created.status, &created.json), (201, &body));
+    assert_eq!(api.get(&t.pack("Basic CFx")).await.json, body);
+    let again = api.post(&t.packs(), &body).await;
+    assert_eq!(again.status, 409);
+    assert_eq!(errors(&again)[0]["code"], "ALREADY_EXISTS");
+
+    let other = json!({"name": "A/B pack", "services": ["Call Return"]});
+    assert_eq!(api.post(&t.packs(), &other).await.status, 201);
+    let listed = api.get(&t.packs()).await;
+    assert_eq!(
+        listed.json,
+        json!({"servicePacks": [
+            {"name": "A/B pack", "description": "", "services": ["Call Return"]},
+            body.clone()]})
+    );
+    // A name with a slash is percent-encoded in the path.
+    assert_eq!(
+        api.get(&format!("{}A%2FB%20pack/", t.packs())).await.status,
+        200
+    );
+
+    let replaced = api
+        .put(
+            &t.pack("Basic CFx"),
+            &json!({"description": "CFA only", "services": ["Call Forwarding Always"]}),
+        )
+        .await;
+    assert_eq!(replaced.status, 200, "{}", replaced.json);
+    assert_eq!(
+        api.get(&t.pack("Basic CFx")).await.json,
+        json!({"name": "Basic CFx", "description": "CFA only", "services": ["Call Forwarding Always"]})
+    );
+    let missing = api
+        .put(&t.pack("Nope"), &json!({"services": ["Call Return"]}))
+        .await;
+    assert_eq!(missing.status, 404);
+
+    let deleted = api
+        .send("DELETE", &t.pack("Basic CFx"), None)
+        .await_empty()
+        .await;
+    assert_eq!(deleted, 204);
+    assert_eq!(api.get(&t.pack("Basic CFx")).await.status, 404);
+    assert_eq!(
+        api.send("DELETE", &t.pack("Basic CFx"), None)
+            .await_empty()
+            .await,
+        404
+    );
+}
+
+#[tokio::test]
+async fn pack_definitions_are_validated() {
+    let api = Api::from_env();
+    let t = Tenant::new("t-packval");
+    let cases = [
+        (json!({"name": "P", "services": []}), "services"),
+        (
+            json!({"name": "P", "services": ["Hunt Group"]}),
+            "services[0]",
+        ),
+        (json!({"name": "P", "services": ["No Such"]}), "services[0]"),
+        (
+            json!({"name": "P", "services": ["Call Return", "Call Return"]}),
+            "services[1]",
+        ),
+        (json!({"name": "", "services": ["Call Return"]}), "name"),
+        (json!({"services": ["Call Return"]}), "name"),
+        (json!({"name": "P"}), "services"),
+        (
+            json!({"name": "P", "services": ["Call Return"], "colour": 1}),
+            "colour",
+        ),
+        (
+            json!({"name": "P", "services": ["Call Return"], "description": 5}),
+            "description",
+        ),
+    ];
+    for (body, field) in cases {
+        let reply = api.post(&t.packs(), &body).await;
+        assert_eq!(reply.status, 400, "{body}");
+        assert_eq!(errors(&reply)[0]["field"], field, "{body}: {}", reply.json);
+    }
+    assert_eq!(api.get(&t.packs()).await.json, json!({"servicePacks": []}));
+    let mismatch = api
+        .put(
+            &t.pack("P"),
+            &json!({"name": "Q", "services": ["Call Return"]}),
+        )
+        .await;
+    assert_eq!(mismatch.status, 400);
+}
+
+#[tokio::test]
+async fn packs_must_be_defined_to_be_licensed_and_are_frozen_while_licensed() {
+    let api = Api::from_env();
+    let t = Tenant::new("t-packuse");
+    let undefined = api
+        .put(
+            &t.group("g"),
+            &json!({"servicePacks": [limited("Basic CFx", 2)]}),
+        )
+        .await;
+    assert_eq!(undefined.status, 400);
+    let e = &errors(&undefined)[0];
+    assert_eq!(
+        (&e["code"], &e["name"], &e["field"]),
+        (
+            &json!("UNKNOWN_PACK"),
+            &json!("Basic CFx"),
+            &json!("servicePacks[0].name")
+        )
+    );
+    let tenant_undefined = api
+        .put(
+            &t.licenses(),
+            &json!({"servicePacks": [limited("Basic CFx", 2)]}),
+        )
+        .await;
+    assert_eq!(tenant_undefined.status, 400);
+
+    api.post(
+        &t.packs(),
+        &json!({"name": "Basic CFx", "services": ["Call Forwarding Always"]}),
+    )
+    .await;
+    assert_eq!(
+        api.put(
+            &t.group("g"),
+            &json!({"servicePacks": [limited("Basic CFx", 2)]})
+        )
+        .await
+        .status,
+        200
+    );
+
+    let frozen = api
+        .put(&t.pack("Basic CFx"), &json!({"services": ["Call Return"]}))
+        .await;
+    assert_eq!(frozen.status, 409);
+    assert_eq!(errors(&frozen)[0]["code"], "PACK_IN_USE");
+    assert_eq!(
+        api.send("DELETE", &t.pack("Basic CFx"), None).await.status,
+        409
+    );
+
+    // Unlicensed everywhere again: the pack may change and go.
+    assert_eq!(
+        api.put(
+            &t.group("g"),
+            &json!({"servicePacks": [limited("Basic CFx", 0)]})
+        )
+        .await
+        .status,
+        200
+    );
+    assert_eq!(
+        api.put(&t.pack("Basic CFx"), &json!({"services": ["Call Return"]}))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        api.send("DELETE", &t.pack("Basic CFx"), None)
+            .await_empty()
+            .await,
+        204
+    );
+}
+
+#[tokio::test]
+async fn the_pool_bounds_what_groups_hold() {
+    let api = Api::from_env();
+    let t = Tenant::new("t-pool");
+    let set = api
+        .put(
+            &t.licenses(),
+            &json!({"userServices": [limited("Call Forwarding Always", 10)]}),
+        )
+        .await;
+    assert_eq!(
+        (set.status, &set.json),
+        (
+            200,
+            &json!({"userServices": [{"name": "Call Forwarding Always", "status": "updated"}]})
+        )
+    );
+
+    assert_eq!(
+        api.put(
+            &t.group("a"),
+            &json!({"userServices": [limited("Call Forwarding Always", 6)]})
+        )
+        .await
+        .status,
+        200
+    );
+    let over = api
+        .put(
+            &t.group("b"),
+            &json!({"userServices": [limited("Call Forwarding Always", 5)]}),
+        )
+        .await;
+    assert_eq!(over.status, 409);
+    let e = &errors(&over)[0];
+    assert_eq!(
+        (&e["code"], &e["name"], &e["maximum"], &e["available"]),
+        (
+            &json!("POOL_EXHAUSTED"),
+            &json!("Call Forwarding Always"),
+            &json!(10),
+            &json!(4)
+        )
+    );
+    assert_eq!(
+        api.put(
+            &t.group("b"),
+            &json!({"userServices": [limited("Call Forwarding Always", 4)]})
+        )
+        .await
+        .status,
+        200
+    );
+    let not_unlimited = api
+        .put(
+            &t.group("c"),
+            &json!({"userServices": [unlimited("Call Forwarding Always")]}),
+        )
+        .await;
+    assert_eq!(errors(&not_unlimited)[0]["code"], "POOL_NOT_UNLIMITED");
+
+    let tenant = api.get(&t.licenses()).await;
+    assert_eq!(
+        entry(&tenant, "userServices", "Call Forwarding Always"),
+        &json!({"name": "Call Forwarding Always", "allocated": {"unlimited": false, "maximum": 10}, "currentlyAllocated": 10})
+    );
+    // Lowering a group gives units back; the tenant cannot go below what groups hold.
+    assert_eq!(
+        api.put(
+            &t.group("a"),
+            &json!({"userServices": [limited("Call Forwarding Always", 2)]})
+        )
+        .await
+        .status,
+        200
+    );
+    let below = api
+        .put(
+            &t.licenses(),
+            &json!({"userServices": [limited("Call Forwarding Always", 5)]}),
+        )
+        .await;
+    assert_eq!(below.status, 409);
+    assert_eq!(
+        (
+            &errors(&below)[0]["code"],
+            &errors(&below)[0]["currentlyAllocated"]
+        ),
+        (&json!("BELOW_ALLOCATED"), &json!(6))
+    );
+    assert_eq!(
+        api.put(
+            &t.licenses(),
+            &json!({"userServices": [limited("Call Forwarding Always", 6)]})
+        )
+        .await
+        .status,
+        200
+    );
+    let full = api
+        .put(
+            &t.group("c"),
+            &json!({"userServices": [limited("Call Forwarding Always", 1)]}),
+        )
+        .await;
+    assert_eq!(errors(&full)[0]["available"], 0);
+
+    let licensed = api.get(&format!("{}?licensed=true", t.licenses())).await;
+    assert_eq!(
+        licensed.json["userServices"],
+        json!([{"name": "Call Forwarding Always", "allocated": {"unlimited": false, "maximum": 6}, "currentlyAllocated": 6}])
+    );
+    let no_auto_assign = api.put(&t.licenses(), &json!({"auto_assign": true})).await;
+    assert_eq!(errors(&no_auto_assign)[0]["field"], "auto_assign");
+}
+
+#[tokio::test]
+async fn unlimited_groups_need_an_unlimited_tenant() {
+    let api = Api::from_env();
+    let t = Tenant::new("t-unl");
+    assert_eq!(
+        api.put(
+            &t.licenses(),
+            &json!({"groupServices": [unlimited("Hunt Group")]})
+        )
+        .await
+        .status,
+        200
+    );
+    assert_eq!(
+        api.put(
+            &t.group("a"),
+            &json!({"groupServices": [unlimited("Hunt Group")]})
+        )
+        .await
+        .status,
+        200
+    );
+    assert_eq!(
+        api.put(
+            &t.group("b"),
+            &json!({"groupServices": [limited("Hunt Group", 12)]})
+        )
+        .await
+        .status,
+        200
+    );
+    let tenant = api.get(&t.licenses()).await;
+    assert_eq!(
+        entry(&tenant, "groupServices", "Hunt Group"),
+        &json!({"name": "Hunt Group", "allocated": {"unlimited": true}, "currentlyAllocated": 12})
+    );
+    let limited_now = api
+        .put(
+            &t.licenses(),
+            &json!({"groupServices": [limited("Hunt Group", 100)]}),
+        )
+        .await;
+    assert_eq!(limited_now.status, 409);
+    assert_eq!(errors(&limited_now)[0]["code"], "GROUP_HOLDS_UNLIMITED");
+    // Once group a is limited, the tenant may be too.
+    assert_eq!(
+        api.put(
+            &t.group("a"),
+            &json!({"groupServices": [limited("Hunt Group", 3)]})
+        )
+        .await
+        .status,
+        200
+    );
+    assert_eq!(
+        api.put(
+            &t.licenses(),
+            &json!({"groupServices": [limited("Hunt Group", 15)]})
+        )
+        .await
+        .status,
+        200
+    );
+    let tenant = api.get(&t.licenses()).await;
+    assert_eq!(
+        entry(&tenant, "groupServices", "Hunt Group")["currentlyAllocated"],
+        15
+    );
+}
+
+#[tokio::test]
+async fn services_without_a_tenant_allocation_are_not_pooled() {
+    let api = Api::from_env();
+    let t = Tenant::new("t-free");
+    // No tenant record: groups license freely (existing deployments keep working).
+    assert_eq!(
+        api.put(
+            &t.group("a"),
+            &json!({"userServices": [limited("Call Waiting", 40)]})
+        )
+        .await
+        .status,
+        200
+    );
+    assert_eq!(
+        api.put(
+            &t.group("b"),
+            &json!({"userServices": [unlimited("Call Waiting")]})
+        )
+        .await
+        .status,
+        200
+    );
+    let tenant = api.get(&t.licenses()).await;
+    assert_eq!(
+        entry(&tenant, "userServices", "Call Waiting"),
+        &json!({"name": "Call Waiting", "allocated": {"unlimited": false, "maximum": 0}, "currentlyAllocated": 40})
+    );
+    // Once the tenant sets an allocation the rule holds: it must cover what groups hold.
+    let refused = api
+        .put(
+            &t.licenses(),
+            &json!({"userServices": [limited("Call Waiting", 50)]}),
+        )
+        .await;
+    assert_eq!(errors(&refused)[0]["code"], "GROUP_HOLDS_UNLIMITED");
+    assert_eq!(
+        api.put(
+            &t.licenses(),
+            &json!({"userServices": [unlimited("Call Waiting")]})
+        )
+        .await
+        .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn the_tenant_view_shows_packs_with_their_descriptions() {
+    let api = Api::from_env();
+    let t = Tenant::new("t-view");
+    api.post(&t.packs(), &json!({"name": "Basic CFx", "description": "Call forwarding bundle", "services": ["Call Forwarding Always"]})).await;
+    api.post(
+        &t.packs(),
+        &json!({"name": "Unused", "services": ["Call Return"]}),
+    )
+    .await;
+    assert_eq!(
+        api.put(
+            &t.licenses(),
+            &json!({"servicePacks": [limited("Basic CFx", 20)]})
+        )
+        .await
+        .status,
+        200
+    );
+    assert_eq!(
+        api.put(
+            &t.group("g"),
+            &json!({"servicePacks": [limited("Basic CFx", 5)]})
+        )
+        .await
+        .status,
+        200
+    );
+    let reply = api.get(&t.licenses()).await;
+    assert_eq!(
+        reply.json["servicePacks"],
+        json!([
+            {"name": "Basic CFx", "description": "Call forwarding bundle", "allocated": {"unlimited": false, "maximum": 20}, "currentlyAllocated": 5},
+            {"name": "Unused", "description": "", "allocated": {"unlimited": false, "maximum": 0}, "currentlyAllocated": 0}])
+    );
+    let wrong = api.send("DELETE", &t.licenses(), None).await;
+    assert_eq!(
+        (wrong.status, wrong.allow.as_deref()),
+        (405, Some("GET, PUT"))
+    );
+    let wrong = api.send("PUT", &t.packs(), Some("{}")).await;
+    assert_eq!(
+        (wrong.status, wrong.allow.as_deref()),
+        (405, Some("GET, POST"))
+    );
+}
