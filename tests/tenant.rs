@@ -537,3 +537,66 @@ async fn the_tenant_view_shows_packs_with_their_descriptions() {
         (405, Some("GET, POST"))
     );
 }
+
+#[tokio::test]
+async fn fifty_packs_fit_in_one_put() {
+    // Each pack of a group PUT is two actions of one transaction (record and pool), so the
+    // documented 50 items stay within DynamoDB's 100.
+    let api = Api::from_env();
+    let t = Tenant::new("t-fifty");
+    let names: Vec<String> = (0..50).map(|i| format!("pack {i:02}")).collect();
+    for name in &names {
+        let reply = api
+            .post(
+                &t.packs(),
+                &json!({"name": name, "services": ["Call Return"]}),
+            )
+            .await;
+        assert_eq!(reply.status, 201);
+    }
+    let items: Vec<Value> = names.iter().map(|n| limited(n, 1)).collect();
+    let tenant = api
+        .put(&t.licenses(), &json!({"servicePacks": items}))
+        .await;
+    assert_eq!(tenant.status, 200, "{}", tenant.json);
+    let group = api
+        .put(&t.group("g"), &json!({"servicePacks": items}))
+        .await;
+    assert_eq!(group.status, 200, "{}", group.json);
+    let reply = api.get(&format!("{}?licensed=true", t.group("g"))).await;
+    assert_eq!(reply.json["servicePacks"].as_array().unwrap().len(), 50);
+    // Every pool is now full: one more unit anywhere is refused.
+    let more = api
+        .put(
+            &t.group("h"),
+            &json!({"servicePacks": [limited("pack 07", 1)]}),
+        )
+        .await;
+    assert_eq!(errors(&more)[0]["code"], "POOL_EXHAUSTED");
+}
+
+#[tokio::test]
+async fn a_deleted_pack_can_no_longer_be_licensed() {
+    let api = Api::from_env();
+    let t = Tenant::new("t-gone");
+    api.post(
+        &t.packs(),
+        &json!({"name": "Gone", "services": ["Call Return"]}),
+    )
+    .await;
+    assert_eq!(
+        api.send("DELETE", &t.pack("Gone"), None)
+            .await_empty()
+            .await,
+        204
+    );
+    let reply = api
+        .put(
+            &t.group("g"),
+            &json!({"servicePacks": [limited("Gone", 1)]}),
+        )
+        .await;
+    assert_eq!(reply.status, 400);
+    assert_eq!(errors(&reply)[0]["code"], "UNKNOWN_PACK");
+    assert_eq!(api.get(&t.licenses()).await.json["servicePacks"], json!([]));
+}

@@ -66,7 +66,10 @@ pub async fn get_tenant<S: TenantStore>(
         );
     }
     for (item, l) in &state.pool {
-        if let Licensable::Pack(name) = item {
+        // A pack no longer defined stays listed while the tenant allocates it or groups hold it.
+        if let Licensable::Pack(name) = item
+            && (packs.contains_key(name) || *l != TenantLicense::default())
+        {
             packs.entry(name).or_insert((Some(""), *l)).1 = *l;
         }
     }

@@ -97,6 +97,15 @@ fn read_remaining(item: &Item) -> u32 {
     }
 }
 
+/// Whether a failed pool action failed because the pack is not defined.
+fn pack_undefined(item: &Licensable, record: Option<&Item>) -> bool {
+    matches!(item, Licensable::Pack(_))
+        && !matches!(
+            record.and_then(|r| r.get("packDefined")),
+            Some(AttributeValue::Bool(true))
+        )
+}
+
 /// What each action of a group PUT transaction stands for, to explain a failure.
 enum Action {
     Group {
@@ -104,9 +113,6 @@ enum Action {
         old: Option<Allocation>,
     },
     Pool {
-        change: usize,
-    },
-    PackDefined {
         change: usize,
     },
 }
@@ -214,15 +220,25 @@ impl DynamoStore {
             .expression_attribute_values(":negDelta", signed(-delta))
             .expression_attribute_values(":unlimitedDelta", signed(unlimited_delta))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        if new.unlimited && !old.unlimited {
-            update = update
-                .condition_expression("attribute_not_exists(unlimited) OR unlimited = :true")
-                .expression_attribute_values(":true", AttributeValue::Bool(true));
+        let rule = if new.unlimited && !old.unlimited {
+            Some("(attribute_not_exists(unlimited) OR unlimited = :true)")
         } else if delta > 0 {
+            Some("(attribute_not_exists(unlimited) OR unlimited = :true OR remaining >= :delta)")
+        } else {
+            None
+        };
+        // A pack is licensed only while its tenant defines it; the definition marks the pool
+        // record, so the check costs no extra action in the transaction.
+        let pack = matches!(item, Licensable::Pack(_)) && (new.unlimited || new.limited > 0);
+        let condition = match (rule, pack) {
+            (Some(rule), true) => Some(format!("packDefined = :true AND {rule}")),
+            (Some(rule), false) => Some(rule.to_owned()),
+            (None, true) => Some("packDefined = :true".to_owned()),
+            (None, false) => None,
+        };
+        if let Some(condition) = condition {
             update = update
-                .condition_expression(
-                    "attribute_not_exists(unlimited) OR unlimited = :true OR remaining >= :delta",
-                )
+                .condition_expression(condition)
                 .expression_attribute_values(":true", AttributeValue::Bool(true));
         }
         Ok(Some(
@@ -230,20 +246,6 @@ impl DynamoStore {
                 .update(built(update.build())?)
                 .build(),
         ))
-    }
-
-    fn pack_defined(
-        &self,
-        tenant: &TenantId,
-        pack: &PackName,
-    ) -> Result<TransactWriteItem, StoreError> {
-        let check = ConditionCheck::builder()
-            .table_name(self.table())
-            .set_key(Some(key(&tenant_pk(tenant), packdef_sk(pack))))
-            .condition_expression("attribute_exists(SK)");
-        Ok(TransactWriteItem::builder()
-            .condition_check(built(check.build())?)
-            .build())
     }
 
     /// The group licenses PUT (see the module comment).
@@ -287,12 +289,6 @@ impl DynamoStore {
                     actions.push(pool);
                     meaning.push(Action::Pool { change: i });
                 }
-                if let Licensable::Pack(pack) = &change.item
-                    && change.allocation.is_licensed()
-                {
-                    actions.push(self.pack_defined(&group.tenant, pack)?);
-                    meaning.push(Action::PackDefined { change: i });
-                }
             }
             if actions.is_empty() {
                 return Ok(());
@@ -318,6 +314,14 @@ impl DynamoStore {
                             });
                         }
                     }
+                    Action::Pool { change }
+                        if pack_undefined(&changes[*change].item, record.as_ref()) =>
+                    {
+                        rejections.push(Rejection {
+                            index: *change,
+                            reason: RejectReason::Pool(PoolRejection::PackNotDefined),
+                        });
+                    }
                     Action::Pool { change } => {
                         let pool = record.as_ref().map(decode_pool).unwrap_or_default();
                         let tenant_maximum =
@@ -335,10 +339,6 @@ impl DynamoStore {
                             reason: RejectReason::Pool(reason),
                         });
                     }
-                    Action::PackDefined { change } => rejections.push(Rejection {
-                        index: *change,
-                        reason: RejectReason::Pool(PoolRejection::PackNotDefined),
-                    }),
                 }
             }
             if !rejections.is_empty() {
@@ -399,36 +399,48 @@ fn decode_pack(item: &Item) -> Option<PackDefinition> {
     })
 }
 
-/// "No group holds this pack": the condition on its pool record for changing a definition.
-fn pack_not_in_use(
-    table: &str,
-    tenant: &TenantId,
-    pack: &PackName,
-) -> Result<TransactWriteItem, StoreError> {
-    let check = ConditionCheck::builder()
-        .table_name(table)
-        .set_key(Some(key(&tenant_pk(tenant), pool_sk(&Licensable::Pack(pack.clone())))))
-        .condition_expression(
-            "attribute_not_exists(SK) OR ((attribute_not_exists(currentlyAllocated) OR currentlyAllocated = :zero) \
-             AND (attribute_not_exists(unlimitedGroups) OR unlimitedGroups = :zero))",
-        )
-        .expression_attribute_values(":zero", number(0));
-    Ok(TransactWriteItem::builder()
-        .condition_check(built(check.build())?)
-        .build())
+/// The pack's pool record, where the definition leaves its mark (`packDefined`).
+fn pack_pool_key(tenant: &TenantId, pack: &PackName) -> Item {
+    key(&tenant_pk(tenant), pool_sk(&Licensable::Pack(pack.clone())))
 }
 
+/// "No group holds this pack": the condition on its pool record for changing a definition.
+const NOT_IN_USE: &str = "attribute_not_exists(SK) OR \
+    ((attribute_not_exists(currentlyAllocated) OR currentlyAllocated = :zero) \
+     AND (attribute_not_exists(unlimitedGroups) OR unlimitedGroups = :zero))";
+
 impl DynamoStore {
-    /// Replaces or deletes a definition under "exists" and "not in use"; `Ok(false)` when there
-    /// is no such pack.
+    /// Replaces (`undefine: false`) or deletes (`undefine: true`) a definition under "exists"
+    /// and "not in use"; `Ok(false)` when there is no such pack. Deleting also clears the mark
+    /// on the pool record, so groups can no longer license the pack.
     async fn change_pack(
         &self,
         tenant: &TenantId,
         name: &PackName,
         write: TransactWriteItem,
+        undefine: bool,
     ) -> Result<bool, StoreError> {
-        let actions = vec![write, pack_not_in_use(self.table(), tenant, name)?];
-        match self.transact(actions).await? {
+        let guard = if undefine {
+            let update = Update::builder()
+                .table_name(self.table())
+                .set_key(Some(pack_pool_key(tenant, name)))
+                .update_expression("REMOVE packDefined")
+                .condition_expression(NOT_IN_USE)
+                .expression_attribute_values(":zero", number(0));
+            TransactWriteItem::builder()
+                .update(built(update.build())?)
+                .build()
+        } else {
+            let check = ConditionCheck::builder()
+                .table_name(self.table())
+                .set_key(Some(pack_pool_key(tenant, name)))
+                .condition_expression(NOT_IN_USE)
+                .expression_attribute_values(":zero", number(0));
+            TransactWriteItem::builder()
+                .condition_check(built(check.build())?)
+                .build()
+        };
+        match self.transact(vec![write, guard]).await? {
             Ok(()) => Ok(true),
             Err(failed) if failed.iter().any(|(i, _)| *i == 0) => Ok(false),
             Err(_) => Err(StoreError::Rejected(vec![Rejection {
@@ -466,9 +478,12 @@ impl TenantStore for DynamoStore {
             return Ok(());
         }
         let pk = tenant_pk(tenant);
-        let mut actions = Vec::with_capacity(changes.len() * 2);
-        let mut meaning = Vec::with_capacity(changes.len() * 2);
-        for (i, change) in changes.iter().enumerate() {
+        let mut actions = Vec::with_capacity(changes.len());
+        for change in changes {
+            // A pack is allocated only while the tenant defines it (the definition marks the
+            // pool record).
+            let pack =
+                matches!(change.item, Licensable::Pack(_)) && change.allocation.is_licensed();
             let mut update = Update::builder()
                 .table_name(self.table())
                 .set_key(Some(key(&pk, pool_sk(&change.item))))
@@ -476,36 +491,42 @@ impl TenantStore for DynamoStore {
                     ReturnValuesOnConditionCheckFailure::AllOld,
                 );
             update = match change.allocation {
-                Allocation::Unlimited => update
-                    .update_expression("SET unlimited = :true REMOVE maximum")
-                    .expression_attribute_values(":true", AttributeValue::Bool(true)),
+                Allocation::Unlimited => {
+                    update = update
+                        .update_expression("SET unlimited = :true REMOVE maximum")
+                        .expression_attribute_values(":true", AttributeValue::Bool(true));
+                    if pack {
+                        update = update.condition_expression("packDefined = :true");
+                    }
+                    update
+                }
                 // A limited tenant allocation (0 included: the tenant holds none) must cover
                 // what the groups hold, and no group may hold it unlimited.
-                Allocation::Limited(max) => update
-                    .update_expression(
-                        "SET unlimited = :false, maximum = :max, \
-                         remaining = :max - if_not_exists(currentlyAllocated, :zero)",
-                    )
-                    .condition_expression(
-                        "(attribute_not_exists(currentlyAllocated) OR currentlyAllocated <= :max) \
-                         AND (attribute_not_exists(unlimitedGroups) OR unlimitedGroups = :zero)",
-                    )
-                    .expression_attribute_values(":false", AttributeValue::Bool(false))
-                    .expression_attribute_values(":max", number(max))
-                    .expression_attribute_values(":zero", number(0)),
+                Allocation::Limited(max) => {
+                    let rule = "(attribute_not_exists(currentlyAllocated) OR currentlyAllocated <= :max) \
+                                AND (attribute_not_exists(unlimitedGroups) OR unlimitedGroups = :zero)";
+                    update = update
+                        .update_expression(
+                            "SET unlimited = :false, maximum = :max, \
+                             remaining = :max - if_not_exists(currentlyAllocated, :zero)",
+                        )
+                        .expression_attribute_values(":false", AttributeValue::Bool(false))
+                        .expression_attribute_values(":max", number(max))
+                        .expression_attribute_values(":zero", number(0));
+                    if pack {
+                        update
+                            .condition_expression(format!("packDefined = :true AND {rule}"))
+                            .expression_attribute_values(":true", AttributeValue::Bool(true))
+                    } else {
+                        update.condition_expression(rule)
+                    }
+                }
             };
             actions.push(
                 TransactWriteItem::builder()
                     .update(built(update.build())?)
                     .build(),
             );
-            meaning.push((i, false));
-            if let Licensable::Pack(pack) = &change.item
-                && change.allocation.is_licensed()
-            {
-                actions.push(self.pack_defined(tenant, pack)?);
-                meaning.push((i, true));
-            }
         }
         match self.transact(actions).await? {
             Ok(()) => Ok(()),
@@ -513,9 +534,10 @@ impl TenantStore for DynamoStore {
                 failed
                     .into_iter()
                     .map(|(index, record)| {
-                        let (change, is_pack_check) = meaning[index];
                         let pool = record.as_ref().map(decode_pool).unwrap_or_default();
-                        let reason = if is_pack_check {
+                        let reason = if pack_undefined(&changes[index].item, record.as_ref())
+                            && changes[index].allocation.is_licensed()
+                        {
                             PoolRejection::PackNotDefined
                         } else if pool.unlimited_groups > 0 {
                             PoolRejection::GroupHoldsUnlimited {
@@ -527,7 +549,7 @@ impl TenantStore for DynamoStore {
                             }
                         };
                         Rejection {
-                            index: change,
+                            index,
                             reason: RejectReason::Pool(reason),
                         }
                     })
@@ -562,9 +584,17 @@ impl TenantStore for DynamoStore {
             .table_name(self.table())
             .set_item(Some(encode_pack(tenant, pack)))
             .condition_expression("attribute_not_exists(SK)");
+        let mark = Update::builder()
+            .table_name(self.table())
+            .set_key(Some(pack_pool_key(tenant, &pack.name)))
+            .update_expression("SET packDefined = :true")
+            .expression_attribute_values(":true", AttributeValue::Bool(true));
         let actions = vec![
             TransactWriteItem::builder()
                 .put(built(put.build())?)
+                .build(),
+            TransactWriteItem::builder()
+                .update(built(mark.build())?)
                 .build(),
         ];
         Ok(self.transact(actions).await?.is_ok())
@@ -582,7 +612,7 @@ impl TenantStore for DynamoStore {
         let write = TransactWriteItem::builder()
             .put(built(put.build())?)
             .build();
-        self.change_pack(tenant, &pack.name, write).await
+        self.change_pack(tenant, &pack.name, write, false).await
     }
 
     async fn delete_pack(&self, tenant: &TenantId, name: &PackName) -> Result<bool, StoreError> {
@@ -593,7 +623,7 @@ impl TenantStore for DynamoStore {
         let write = TransactWriteItem::builder()
             .delete(built(delete.build())?)
             .build();
-        self.change_pack(tenant, name, write).await
+        self.change_pack(tenant, name, write, true).await
     }
 }
 
