@@ -222,10 +222,52 @@ pub async fn partition_keys(client: &Client, table: &str, group: &GroupRef) -> V
     }
 }
 
-/// HTTP access to the API under test.
+/// The caller a test plays: the claims and scopes a verified JWT would carry.
+#[derive(Clone, Debug)]
+pub enum Caller {
+    /// No authorizer context at all (as a request that bypassed API Gateway's authorizer).
+    Anonymous,
+    /// Verified claims: `scope` (space-separated scopes), `tenant_id`, `group_id`, ...
+    Token(serde_json::Map<String, serde_json::Value>),
+}
+
+impl Caller {
+    pub fn operator() -> Self {
+        Self::token("licenses/operator", None, None)
+    }
+
+    pub fn tenant_admin(tenant: &str) -> Self {
+        Self::token("licenses/tenant-admin", Some(tenant), None)
+    }
+
+    pub fn group_admin(tenant: &str, group: &str) -> Self {
+        Self::token("licenses/group-admin", Some(tenant), Some(group))
+    }
+
+    pub fn token(scope: &str, tenant: Option<&str>, group: Option<&str>) -> Self {
+        let mut claims = serde_json::Map::new();
+        claims.insert("sub".into(), "api-tests".into());
+        claims.insert("scope".into(), scope.into());
+        if let Some(t) = tenant {
+            claims.insert("tenant_id".into(), t.into());
+        }
+        if let Some(g) = group {
+            claims.insert("group_id".into(), g.into());
+        }
+        Caller::Token(claims)
+    }
+}
+
+/// The API under test, reached through the Lambda emulator.
+///
+/// Requests go as API Gateway v2 events to the emulator's invoke endpoint, with the caller's
+/// verified claims in `requestContext.authorizer.jwt` as API Gateway's JWT authorizer puts them:
+/// the functions run with the authorization check on. The function is the one API Gateway routes
+/// the path to (`/api/v1/configs/...` to user-services, the rest to licenses).
 pub struct Api {
     base: String,
     http: reqwest::Client,
+    caller: Caller,
 }
 
 pub struct Reply {
@@ -236,35 +278,181 @@ pub struct Reply {
 }
 
 impl Api {
+    /// An operator: may do everything.
     pub fn from_env() -> Self {
+        Self::as_caller(Caller::operator())
+    }
+
+    pub fn as_caller(caller: Caller) -> Self {
         Self {
             base: env("API_URL").trim_end_matches('/').to_owned(),
             http: reqwest::Client::new(),
+            caller,
         }
+    }
+
+    /// The emulator's base URL, for plain HTTP requests through its router.
+    pub fn base_url(&self) -> &str {
+        &self.base
     }
 
     pub fn group_licenses_path(tenant: &str, group: &str) -> String {
         format!("/api/v1/tenants/{tenant}/groups/{group}/licenses/")
     }
 
-    /// Sends `method path` with an optional raw body; `path` is sent as given (already encoded).
+    /// Sends `method path` with an optional raw body; `path` is sent as given (already encoded,
+    /// with any query string).
     pub fn send<'a>(&'a self, method: &str, path: &'a str, body: Option<&str>) -> Sending<'a> {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("valid method");
-        let mut request = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(body) = body {
-            request = request
-                .header("content-type", "application/json")
-                .body(body.to_owned());
+        Sending {
+            api: self,
+            event: self.event(method, path, body),
+            function: if path.starts_with("/api/v1/configs") {
+                "user-services"
+            } else {
+                "licenses"
+            },
+            path,
+            is_get: method == "GET",
         }
-        Sending { request, path }
+    }
+
+    fn event(&self, method: &str, path: &str, body: Option<&str>) -> serde_json::Value {
+        use serde_json::json;
+        let (raw_path, query) = path.split_once('?').unwrap_or((path, ""));
+        let mut parameters = serde_json::Map::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            parameters.insert(k.to_owned(), v.into());
+        }
+        let mut context = json!({
+            "accountId": "123456789012", "apiId": "local", "domainName": "localhost",
+            "domainPrefix": "local", "requestId": unique_tenant("req"), "routeKey": "$default",
+            "stage": "$default", "time": "23/Nov/2026:12:00:00 +0000", "timeEpoch": 1795435200000u64,
+            "http": {"method": method, "path": raw_path, "protocol": "HTTP/1.1",
+                     "sourceIp": "127.0.0.1", "userAgent": "api-tests"}
+        });
+        if let Caller::Token(claims) = &self.caller {
+            context["authorizer"] = json!({"jwt": {"claims": claims, "scopes": null}});
+        }
+        json!({
+            "version": "2.0", "routeKey": "$default", "rawPath": raw_path, "rawQueryString": query,
+            "headers": {"content-type": "application/json", "host": "localhost"},
+            "queryStringParameters": if parameters.is_empty() { serde_json::Value::Null } else { parameters.into() },
+            "requestContext": context,
+            "body": body, "isBase64Encoded": false
+        })
     }
 }
 
 /// A request on its way: await it for a JSON [`Reply`], or [`Sending::await_empty`] for the
 /// status of a response without a body (a 204).
 pub struct Sending<'a> {
-    request: reqwest::RequestBuilder,
+    api: &'a Api,
+    event: serde_json::Value,
+    function: &'static str,
     path: &'a str,
+    is_get: bool,
+}
+
+/// What a function answered, decoded from its API Gateway v2 response.
+struct Answer {
+    status: u16,
+    headers: serde_json::Map<String, serde_json::Value>,
+    body: String,
+}
+
+impl Api {
+    /// Invokes `function` with a ready-made API Gateway v2 event (a fixture of `events/`);
+    /// returns the status and the JSON body (`null` when empty).
+    pub async fn invoke_event(
+        &self,
+        function: &str,
+        event: &serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let sending = Sending {
+            api: self,
+            event: event.clone(),
+            function: if function == "user-services" {
+                "user-services"
+            } else {
+                "licenses"
+            },
+            path: "(fixture)",
+            is_get: false,
+        };
+        let answer = sending.answer().await;
+        let json = if answer.body.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&answer.body).expect("a JSON body")
+        };
+        (answer.status, json)
+    }
+}
+
+impl Sending<'_> {
+    async fn answer(&self) -> Answer {
+        let url = format!(
+            "{}/2015-03-31/functions/{}/invocations",
+            self.api.base, self.function
+        );
+        // cargo-lambda 1.9.2's emulator now and then loses a large response body after the
+        // function answered, and replies with its own problem+json 500. A GET is safe to repeat,
+        // so only GETs are retried, and only on that answer; a 500 of the function has the API
+        // Gateway response shape and is never retried.
+        let attempts = if self.is_get { 4 } else { 1 };
+        let mut last = String::new();
+        for _ in 0..attempts {
+            let response = self
+                .api
+                .http
+                .post(&url)
+                .json(&self.event)
+                .send()
+                .await
+                .expect("the Lambda emulator answers");
+            let ok = response.status().is_success();
+            last = response.text().await.expect("invocation response");
+            if !ok {
+                continue;
+            }
+            let payload: serde_json::Value = serde_json::from_str(&last).unwrap_or_else(|e| {
+                panic!(
+                    "invocation of {} answered non-JSON ({e}): {last}",
+                    self.path
+                )
+            });
+            let body = match payload["body"].as_str() {
+                Some(b) if payload["isBase64Encoded"] == true => {
+                    use base64::Engine;
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .decode(b)
+                        .expect("base64 body");
+                    String::from_utf8(bytes).expect("UTF-8 body")
+                }
+                Some(b) => b.to_owned(),
+                None => String::new(),
+            };
+            return Answer {
+                status: payload["statusCode"].as_u64().expect("statusCode") as u16,
+                headers: payload["headers"].as_object().cloned().unwrap_or_default(),
+                body,
+            };
+        }
+        panic!(
+            "the emulator failed to invoke {} for {}: {last}",
+            self.function, self.path
+        )
+    }
+
+    /// Sends the request and returns the status, checking that a 204 has no body.
+    pub async fn await_empty(self) -> u16 {
+        let answer = self.answer().await;
+        if answer.status == 204 {
+            assert!(answer.body.is_empty(), "a 204 has no body");
+        }
+        answer.status
+    }
 }
 
 impl<'a> std::future::IntoFuture for Sending<'a> {
@@ -273,75 +461,27 @@ impl<'a> std::future::IntoFuture for Sending<'a> {
 
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
-            // cargo-lambda 1.9.2's emulator now and then loses a large response body (a ~19 KB
-            // catalog GET) after the function answered, and replies with its own problem+json
-            // 500. A GET is safe to repeat, so only GETs are retried, and only on that 500;
-            // a 500 of ours has the API's error shape and is never retried.
-            let is_get = self
-                .request
-                .try_clone()
-                .and_then(|r| r.build().ok())
-                .is_some_and(|r| r.method() == reqwest::Method::GET);
-            for _ in 0..3 {
-                let Some(attempt) = self.request.try_clone().filter(|_| is_get) else {
-                    break;
-                };
-                let reply = Reply::read(
-                    attempt.send().await.expect("the local API answers"),
-                    self.path,
+            let answer = self.answer().await;
+            let header = |name: &str| {
+                answer
+                    .headers
+                    .get(name)
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned)
+            };
+            let json = serde_json::from_str(&answer.body).unwrap_or_else(|e| {
+                panic!(
+                    "response to {} is not JSON ({e}): {}",
+                    self.path, answer.body
                 )
-                .await;
-                if !reply.is_emulator_failure() {
-                    return reply;
-                }
+            });
+            Reply {
+                status: answer.status,
+                allow: header("allow"),
+                content_type: header("content-type"),
+                json,
             }
-            let response = self.request.send().await.expect("the local API answers");
-            Reply::read(response, self.path).await
         })
-    }
-}
-
-impl Reply {
-    /// The emulator's own 500 (problem+json), as opposed to an answer of the function.
-    fn is_emulator_failure(&self) -> bool {
-        self.status == 500 && self.json["type"] == "https://httpstatuses.com/500"
-    }
-}
-
-impl Sending<'_> {
-    /// Sends the request and returns the status, checking that the body is empty.
-    pub async fn await_empty(self) -> u16 {
-        let response = self.request.send().await.expect("the local API answers");
-        let status = response.status().as_u16();
-        let body = response.bytes().await.expect("response body");
-        if status == 204 {
-            assert!(body.is_empty(), "a 204 has no body");
-        }
-        status
-    }
-}
-
-impl Reply {
-    async fn read(response: reqwest::Response, path: &str) -> Reply {
-        let status = response.status().as_u16();
-        let header = |name: &str| {
-            response
-                .headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        };
-        let allow = header("allow");
-        let content_type = header("content-type");
-        let text = response.text().await.expect("response body");
-        let json = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("response to {path} is not JSON ({e}): {text}"));
-        Reply {
-            status,
-            allow,
-            content_type,
-            json,
-        }
     }
 }
 

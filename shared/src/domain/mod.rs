@@ -1,5 +1,6 @@
 //! Domain types and rules. Nothing here performs I/O.
 
+pub mod access;
 pub mod allocation;
 pub mod catalog;
 pub mod ids;
@@ -8,6 +9,7 @@ pub mod tenant;
 pub mod usage;
 pub mod user_service_config;
 
+pub use access::{Action, Principal, Role, Target};
 pub use allocation::{Allocation, AllocationError};
 pub use catalog::{GroupService, UnknownService, UserService};
 pub use ids::{GroupId, GroupRef, IdError, InstanceName, PackName, TenantId, UserId};

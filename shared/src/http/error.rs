@@ -63,6 +63,10 @@ impl ErrorItem {
 pub enum ApiError {
     /// 400: malformed or invalid input; nothing was changed.
     BadRequest(Vec<ErrorItem>),
+    /// 401: no verified token.
+    Unauthenticated,
+    /// 403: the token does not cover the resource.
+    Forbidden,
     /// 404: no route matches the path.
     NotFound,
     /// 404: the route exists but the resource it names does not; the message says which.
@@ -75,6 +79,8 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     /// 503: storage could not be reached; the caller may retry.
     Unavailable,
+    /// 500: a defect of ours (a handler panicked). Never for anything a client sent.
+    Internal,
 }
 
 #[derive(Serialize)]
@@ -210,11 +216,14 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::NotFound | ApiError::NoSuch(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -223,6 +232,14 @@ impl ApiError {
         let single;
         let items: &[ErrorItem] = match &self {
             ApiError::BadRequest(items) | ApiError::Conflict(items) => items,
+            ApiError::Unauthenticated => {
+                single = [super::auth::unauthenticated()];
+                &single
+            }
+            ApiError::Forbidden => {
+                single = [super::auth::forbidden()];
+                &single
+            }
             ApiError::NotFound => {
                 single = [ErrorItem::new("NOT_FOUND", "no route matches this path")];
                 &single
@@ -252,12 +269,28 @@ impl ApiError {
                 )];
                 &single
             }
+            ApiError::Internal => {
+                single = [ErrorItem::new(
+                    "INTERNAL",
+                    "an unexpected error occurred; it has been logged",
+                )];
+                &single
+            }
         };
         let mut response = json_response(status, &ErrorBody { errors: items });
-        if let ApiError::MethodNotAllowed(allow) = self {
-            response
-                .headers_mut()
-                .insert(header::ALLOW, header::HeaderValue::from_static(allow));
+        match self {
+            ApiError::MethodNotAllowed(allow) => {
+                response
+                    .headers_mut()
+                    .insert(header::ALLOW, header::HeaderValue::from_static(allow));
+            }
+            ApiError::Unauthenticated => {
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    header::HeaderValue::from_static("Bearer"),
+                );
+            }
+            _ => {}
         }
         response
     }

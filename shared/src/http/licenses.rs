@@ -20,6 +20,7 @@
 //!
 //! Anything else is a JSON 404.
 
+use super::auth::{AuthMode, authorize, principal};
 use super::error::usage_error;
 use super::licenses_body::{self, Holder, LicensesPut, List, licensable_name};
 use super::path::{decode, segments};
@@ -29,7 +30,7 @@ use crate::domain::{
     Allocation, GroupId, GroupLicenses, GroupRef, GroupService, IdError, InstanceName, License,
     TenantId, UserId, UserService,
 };
-use crate::domain::{PackName, PoolRejection};
+use crate::domain::{PackName, PoolRejection, Target};
 use crate::store::{ConfigStore, LicenseStore, RejectReason, Rejection, TenantStore, UsageStore};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -50,6 +51,19 @@ pub enum Route {
 }
 
 impl Route {
+    /// What the route touches, for authorization.
+    pub fn target(&self) -> Target<'_> {
+        match self {
+            Route::TenantLicenses(t) => Target::TenantLicenses(t),
+            Route::Packs(t) | Route::Pack(t, _) => Target::TenantData(t),
+            Route::GroupLicenses(g) => Target::GroupLicenses(g),
+            Route::GroupServices(g)
+            | Route::Instances(g, _)
+            | Route::Instance(g, ..)
+            | Route::UserServices(g, _) => Target::GroupUsage(g),
+        }
+    }
+
     /// The route template, for logs.
     pub fn template(&self) -> &'static str {
         match self {
@@ -163,13 +177,21 @@ fn path_id<T>(
 pub async fn handle<S: LicenseStore + UsageStore + TenantStore, C: ConfigStore>(
     store: &S,
     configs: &C,
+    auth: AuthMode,
     req: Request,
 ) -> (&'static str, Response<Body>) {
+    let principal = match principal(&req, auth) {
+        Ok(principal) => principal,
+        Err(e) => return ("unauthenticated", e.into_response()),
+    };
     let route = match Route::parse(req.raw_http_path()) {
         Ok(route) => route,
         Err(e) => return ("unmatched", e.into_response()),
     };
     let template = route.template();
+    if let Err(e) = authorize(&principal, route.target(), req.method()) {
+        return (template, e.into_response());
+    }
     let result = match (route, req.method()) {
         (Route::TenantLicenses(tenant), &Method::GET) => {
             tenant::get_tenant(store, &tenant, &req).await

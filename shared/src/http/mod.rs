@@ -1,6 +1,7 @@
 //! HTTP glue shared by the Lambda binaries: JSON responses, the error shape, path decoding,
 //! body limits and the per-request log line. Route handlers live in one file per function.
 
+pub mod auth;
 pub mod error;
 pub mod licenses;
 mod licenses_body;
@@ -113,19 +114,27 @@ pub fn audience_query(req: &Request) -> Result<Audience, ApiError> {
 }
 
 /// Runs one request through `handler` and writes the request's log line: method, route,
-/// status, latency and the Lambda request id (never bodies).
+/// status, latency and the Lambda request id (never bodies). A panic in the handler becomes a
+/// JSON 500 and the function goes on serving.
 pub async fn serve<F, Fut>(req: Request, handler: F) -> Response<Body>
 where
     F: FnOnce(Request) -> Fut,
     Fut: std::future::Future<Output = (&'static str, Response<Body>)>,
 {
+    use futures_util::FutureExt;
     let started = Instant::now();
     let method = req.method().clone();
     let request_id = req
         .lambda_context_ref()
         .map(|c| c.request_id.clone())
         .unwrap_or_default();
-    let (route, response) = handler(req).await;
+    let outcome = std::panic::AssertUnwindSafe(async move { handler(req).await })
+        .catch_unwind()
+        .await;
+    let (route, response) = outcome.unwrap_or_else(|_| {
+        tracing::error!(method = %method, request_id = %request_id, "handler panicked");
+        ("panic", ApiError::Internal.into_response())
+    });
     tracing::info!(
         method = %method,
         route,
@@ -135,4 +144,29 @@ where
         "request"
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_a_json_500_and_serving_goes_on() {
+        let response = serve(Request::default(), |_req| async {
+            if true {
+                panic!("a defect");
+            }
+            ("never", Response::new(Body::Empty))
+        })
+        .await;
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let json: Value = serde_json::from_slice(response.body()).unwrap();
+        assert_eq!(json["errors"][0]["code"], "INTERNAL");
+
+        let next = serve(Request::default(), |_req| async {
+            ("ok", json_response(StatusCode::OK, &serde_json::json!({})))
+        })
+        .await;
+        assert_eq!(next.status(), StatusCode::OK);
+    }
 }

@@ -5,12 +5,13 @@
 //! | `/api/v1/configs/user_services/`                   | GET (list), POST |
 //! | `/api/v1/configs/user_services/{instance_name}/`   | GET, PUT, DELETE |
 
+use super::auth::{AuthMode, authorize, principal};
 use super::path::{decode, segments};
 use super::user_services_body::{InstanceSource, parse_config, parse_filter};
 use super::{
     ApiError, ErrorItem, audience_query, json_object_body, json_response, optional_json_object_body,
 };
-use crate::domain::{InstanceName, UserServiceConfig};
+use crate::domain::{InstanceName, Target, UserServiceConfig};
 use crate::store::ConfigStore;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -59,12 +60,23 @@ impl Route {
 }
 
 /// Handles one request of the user-services function; returns the route template for the log.
-pub async fn handle<C: ConfigStore>(store: &C, req: Request) -> (&'static str, Response<Body>) {
+pub async fn handle<C: ConfigStore>(
+    store: &C,
+    auth: AuthMode,
+    req: Request,
+) -> (&'static str, Response<Body>) {
+    let principal = match principal(&req, auth) {
+        Ok(principal) => principal,
+        Err(e) => return ("unauthenticated", e.into_response()),
+    };
     let route = match Route::parse(req.raw_http_path()) {
         Ok(route) => route,
         Err(e) => return ("unmatched", e.into_response()),
     };
     let template = route.template();
+    if let Err(e) = authorize(&principal, Target::Configs, req.method()) {
+        return (template, e.into_response());
+    }
     let result = match (route, req.method()) {
         (Route::List, &Method::GET) => list(store, &req).await,
         (Route::List, &Method::POST) => create(store, &req).await,
