@@ -97,6 +97,20 @@ impl DynamoStore {
     }
 }
 
+/// The primary key of an item.
+pub(super) fn key(pk: &str, sk: String) -> Item {
+    HashMap::from([
+        ("PK".to_owned(), AttributeValue::S(pk.to_owned())),
+        ("SK".to_owned(), AttributeValue::S(sk)),
+    ])
+}
+
+/// A request builder's result; a missing required field is our defect, reported as unavailable
+/// rather than a panic.
+pub(super) fn built<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, StoreError> {
+    r.map_err(|e| StoreError::Unavailable(e.to_string()))
+}
+
 pub(super) fn number(n: u32) -> AttributeValue {
     AttributeValue::N(n.to_string())
 }

@@ -13,7 +13,7 @@
 //! record moved by the difference under the pool rule. A stale read fails its guard and the PUT
 //! is re-read and retried; a pool refusal names the service, the tenant maximum and what is left.
 
-use super::dynamo::{DynamoStore, Item, decode_license, number, read_u32, unavailable};
+use super::dynamo::{DynamoStore, Item, built, decode_license, key, number, read_u32, unavailable};
 use super::keys::{
     LICENSE_PREFIX, PACKDEF_PREFIX, group_pk, license_sk, packdef_sk, parse_license_sk,
     parse_pool_sk, pool_sk, tenant_pk,
@@ -31,17 +31,6 @@ use std::collections::HashMap;
 
 /// How often a PUT whose read went stale is re-read and retried.
 const STALE_READ_RETRIES: u32 = 8;
-
-fn key(pk: &str, sk: String) -> Item {
-    HashMap::from([
-        ("PK".to_owned(), AttributeValue::S(pk.to_owned())),
-        ("SK".to_owned(), AttributeValue::S(sk)),
-    ])
-}
-
-fn built<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, StoreError> {
-    r.map_err(|e| StoreError::Unavailable(e.to_string()))
-}
 
 fn signed(n: i64) -> AttributeValue {
     AttributeValue::N(n.to_string())

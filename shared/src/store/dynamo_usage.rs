@@ -12,7 +12,7 @@
 //! first, then write only the difference; the conditions make a stale read fail the transaction,
 //! which is then re-read and retried, never half-applied.
 
-use super::dynamo::{DynamoStore, Item, decode_license, unavailable};
+use super::dynamo::{DynamoStore, Item, built, decode_license, key, unavailable};
 use super::keys::{
     GROUP_LICENSE_PREFIX, assignment_sk, group_pk, instance_prefix, instance_sk, license_sk,
     parse_assignment_sk, parse_license_sk, user_prefix,
@@ -25,7 +25,6 @@ use crate::domain::{
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
-use std::collections::HashMap;
 
 /// Read-then-write operations retry this often when a concurrent request changed what they read.
 const STALE_READ_RETRIES: u32 = 8;
@@ -36,17 +35,6 @@ fn s(v: &str) -> AttributeValue {
 
 fn n(v: u32) -> AttributeValue {
     AttributeValue::N(v.to_string())
-}
-
-fn key(pk: &str, sk: String) -> Item {
-    HashMap::from([
-        ("PK".to_owned(), s(pk)),
-        ("SK".to_owned(), AttributeValue::S(sk)),
-    ])
-}
-
-fn built<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, StoreError> {
-    r.map_err(|e| StoreError::Unavailable(e.to_string()))
 }
 
 /// Puts a record that must not exist yet.
