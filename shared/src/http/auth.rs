@@ -92,6 +92,25 @@ pub fn authorize(
     }
 }
 
+/// A function's routes, as the shared front of its router sees them.
+pub trait Routes: Sized {
+    /// The route of a raw path, with its parameters decoded and validated (404/400 otherwise).
+    fn parse(path: &str) -> Result<Self, ApiError>;
+    /// The route template, for the log line.
+    fn template(&self) -> &'static str;
+    /// What the route touches, for authorization.
+    fn target(&self) -> crate::domain::Target<'_>;
+}
+
+/// The front of every router: who calls (401), which route (404, 400), whether they may (403).
+/// On refusal, the log's route name and the error.
+pub fn admit<R: Routes>(req: &Request, mode: AuthMode) -> Result<R, (&'static str, ApiError)> {
+    let principal = principal(req, mode).map_err(|e| ("unauthenticated", e))?;
+    let route = R::parse(req.raw_http_path()).map_err(|e| ("unmatched", e))?;
+    authorize(&principal, route.target(), req.method()).map_err(|e| (route.template(), e))?;
+    Ok(route)
+}
+
 /// The error items of the two refusals, kept here beside the rules.
 pub(super) fn unauthenticated() -> ErrorItem {
     ErrorItem::new(

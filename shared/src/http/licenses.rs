@@ -20,7 +20,7 @@
 //!
 //! Anything else is a JSON 404.
 
-use super::auth::{AuthMode, authorize, principal};
+use super::auth::{AuthMode, Routes, admit};
 use super::error::usage_error;
 use super::licenses_body::{self, Holder, LicensesPut, List, licensable_name};
 use super::path::{decode, segments};
@@ -33,7 +33,7 @@ use crate::domain::{
 use crate::domain::{PackName, PoolRejection, Target};
 use crate::store::{ConfigStore, LicenseStore, RejectReason, Rejection, TenantStore, UsageStore};
 use lambda_http::http::{Method, StatusCode};
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 
 /// A matched route with its decoded, validated path parameters.
@@ -50,9 +50,16 @@ pub enum Route {
     UserServices(GroupRef, UserId),
 }
 
-impl Route {
-    /// What the route touches, for authorization.
-    pub fn target(&self) -> Target<'_> {
+impl Routes for Route {
+    fn parse(path: &str) -> Result<Route, ApiError> {
+        Route::parse(path)
+    }
+
+    fn template(&self) -> &'static str {
+        Route::template(self)
+    }
+
+    fn target(&self) -> Target<'_> {
         match self {
             Route::TenantLicenses(t) => Target::TenantLicenses(t),
             Route::Packs(t) | Route::Pack(t, _) => Target::TenantData(t),
@@ -63,7 +70,9 @@ impl Route {
             | Route::UserServices(g, _) => Target::GroupUsage(g),
         }
     }
+}
 
+impl Route {
     /// The route template, for logs.
     pub fn template(&self) -> &'static str {
         match self {
@@ -180,18 +189,11 @@ pub async fn handle<S: LicenseStore + UsageStore + TenantStore, C: ConfigStore>(
     auth: AuthMode,
     req: Request,
 ) -> (&'static str, Response<Body>) {
-    let principal = match principal(&req, auth) {
-        Ok(principal) => principal,
-        Err(e) => return ("unauthenticated", e.into_response()),
-    };
-    let route = match Route::parse(req.raw_http_path()) {
+    let route = match admit::<Route>(&req, auth) {
         Ok(route) => route,
-        Err(e) => return ("unmatched", e.into_response()),
+        Err((name, refusal)) => return (name, refusal.into_response()),
     };
     let template = route.template();
-    if let Err(e) = authorize(&principal, route.target(), req.method()) {
-        return (template, e.into_response());
-    }
     let result = match (route, req.method()) {
         (Route::TenantLicenses(tenant), &Method::GET) => {
             tenant::get_tenant(store, &tenant, &req).await
@@ -439,6 +441,7 @@ mod tests {
     use super::*;
     use crate::domain::{InstanceName, LicenseChange, UserServiceConfig};
     use crate::store::StoreError;
+    use lambda_http::RequestExt;
 
     /// A store that is down: checks the mapping to 503, not storage (that is tests/dynamo_store.rs).
     struct Down;

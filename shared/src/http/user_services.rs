@@ -5,7 +5,7 @@
 //! | `/api/v1/configs/user_services/`                   | GET (list), POST |
 //! | `/api/v1/configs/user_services/{instance_name}/`   | GET, PUT, DELETE |
 
-use super::auth::{AuthMode, authorize, principal};
+use super::auth::{AuthMode, Routes, admit};
 use super::path::{decode, segments};
 use super::user_services_body::{InstanceSource, parse_config, parse_filter};
 use super::{
@@ -14,7 +14,7 @@ use super::{
 use crate::domain::{InstanceName, Target, UserServiceConfig};
 use crate::store::ConfigStore;
 use lambda_http::http::{Method, StatusCode};
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -59,24 +59,32 @@ impl Route {
     }
 }
 
+impl Routes for Route {
+    fn parse(path: &str) -> Result<Route, ApiError> {
+        Route::parse(path)
+    }
+
+    fn template(&self) -> &'static str {
+        Route::template(self)
+    }
+
+    /// Every route here is configuration.
+    fn target(&self) -> Target<'_> {
+        Target::Configs
+    }
+}
+
 /// Handles one request of the user-services function; returns the route template for the log.
 pub async fn handle<C: ConfigStore>(
     store: &C,
     auth: AuthMode,
     req: Request,
 ) -> (&'static str, Response<Body>) {
-    let principal = match principal(&req, auth) {
-        Ok(principal) => principal,
-        Err(e) => return ("unauthenticated", e.into_response()),
-    };
-    let route = match Route::parse(req.raw_http_path()) {
+    let route = match admit::<Route>(&req, auth) {
         Ok(route) => route,
-        Err(e) => return ("unmatched", e.into_response()),
+        Err((name, refusal)) => return (name, refusal.into_response()),
     };
     let template = route.template();
-    if let Err(e) = authorize(&principal, Target::Configs, req.method()) {
-        return (template, e.into_response());
-    }
     let result = match (route, req.method()) {
         (Route::List, &Method::GET) => list(store, &req).await,
         (Route::List, &Method::POST) => create(store, &req).await,

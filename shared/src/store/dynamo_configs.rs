@@ -32,14 +32,6 @@ impl DynamoConfigStore {
             table: table.into(),
         }
     }
-
-    pub fn client(&self) -> &Client {
-        &self.client
-    }
-
-    pub fn table(&self) -> &str {
-        &self.table
-    }
 }
 
 fn key_of(name: &InstanceName) -> Item {
