@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The local stack: DynamoDB Local + `cargo lambda watch` serving the functions through the router
-# in Cargo.toml, the way API Gateway does in AWS. No Docker, no AWS account.
+# The local stack: DynamoDB Local + the local server (`local-api`: both functions' axum routers
+# on one port, routed as API Gateway routes them). No Docker, no AWS account, no emulator.
 #
 #   scripts/stack.sh run            dev server at http://127.0.0.1:${PORT:-9000}, data kept under
 #                                   .local/dynamodb, the README's example group seeded; Ctrl-C
@@ -26,7 +26,7 @@ esac
 ensure_tools
 
 # Everything started here runs in its own process group, so cleanup reaches grandchildren too
-# (cargo lambda watch starts the function binaries).
+# (cargo run starts the server as a grandchild).
 groups=()
 scratch=
 cleanup() {
@@ -63,17 +63,12 @@ wait_for() { # wait_for PID SECONDS DESCRIPTION COMMAND...: until COMMAND succee
 }
 
 if [ "$mode" = run ]; then
-  # `cargo lambda watch` has no JWT authorizer, so local development turns the check off,
-  # explicitly; the functions log a warning at start. Tests and AWS keep it on.
-  export AUTH_DISABLED=true
-  echo "make run: AUTH_DISABLED=true, every caller is an operator (never set this in AWS)" >&2
   dynamo_port=${DYNAMODB_PORT:-8000}
   api_port=${PORT:-9000}
   mkdir -p .local/dynamodb
   store=(-dbPath "$ROOT/.local/dynamodb")
   log=$ROOT/.local/dynamodb.log
 else
-  export AUTH_DISABLED=false
   dynamo_port=$(free_port)
   api_port=$(free_port)
   store=(-inMemory)
@@ -101,9 +96,7 @@ if ! wait_for $! 60 "DynamoDB Local on port $dynamo_port" curl -s -o /dev/null "
   exit 1
 fi
 
-# Build first so the emulator's first invocation does not compile.
-cargo build --quiet -p licenses -p user-services -p api-tests \
-  --bin licenses --bin user-services --bin local-db
+cargo build --quiet -p local-api -p api-tests --bin local-api --bin local-db
 target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 "$target/debug/local-db" create-tables
 
@@ -112,22 +105,18 @@ if [ "$mode" = run ]; then
   echo "DynamoDB Local on :$dynamo_port (data in .local/dynamodb); API at $API_URL" >&2
   echo "try: curl $API_URL/api/v1/tenants/foo/groups/foogroup/licenses/?licensed=true" >&2
   # In the foreground, so Ctrl-C reaches it; the trap stops DynamoDB Local.
-  cargo lambda watch -A 127.0.0.1 -P "$api_port"
+  PORT=$api_port "$target/debug/local-api"
   exit $?
 fi
 
-watch_log=$scratch/watch.log
-# One instance per function: with `--concurrency` above 1, cargo-lambda 1.9.2 answered the odd
-# request with a 500 of its own while spawning instances. Races are proven at the store level
-# (shared/tests/usage_races.rs), where tasks hit DynamoDB Local truly in parallel.
-setsid cargo lambda watch -A 127.0.0.1 -P "$api_port" --ignore-changes >"$watch_log" 2>&1 &
+server_log=$scratch/server.log
+PORT=$api_port setsid "$target/debug/local-api" >"$server_log" 2>&1 &
 groups+=($!)
 ready() {
-  # The function answers (401: the check is on, and this request carries no token).
-  [ "$(curl -s -o /dev/null -w '%{http_code}' "$API_URL/api/v1/tenants/ready/groups/ready/licenses/")" = 401 ]
+  [ "$(curl -s -o /dev/null -w '%{http_code}' "$API_URL/api/v1/tenants/ready/licenses/")" = 200 ]
 }
-if ! wait_for $! 300 "cargo lambda watch on port $api_port" ready; then
-  tail -n 40 "$watch_log" >&2
+if ! wait_for $! 60 "local-api on port $api_port" ready; then
+  tail -n 40 "$server_log" >&2
   exit 1
 fi
 set +e
@@ -135,8 +124,8 @@ set +e
 status=$?
 set -e
 if [ $status -ne 0 ]; then
-  # The emulator's own messages and any function errors, without the per-request log lines.
-  echo "--- cargo lambda watch, other than request logs ---" >&2
-  grep -v '"message":"request"' "$watch_log" | tail -n 60 >&2 || true
+  # The server's own messages and any errors, without the per-request log lines.
+  echo "--- local-api, other than request logs ---" >&2
+  grep -v '"message":"request"' "$server_log" | tail -n 60 >&2 || true
 fi
 exit $status

@@ -208,7 +208,7 @@ async fn group_services_are_assigned_and_unassigned() {
     let wrong = api.send("PUT", &g.services(), Some("{}")).await;
     assert_eq!(
         (wrong.status, wrong.allow.as_deref()),
-        (405, Some("GET, POST, DELETE"))
+        (405, Some("GET,HEAD,POST,DELETE"))
     );
 }
 

@@ -361,12 +361,12 @@ async fn wrong_methods_are_405_with_allow() {
     let list = api.send("PUT", LIST, Some("{}")).await;
     assert_eq!(
         (list.status, list.allow.as_deref()),
-        (405, Some("GET, POST"))
+        (405, Some("GET,HEAD,POST"))
     );
     let one = api.send("POST", &instance_path("x"), Some("{}")).await;
     assert_eq!(
         (one.status, one.allow.as_deref()),
-        (405, Some("GET, PUT, DELETE"))
+        (405, Some("GET,HEAD,PUT,DELETE"))
     );
     assert_eq!(api.get(&format!("{LIST}a/b/")).await.status, 404);
 }

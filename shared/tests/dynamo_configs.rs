@@ -37,7 +37,7 @@ fn config(name: &str, service: &str) -> UserServiceConfig {
 #[tokio::test]
 async fn objects_round_trip_exactly() {
     let store = store().await;
-    let c = config("round trip #1", "Basic Call Logs");
+    let c = config("round trip no. 1", "Basic Call Logs");
     assert!(store.create_user_service_config(&c).await.unwrap());
     assert_eq!(
         store.user_service_config(&c.instance_name).await.unwrap(),

@@ -272,31 +272,6 @@ async fn unlicensing_removes_the_record_only_when_nothing_is_in_use() {
 }
 
 #[tokio::test]
-async fn tenants_with_hash_in_ids_do_not_share_partitions() {
-    let store = store().await;
-    let a = GroupRef {
-        tenant: TenantId::parse("iso#GROUP#b").unwrap(),
-        group: GroupId::parse("c").unwrap(),
-    };
-    let b = GroupRef {
-        tenant: TenantId::parse("iso").unwrap(),
-        group: GroupId::parse("b#GROUP#c").unwrap(),
-    };
-    store
-        .update_group_licenses(&a, &[change(user("Call Return"), Allocation::Unlimited)])
-        .await
-        .unwrap();
-    let call_return = UserService::parse("Call Return").unwrap();
-    let seen_by_b = store.group_licenses(&b).await.unwrap();
-    assert_eq!(*seen_by_b.user_service(call_return), License::NONE);
-    let seen_by_a = store.group_licenses(&a).await.unwrap();
-    assert_eq!(
-        seen_by_a.user_service(call_return).allocation,
-        Allocation::Unlimited
-    );
-}
-
-#[tokio::test]
 async fn an_unreachable_store_is_unavailable_not_a_hang() {
     use aws_config::timeout::TimeoutConfig;
     use std::time::{Duration, Instant};

@@ -2,8 +2,10 @@
 //! documented example state, and direct DynamoDB access to check what a request stored.
 //!
 //! The stack is started by `scripts/stack.sh test` (what `make test` runs), which passes
-//! `API_URL`, `AWS_ENDPOINT_URL_DYNAMODB`, `LICENSES_TABLE` and `USER_SERVICES_TABLE` to the
-//! tests.
+//! `API_URL` (the local server), `AWS_ENDPOINT_URL_DYNAMODB`, `LICENSES_TABLE` and
+//! `USER_SERVICES_TABLE` to the tests.
+
+pub mod spec;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -222,12 +224,12 @@ pub async fn partition_keys(client: &Client, table: &str, group: &GroupRef) -> V
     }
 }
 
-/// The caller a test plays: the claims and scopes a verified JWT would carry.
+/// The caller a test plays: the claims a verified JWT would carry.
 #[derive(Clone, Debug)]
 pub enum Caller {
-    /// No authorizer context at all (as a request that bypassed API Gateway's authorizer).
-    Anonymous,
-    /// Verified claims: `scope` (space-separated scopes), `tenant_id`, `group_id`, ...
+    /// A bearer token that is not a JWT: refused as API Gateway's authorizer would.
+    Unverified,
+    /// Claims: `scope` (space-separated scopes), `tenant_id`, `group_id`, ...
     Token(serde_json::Map<String, serde_json::Value>),
 }
 
@@ -256,14 +258,26 @@ impl Caller {
         }
         Caller::Token(claims)
     }
+
+    /// The `Authorization` header: an unsigned JWT carrying the claims (the local server
+    /// decodes it without verification, as the README says).
+    pub fn authorization(&self) -> String {
+        use base64::Engine;
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        match self {
+            Caller::Unverified => "Bearer not-a-jwt".to_owned(),
+            Caller::Token(claims) => format!(
+                "Bearer {}.{}.unsigned",
+                b64(r#"{"alg":"none","typ":"JWT"}"#),
+                b64(&serde_json::Value::Object(claims.clone()).to_string())
+            ),
+        }
+    }
 }
 
-/// The API under test, reached through the Lambda emulator.
-///
-/// Requests go as API Gateway v2 events to the emulator's invoke endpoint, with the caller's
-/// verified claims in `requestContext.authorizer.jwt` as API Gateway's JWT authorizer puts them:
-/// the functions run with the authorization check on. The function is the one API Gateway routes
-/// the path to (`/api/v1/configs/...` to user-services, the rest to licenses).
+/// The API under test, over real HTTP: the local server (`local-api`, what `make run` serves)
+/// that `scripts/stack.sh test` started, at `API_URL`. The caller's claims travel as a bearer
+/// token, so every route runs with authorization on.
 pub struct Api {
     base: String,
     http: reqwest::Client,
@@ -291,7 +305,7 @@ impl Api {
         }
     }
 
-    /// The emulator's base URL, for plain HTTP requests through its router.
+    /// The server's base URL, for requests built by hand.
     pub fn base_url(&self) -> &str {
         &self.base
     }
@@ -305,42 +319,10 @@ impl Api {
     pub fn send<'a>(&'a self, method: &str, path: &'a str, body: Option<&str>) -> Sending<'a> {
         Sending {
             api: self,
-            event: self.event(method, path, body),
-            function: if path.starts_with("/api/v1/configs") {
-                "user-services"
-            } else {
-                "licenses"
-            },
+            method: reqwest::Method::from_bytes(method.as_bytes()).expect("a valid method"),
             path,
-            is_get: method == "GET",
+            body: body.map(str::to_owned),
         }
-    }
-
-    fn event(&self, method: &str, path: &str, body: Option<&str>) -> serde_json::Value {
-        use serde_json::json;
-        let (raw_path, query) = path.split_once('?').unwrap_or((path, ""));
-        let mut parameters = serde_json::Map::new();
-        for pair in query.split('&').filter(|p| !p.is_empty()) {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            parameters.insert(k.to_owned(), v.into());
-        }
-        let mut context = json!({
-            "accountId": "123456789012", "apiId": "local", "domainName": "localhost",
-            "domainPrefix": "local", "requestId": unique_tenant("req"), "routeKey": "$default",
-            "stage": "$default", "time": "23/Nov/2026:12:00:00 +0000", "timeEpoch": 1795435200000u64,
-            "http": {"method": method, "path": raw_path, "protocol": "HTTP/1.1",
-                     "sourceIp": "127.0.0.1", "userAgent": "api-tests"}
-        });
-        if let Caller::Token(claims) = &self.caller {
-            context["authorizer"] = json!({"jwt": {"claims": claims, "scopes": null}});
-        }
-        json!({
-            "version": "2.0", "routeKey": "$default", "rawPath": raw_path, "rawQueryString": query,
-            "headers": {"content-type": "application/json", "host": "localhost"},
-            "queryStringParameters": if parameters.is_empty() { serde_json::Value::Null } else { parameters.into() },
-            "requestContext": context,
-            "body": body, "isBase64Encoded": false
-        })
     }
 }
 
@@ -348,110 +330,37 @@ impl Api {
 /// status of a response without a body (a 204).
 pub struct Sending<'a> {
     api: &'a Api,
-    event: serde_json::Value,
-    function: &'static str,
+    method: reqwest::Method,
     path: &'a str,
-    is_get: bool,
-}
-
-/// What a function answered, decoded from its API Gateway v2 response.
-struct Answer {
-    status: u16,
-    headers: serde_json::Map<String, serde_json::Value>,
-    body: String,
-}
-
-impl Api {
-    /// Invokes `function` with a ready-made API Gateway v2 event (a fixture of `events/`);
-    /// returns the status and the JSON body (`null` when empty).
-    pub async fn invoke_event(
-        &self,
-        function: &str,
-        event: &serde_json::Value,
-    ) -> (u16, serde_json::Value) {
-        let sending = Sending {
-            api: self,
-            event: event.clone(),
-            function: if function == "user-services" {
-                "user-services"
-            } else {
-                "licenses"
-            },
-            path: "(fixture)",
-            is_get: false,
-        };
-        let answer = sending.answer().await;
-        let json = if answer.body.is_empty() {
-            serde_json::Value::Null
-        } else {
-            serde_json::from_str(&answer.body).expect("a JSON body")
-        };
-        (answer.status, json)
-    }
+    body: Option<String>,
 }
 
 impl Sending<'_> {
-    async fn answer(&self) -> Answer {
-        let url = format!(
-            "{}/2015-03-31/functions/{}/invocations",
-            self.api.base, self.function
-        );
-        // cargo-lambda 1.9.2's emulator now and then loses a large response body after the
-        // function answered, and replies with its own problem+json 500. A GET is safe to repeat,
-        // so only GETs are retried, and only on that answer; a 500 of the function has the API
-        // Gateway response shape and is never retried.
-        let attempts = if self.is_get { 4 } else { 1 };
-        let mut last = String::new();
-        for _ in 0..attempts {
-            let response = self
-                .api
-                .http
-                .post(&url)
-                .json(&self.event)
-                .send()
-                .await
-                .expect("the Lambda emulator answers");
-            let ok = response.status().is_success();
-            last = response.text().await.expect("invocation response");
-            if !ok {
-                continue;
-            }
-            let payload: serde_json::Value = serde_json::from_str(&last).unwrap_or_else(|e| {
-                panic!(
-                    "invocation of {} answered non-JSON ({e}): {last}",
-                    self.path
-                )
-            });
-            let body = match payload["body"].as_str() {
-                Some(b) if payload["isBase64Encoded"] == true => {
-                    use base64::Engine;
-                    let bytes = base64::engine::general_purpose::STANDARD
-                        .decode(b)
-                        .expect("base64 body");
-                    String::from_utf8(bytes).expect("UTF-8 body")
-                }
-                Some(b) => b.to_owned(),
-                None => String::new(),
-            };
-            return Answer {
-                status: payload["statusCode"].as_u64().expect("statusCode") as u16,
-                headers: payload["headers"].as_object().cloned().unwrap_or_default(),
-                body,
-            };
+    async fn answer(self) -> (u16, reqwest::header::HeaderMap, String) {
+        let mut request = self
+            .api
+            .http
+            .request(self.method, format!("{}{}", self.api.base, self.path))
+            .header("authorization", self.api.caller.authorization());
+        if let Some(body) = self.body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body);
         }
-        panic!(
-            "the emulator failed to invoke {} for {}: {last}",
-            self.function, self.path
-        )
+        let response = request.send().await.expect("the local server answers");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.text().await.expect("a response body");
+        (status, headers, body)
     }
 
     /// Sends the request and returns the status, checking that a 204 has no body.
     pub async fn await_empty(self) -> u16 {
-        let answer = self.answer().await;
-        if answer.status == 204 {
-            assert!(answer.body.is_empty(), "a 204 has no body");
+        let (status, _, body) = self.answer().await;
+        if status == 204 {
+            assert!(body.is_empty(), "a 204 has no body");
         }
-        answer.status
+        status
     }
 }
 
@@ -461,22 +370,18 @@ impl<'a> std::future::IntoFuture for Sending<'a> {
 
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
-            let answer = self.answer().await;
+            let path = self.path;
+            let (status, headers, body) = self.answer().await;
             let header = |name: &str| {
-                answer
-                    .headers
+                headers
                     .get(name)
-                    .and_then(|v| v.as_str())
+                    .and_then(|v| v.to_str().ok())
                     .map(str::to_owned)
             };
-            let json = serde_json::from_str(&answer.body).unwrap_or_else(|e| {
-                panic!(
-                    "response to {} is not JSON ({e}): {}",
-                    self.path, answer.body
-                )
-            });
+            let json = serde_json::from_str(&body)
+                .unwrap_or_else(|e| panic!("response to {path} is not JSON ({e}): {body}"));
             Reply {
-                status: answer.status,
+                status,
                 allow: header("allow"),
                 content_type: header("content-type"),
                 json,

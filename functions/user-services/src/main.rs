@@ -1,12 +1,10 @@
 //! Lambda entry point of the user-services configuration API: builds the DynamoDB client once
-//! per cold start, then serves every request through `licensing::http::user_services`.
+//! per cold start and hands the function's axum router to the Lambda runtime.
 //!
-//! Environment: `USER_SERVICES_TABLE`, and `AUTH_DISABLED=true` only for local development
-//! without an authorizer.
+//! Environment: `USER_SERVICES_TABLE`.
 
-use lambda_http::{Error, Request, run, service_fn};
-use licensing::http::auth::AuthMode;
-use licensing::http::{serve, user_services};
+use lambda_http::{Error, run};
+use licensing::http::{front, user_services};
 use licensing::lambda::{dynamo_client, env, init_logging};
 use licensing::store::dynamo_configs::DynamoConfigStore;
 
@@ -14,11 +12,5 @@ use licensing::store::dynamo_configs::DynamoConfigStore;
 async fn main() -> Result<(), Error> {
     init_logging();
     let store = DynamoConfigStore::new(dynamo_client().await, env("USER_SERVICES_TABLE")?);
-    let auth = AuthMode::from_env();
-    let store = &store;
-
-    run(service_fn(move |req: Request| async move {
-        Ok::<_, Error>(serve(req, |req| user_services::handle(store, auth, req)).await)
-    }))
-    .await
+    run(user_services::router(store, front::DEADLINE)).await
 }

@@ -31,6 +31,8 @@ struct Catalog {
     group: &'static [GroupServiceEntry],
     user_index: HashMap<&'static str, u16>,
     group_index: HashMap<&'static str, u16>,
+    /// Group services by slug, for paths (`hunt-group`).
+    group_slugs: HashMap<String, u16>,
 }
 
 static CATALOG: LazyLock<Catalog> = LazyLock::new(|| {
@@ -45,6 +47,10 @@ static CATALOG: LazyLock<Catalog> = LazyLock::new(|| {
         group_index: (0u16..)
             .zip(group)
             .map(|(i, e)| (e.name.as_str(), i))
+            .collect(),
+        group_slugs: (0u16..)
+            .zip(group)
+            .map(|(i, e)| (slug(&e.name), i))
             .collect(),
         user,
         group,
@@ -97,6 +103,25 @@ impl UserService {
     }
 }
 
+/// A service name as it can travel in a path: lowercase ASCII letters and digits, each run of
+/// other characters one `-`, no leading or trailing `-` ("Find-me/Follow-me" →
+/// `find-me-follow-me`). Catalog names with `/` could not be addressed through API Gateway,
+/// which decodes `%2F` into a new segment.
+pub fn slug(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.is_empty() && !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    if out.ends_with('-') {
+        out.pop();
+    }
+    out
+}
+
 impl GroupService {
     pub fn parse(name: &str) -> Result<Self, UnknownService> {
         CATALOG
@@ -104,6 +129,22 @@ impl GroupService {
             .get(name)
             .map(|&i| Self(i))
             .ok_or(UnknownService)
+    }
+
+    /// A `{service}` of a path: the catalog name or its [`slug`].
+    pub fn from_path(value: &str) -> Result<Self, UnknownService> {
+        Self::parse(value).or_else(|_| {
+            CATALOG
+                .group_slugs
+                .get(value)
+                .map(|&i| Self(i))
+                .ok_or(UnknownService)
+        })
+    }
+
+    /// The name's [`slug`].
+    pub fn slug(self) -> String {
+        slug(self.name())
     }
 
     pub fn name(self) -> &'static str {
@@ -174,5 +215,26 @@ mod tests {
         for s in GroupService::all() {
             assert_eq!(GroupService::parse(s.name()), Ok(s));
         }
+    }
+
+    #[test]
+    fn group_services_are_found_by_name_or_slug_and_slugs_are_unique() {
+        assert_eq!(slug("Hunt Group"), "hunt-group");
+        assert_eq!(slug("Find-me/Follow-me"), "find-me-follow-me");
+        assert_eq!(slug(" Auto Attendant - Video "), "auto-attendant-video");
+        let fmfm = GroupService::parse("Find-me/Follow-me").unwrap();
+        assert_eq!(GroupService::from_path("find-me-follow-me"), Ok(fmfm));
+        assert_eq!(GroupService::from_path("Find-me/Follow-me"), Ok(fmfm));
+        assert!(
+            GroupService::from_path("Hunt-Group").is_err(),
+            "slugs are lowercase"
+        );
+        let slugs: std::collections::HashSet<_> = GroupService::all().map(|s| s.slug()).collect();
+        assert_eq!(
+            slugs.len(),
+            GroupService::count(),
+            "two services share a slug"
+        );
+        assert!(slugs.iter().all(|s| !s.is_empty()));
     }
 }

@@ -9,9 +9,14 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IdError {
     Empty,
-    TooLong { max: usize },
+    TooLong {
+        max: usize,
+    },
     ControlCharacter,
-    Slash,
+    /// A character API Gateway cannot deliver intact in a path (`/ ? # % \`).
+    Unaddressable(char),
+    /// `.` or `..`, which URL normalization removes from a path.
+    DotSegment,
 }
 
 impl fmt::Display for IdError {
@@ -20,16 +25,30 @@ impl fmt::Display for IdError {
             IdError::Empty => f.write_str("must not be empty"),
             IdError::TooLong { max } => write!(f, "must be at most {max} characters"),
             IdError::ControlCharacter => f.write_str("must not contain control characters"),
-            IdError::Slash => f.write_str("must not contain '/'"),
+            IdError::Unaddressable(c) => write!(
+                f,
+                "must not contain {c:?}: API Gateway cannot deliver it in a path (refused: / ? # % \\)"
+            ),
+            IdError::DotSegment => f.write_str("must not be \".\" or \"..\""),
         }
     }
 }
 
-/// Checks the rules shared by path ids: 1..=max characters, no control characters, no `/`.
+/// Characters an id may not hold because it could not be addressed in a path once deployed:
+/// API Gateway percent-decodes the path before the function sees it, so `%2F` becomes a new
+/// segment, `%3F` cuts the path, `%23` starts a fragment and `%25` is refused at the edge; and
+/// the URL parser lambda_http builds the request with reads `\` as `/`.
+pub const UNADDRESSABLE: [char; 5] = ['/', '?', '#', '%', '\\'];
+
+/// Checks the rules shared by every id a client creates: 1..=max characters, no control
+/// characters, none of [`UNADDRESSABLE`], not a dot segment.
 fn check_id(value: &str, max: usize) -> Result<(), IdError> {
     check_text(value, max)?;
-    if value.contains('/') {
-        return Err(IdError::Slash);
+    if let Some(c) = value.chars().find(|c| UNADDRESSABLE.contains(c)) {
+        return Err(IdError::Unaddressable(c));
+    }
+    if value == "." || value == ".." {
+        return Err(IdError::DotSegment);
     }
     Ok(())
 }
@@ -113,25 +132,12 @@ pub struct GroupRef {
     pub group: GroupId,
 }
 
-/// The name of a tenant-defined service pack: 1–80 characters, no control characters.
-///
-/// Packs get definitions in a later issue; until then any well-formed name may be licensed.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PackName(String);
-
-impl PackName {
-    pub const MAX_CHARS: usize = 80;
-
-    pub fn parse(value: impl Into<String>) -> Result<Self, IdError> {
-        let value = value.into();
-        check_text(&value, Self::MAX_CHARS)?;
-        Ok(Self(value))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
+path_id!(
+    /// The name of a tenant-defined service pack: 1–80 characters, the rules of every path id
+    /// (a pack is addressed as `service_packs/{name}`).
+    PackName,
+    80
+);
 
 #[cfg(test)]
 mod tests {
@@ -140,7 +146,7 @@ mod tests {
     #[test]
     fn ids_accept_ordinary_and_unicode_values() {
         assert_eq!(TenantId::parse("foo").unwrap().as_str(), "foo");
-        assert!(GroupId::parse("foo group #1 ü").is_ok());
+        assert!(GroupId::parse("foo group no. 1 ü @+&=;:,!$'()*").is_ok());
         assert!(
             TenantId::parse("é".repeat(80)).is_ok(),
             "limit counts characters, not bytes"
@@ -154,7 +160,14 @@ mod tests {
             TenantId::parse("x".repeat(81)),
             Err(IdError::TooLong { max: 80 })
         );
-        assert_eq!(GroupId::parse("a/b"), Err(IdError::Slash));
+        for bad in ["a/b", "a?b", "a#b", "100%", "a\\b"] {
+            assert!(
+                matches!(GroupId::parse(bad), Err(IdError::Unaddressable(_))),
+                "{bad}"
+            );
+        }
+        assert_eq!(TenantId::parse(".."), Err(IdError::DotSegment));
+        assert!(TenantId::parse("a..b").is_ok());
         assert_eq!(GroupId::parse("a\nb"), Err(IdError::ControlCharacter));
         assert_eq!(GroupId::parse("a\u{7f}"), Err(IdError::ControlCharacter));
     }
@@ -170,8 +183,11 @@ mod tests {
     }
 
     #[test]
-    fn pack_names_allow_slash_but_not_control_characters() {
-        assert!(PackName::parse("CFx/Basic").is_ok());
+    fn pack_names_follow_the_id_rules() {
+        assert_eq!(
+            PackName::parse("CFx/Basic"),
+            Err(IdError::Unaddressable('/'))
+        );
         assert_eq!(PackName::parse(""), Err(IdError::Empty));
         assert_eq!(
             PackName::parse("x".repeat(81)),

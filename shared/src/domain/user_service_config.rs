@@ -96,7 +96,7 @@ mod tests {
     fn instance_names_follow_the_id_rules() {
         assert!(InstanceName::parse("For_HG").is_ok());
         assert!(InstanceName::parse("Basic Call Logs").is_ok());
-        assert_eq!(InstanceName::parse("a/b"), Err(IdError::Slash));
+        assert_eq!(InstanceName::parse("a/b"), Err(IdError::Unaddressable('/')));
         assert_eq!(InstanceName::parse(""), Err(IdError::Empty));
         assert_eq!(
             InstanceName::parse("x".repeat(81)),

@@ -1,33 +1,21 @@
 //! The caller, from the claims and scopes of the JWT that API Gateway verified
-//! (`requestContext.authorizer.jwt`). The functions never see an unverified token: in AWS the
-//! HTTP API's JWT authorizer rejects those before the function runs.
+//! (`requestContext.authorizer.jwt`, which lambda_http puts in the request's extensions). The
+//! functions never see an unverified token: in AWS the HTTP API's JWT authorizer rejects those
+//! before the function runs, and the functions never read the `Authorization` header.
+//!
+//! Claims arrive as API Gateway delivers them: a flat map of strings (numbers as strings, an
+//! array flattened to `"[a b]"`), and `jwt.scopes` is `null` on routes without authorization
+//! scopes, so the `scope`/`scp` claim is read as well.
 
-use super::{ApiError, ErrorItem};
+use super::ApiError;
 use crate::domain::access::{GROUP_ADMIN_SCOPE, OPERATOR_SCOPE, TENANT_ADMIN_SCOPE};
 use crate::domain::{Action, GroupId, GroupRef, Principal, Role, TenantId};
-use lambda_http::http::Method;
+use axum::extract::{FromRequestParts, Request};
+use axum::http::Method;
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use lambda_http::request::RequestContext;
-use lambda_http::{Request, RequestExt};
-
-/// Whether the function checks callers. Enforced unless `AUTH_DISABLED=true`, which only the
-/// local stack (`make run`) sets, because `cargo lambda watch` has no authorizer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthMode {
-    Enforced,
-    Disabled,
-}
-
-impl AuthMode {
-    /// Reads `AUTH_DISABLED` once per cold start; warns when the check is off.
-    pub fn from_env() -> Self {
-        if std::env::var("AUTH_DISABLED").is_ok_and(|v| v == "true") {
-            tracing::warn!("AUTH_DISABLED=true: every caller is treated as an operator");
-            AuthMode::Disabled
-        } else {
-            AuthMode::Enforced
-        }
-    }
-}
 
 impl Action {
     /// Reading methods read; every other method writes.
@@ -40,33 +28,39 @@ impl Action {
     }
 }
 
-/// The caller's roles, or 401 when the request carries no verified claims.
-pub fn principal(req: &Request, mode: AuthMode) -> Result<Principal, ApiError> {
-    if mode == AuthMode::Disabled {
-        return Ok(Principal::local_operator());
+/// The scopes of a verified token: `jwt.scopes` when API Gateway filled it, else the `scope` or
+/// `scp` claim in any of the forms it arrives in: `"a b"`, a JSON array `["a","b"]`, or the
+/// flattened `"[a b]"`.
+pub fn scopes(jwt_scopes: Option<&[String]>, claim: Option<&str>) -> Vec<String> {
+    if let Some(scopes) = jwt_scopes.filter(|s| !s.is_empty()) {
+        return scopes.to_vec();
     }
-    let jwt = match req.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => {
-            ctx.authorizer.as_ref().and_then(|a| a.jwt.as_ref())
+    let claim = claim.unwrap_or_default().trim();
+    if let Some(inner) = claim.strip_prefix('[').and_then(|c| c.strip_suffix(']')) {
+        if let Ok(list) = serde_json::from_str::<Vec<String>>(claim) {
+            return list;
         }
-        _ => None,
-    };
-    let Some(jwt) = jwt else {
-        return Err(ApiError::Unauthenticated);
+        return inner.split_whitespace().map(str::to_owned).collect();
+    }
+    claim.split_whitespace().map(str::to_owned).collect()
+}
+
+/// The caller's roles, or `None` when the request carries no verified claims.
+pub fn principal(context: Option<&RequestContext>) -> Option<Principal> {
+    let jwt = match context {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.authorizer.as_ref()?.jwt.as_ref()?,
+        _ => return None,
     };
     let claim = |name: &str| jwt.claims.get(name).map(String::as_str);
-    // API Gateway fills `scopes` only for routes with authorization scopes; the token's own
-    // `scope` claim (space-separated) carries them otherwise.
-    let from_claim = claim("scope").or_else(|| claim("scp")).unwrap_or_default();
-    let scopes: Vec<&str> = match &jwt.scopes {
-        Some(scopes) if !scopes.is_empty() => scopes.iter().map(String::as_str).collect(),
-        _ => from_claim.split_whitespace().collect(),
-    };
+    let scopes = scopes(
+        jwt.scopes.as_deref(),
+        claim("scope").or_else(|| claim("scp")),
+    );
     let tenant = claim("tenant_id").and_then(|t| TenantId::parse(t).ok());
     let group = claim("group_id").and_then(|g| GroupId::parse(g).ok());
     let mut roles = Vec::new();
-    for scope in scopes {
-        match (scope, &tenant, &group) {
+    for scope in &scopes {
+        match (scope.as_str(), &tenant, &group) {
             (OPERATOR_SCOPE, _, _) => roles.push(Role::Operator),
             (TENANT_ADMIN_SCOPE, Some(t), _) => roles.push(Role::TenantAdmin(t.clone())),
             (GROUP_ADMIN_SCOPE, Some(t), Some(g)) => roles.push(Role::GroupAdmin(GroupRef {
@@ -76,52 +70,70 @@ pub fn principal(req: &Request, mode: AuthMode) -> Result<Principal, ApiError> {
             _ => {}
         }
     }
-    Ok(Principal::new(roles))
+    Some(Principal::new(roles))
 }
 
-/// 403 unless the principal may act on the target.
-pub fn authorize(
-    principal: &Principal,
-    target: crate::domain::Target<'_>,
-    method: &Method,
-) -> Result<(), ApiError> {
-    if principal.may(target, Action::of(method)) {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden)
+/// The front's first check, before any route is matched (401 before 404): a request without
+/// verified claims goes no further; otherwise its [`Principal`] travels in the extensions.
+pub async fn require_caller(mut req: Request, next: Next) -> Response {
+    let Some(principal) = principal(req.extensions().get::<RequestContext>()) else {
+        return ApiError::Unauthenticated.into_response();
+    };
+    req.extensions_mut().insert(principal);
+    next.run(req).await
+}
+
+/// The verified caller of a request that passed [`require_caller`].
+pub struct Caller(pub Principal);
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .map(Caller)
+            .ok_or(ApiError::Unauthenticated)
     }
 }
 
-/// A function's routes, as the shared front of its router sees them.
-pub trait Routes: Sized {
-    /// The route of a raw path, with its parameters decoded and validated (404/400 otherwise).
-    fn parse(path: &str) -> Result<Self, ApiError>;
-    /// The route template, for the log line.
-    fn template(&self) -> &'static str;
-    /// What the route touches, for authorization.
-    fn target(&self) -> crate::domain::Target<'_>;
+impl Caller {
+    /// 403 unless the caller may act on `target` with `method`.
+    pub fn check(
+        &self,
+        target: crate::domain::Target<'_>,
+        method: &Method,
+    ) -> Result<(), ApiError> {
+        if self.0.may(target, Action::of(method)) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden)
+        }
+    }
 }
 
-/// The front of every router: who calls (401), which route (404, 400), whether they may (403).
-/// On refusal, the log's route name and the error.
-pub fn admit<R: Routes>(req: &Request, mode: AuthMode) -> Result<R, (&'static str, ApiError)> {
-    let principal = principal(req, mode).map_err(|e| ("unauthenticated", e))?;
-    let route = R::parse(req.raw_http_path()).map_err(|e| ("unmatched", e))?;
-    authorize(&principal, route.target(), req.method()).map_err(|e| (route.template(), e))?;
-    Ok(route)
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// The error items of the two refusals, kept here beside the rules.
-pub(super) fn unauthenticated() -> ErrorItem {
-    ErrorItem::new(
-        "UNAUTHENTICATED",
-        "the request carries no verified token; send a bearer JWT",
-    )
-}
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| (*s).to_owned()).collect()
+    }
 
-pub(super) fn forbidden() -> ErrorItem {
-    ErrorItem::new(
-        "FORBIDDEN",
-        "the token's roles do not cover this resource or this method",
-    )
+    #[test]
+    fn scopes_come_from_every_delivered_form() {
+        let want = strings(&["licenses/operator", "openid"]);
+        assert_eq!(scopes(Some(&want), Some("ignored")), want);
+        assert_eq!(scopes(Some(&[]), Some("licenses/operator openid")), want);
+        assert_eq!(scopes(None, Some("licenses/operator openid")), want);
+        assert_eq!(scopes(None, Some("[licenses/operator openid]")), want);
+        assert_eq!(
+            scopes(None, Some(r#"["licenses/operator","openid"]"#)),
+            want
+        );
+        assert!(scopes(None, None).is_empty());
+        assert!(scopes(None, Some("[]")).is_empty());
+    }
 }

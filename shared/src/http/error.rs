@@ -4,8 +4,8 @@
 use super::json_response;
 use crate::domain::{PoolRejection, UsageRejection};
 use crate::store::{RejectReason, Rejection, StoreError};
-use lambda_http::http::{StatusCode, header};
-use lambda_http::{Body, Response};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
 use serde::Serialize;
 
 /// One entry of the `errors` list.
@@ -71,14 +71,16 @@ pub enum ApiError {
     NotFound,
     /// 404: the route exists but the resource it names does not; the message says which.
     NoSuch(String),
-    /// 405: the route exists but not for this method; carries the `Allow` header value.
-    MethodNotAllowed(&'static str),
+    /// 405: the route exists but not for this method (axum's router adds `Allow`).
+    MethodNotAllowed,
     /// 409: the request is valid but stored state refuses it; nothing was changed.
     Conflict(Vec<ErrorItem>),
     /// 413: the body is larger than the route accepts.
     PayloadTooLarge { limit: usize },
     /// 503: storage could not be reached; the caller may retry.
     Unavailable,
+    /// 503: the request ran past its deadline and was abandoned; the caller may retry.
+    DeadlineExceeded,
     /// 500: a defect of ours (a handler panicked). Never for anything a client sent.
     Internal,
 }
@@ -219,25 +221,33 @@ impl ApiError {
             ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::NotFound | ApiError::NoSuch(_) => StatusCode::NOT_FOUND,
-            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable | ApiError::DeadlineExceeded => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
+}
 
-    pub fn into_response(self) -> Response<Body> {
+impl axum::response::IntoResponse for ApiError {
+    fn into_response(self) -> Response {
         let status = self.status();
         let single;
         let items: &[ErrorItem] = match &self {
             ApiError::BadRequest(items) | ApiError::Conflict(items) => items,
             ApiError::Unauthenticated => {
-                single = [super::auth::unauthenticated()];
+                single = [ErrorItem::new(
+                    "UNAUTHENTICATED",
+                    "the request carries no verified token; send a bearer JWT",
+                )];
                 &single
             }
             ApiError::Forbidden => {
-                single = [super::auth::forbidden()];
+                single = [ErrorItem::new(
+                    "FORBIDDEN",
+                    "the token's roles do not cover this resource or this method",
+                )];
                 &single
             }
             ApiError::NotFound => {
@@ -248,10 +258,10 @@ impl ApiError {
                 single = [ErrorItem::new("NOT_FOUND", what.as_str())];
                 &single
             }
-            ApiError::MethodNotAllowed(allow) => {
+            ApiError::MethodNotAllowed => {
                 single = [ErrorItem::new(
                     "METHOD_NOT_ALLOWED",
-                    format!("method not allowed here; allowed: {allow}"),
+                    "this path does not serve this method; the Allow header lists those it does",
                 )];
                 &single
             }
@@ -269,6 +279,16 @@ impl ApiError {
                 )];
                 &single
             }
+            ApiError::DeadlineExceeded => {
+                single = [ErrorItem::new(
+                    "DEADLINE_EXCEEDED",
+                    format!(
+                        "the request did not finish within {} s and was abandoned; a write may or may not have been applied, so read before retrying",
+                        super::front::DEADLINE.as_secs()
+                    ),
+                )];
+                &single
+            }
             ApiError::Internal => {
                 single = [ErrorItem::new(
                     "INTERNAL",
@@ -278,17 +298,13 @@ impl ApiError {
             }
         };
         let mut response = json_response(status, &ErrorBody { errors: items });
+        let headers = response.headers_mut();
         match self {
-            ApiError::MethodNotAllowed(allow) => {
-                response
-                    .headers_mut()
-                    .insert(header::ALLOW, header::HeaderValue::from_static(allow));
-            }
             ApiError::Unauthenticated => {
-                response.headers_mut().insert(
-                    header::WWW_AUTHENTICATE,
-                    header::HeaderValue::from_static("Bearer"),
-                );
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ApiError::Unavailable | ApiError::DeadlineExceeded => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             _ => {}
         }

@@ -1,254 +1,142 @@
-//! Routes of the licenses function.
-//!
-//! Tenant routes, under `/api/v1/tenants/{tenant_id}/` (handlers in `tenant.rs`):
-//!
-//! | route                  | methods          | handlers                                 |
-//! |------------------------|------------------|------------------------------------------|
-//! | `licenses/`            | GET, PUT         | `tenant::get_tenant`, `put_tenant`       |
-//! | `service_packs/`       | GET, POST        | `tenant::list_packs`, `create_pack`      |
-//! | `service_packs/{name}/`| GET, PUT, DELETE | `tenant::get_pack`, `replace_pack`, `delete_pack` |
-//!
-//! Group routes, under `/api/v1/tenants/{tenant_id}/groups/{group_id}/`:
-//!
-//! | route                                   | methods           | handlers                        |
-//! |-----------------------------------------|-------------------|---------------------------------|
-//! | `licenses/`                             | GET, PUT          | [`get_group`], [`put_group`]    |
-//! | `services/`                             | GET, POST, DELETE | `usage::group_services*`        |
-//! | `services/{service}/instances/`         | GET, POST         | `usage::instances`, `add_instance` |
-//! | `services/{service}/instances/{name}/`  | DELETE            | `usage::remove_instance`        |
-//! | `users/{user_id}/services/`             | GET, POST, DELETE | `usage::user_services*`         |
-//!
-//! Anything else is a JSON 404.
+//! The router of the licenses function: tenant licenses and service packs (handlers in
+//! `tenant.rs`), group licenses (here), and usage (handlers in `usage.rs`). [`router`] is the
+//! one list of its routes; [`authorize`] the one table of who may call them.
 
-use super::auth::{AuthMode, Routes, admit};
+use super::auth::Caller;
 use super::error::usage_error;
+use super::extract::Input;
+use super::front::{self, route, tag_route};
 use super::licenses_body::{self, Holder, LicensesPut, List, licensable_name};
-use super::path::{decode, segments};
+use super::path::{GroupPath, PathIds};
 use super::{ApiError, ErrorItem, audience_query, bool_query, json_object_body, json_response};
 use super::{tenant, usage};
-use crate::domain::{
-    Allocation, GroupId, GroupLicenses, GroupRef, GroupService, IdError, InstanceName, License,
-    TenantId, UserId, UserService,
-};
-use crate::domain::{PackName, PoolRejection, Target};
+use crate::domain::PoolRejection;
+use crate::domain::{Allocation, GroupLicenses, License, Target, UserService};
 use crate::store::{ConfigStore, LicenseStore, RejectReason, Rejection, TenantStore, UsageStore};
-use lambda_http::http::{Method, StatusCode};
-use lambda_http::{Body, Request, Response};
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use serde::Serialize;
+use std::sync::Arc;
+use std::time::Duration;
 
-/// A matched route with its decoded, validated path parameters.
-/// A matched route with its decoded, validated path parameters.
-#[derive(Debug, PartialEq)]
-pub enum Route {
-    TenantLicenses(TenantId),
-    Packs(TenantId),
-    Pack(TenantId, PackName),
-    GroupLicenses(GroupRef),
-    GroupServices(GroupRef),
-    Instances(GroupRef, GroupService),
-    Instance(GroupRef, GroupService, InstanceName),
-    UserServices(GroupRef, UserId),
+pub const TENANT_LICENSES: &str = "/api/v1/tenants/{tenant_id}/licenses";
+pub const PACKS: &str = "/api/v1/tenants/{tenant_id}/service_packs";
+pub const PACK: &str = "/api/v1/tenants/{tenant_id}/service_packs/{pack_name}";
+pub const GROUP_LICENSES: &str = "/api/v1/tenants/{tenant_id}/groups/{group_id}/licenses";
+pub const GROUP_SERVICES: &str = "/api/v1/tenants/{tenant_id}/groups/{group_id}/services";
+pub const INSTANCES: &str =
+    "/api/v1/tenants/{tenant_id}/groups/{group_id}/services/{service}/instances";
+pub const INSTANCE: &str =
+    "/api/v1/tenants/{tenant_id}/groups/{group_id}/services/{service}/instances/{instance_name}";
+pub const USER_SERVICES: &str =
+    "/api/v1/tenants/{tenant_id}/groups/{group_id}/users/{user_id}/services";
+
+/// What the handlers share, built once per cold start: the licensing table's store, and the
+/// user-services configuration (read when a GET filters by it or an assignment checks it).
+pub struct Stores<S, C> {
+    pub licenses: S,
+    pub configs: C,
 }
 
-impl Routes for Route {
-    fn parse(path: &str) -> Result<Route, ApiError> {
-        Route::parse(path)
-    }
+/// The handlers' view of [`Stores`].
+pub type Shared<S, C> = State<Arc<Stores<S, C>>>;
 
-    fn template(&self) -> &'static str {
-        Route::template(self)
-    }
-
-    fn target(&self) -> Target<'_> {
-        match self {
-            Route::TenantLicenses(t) => Target::TenantLicenses(t),
-            Route::Packs(t) | Route::Pack(t, _) => Target::TenantData(t),
-            Route::GroupLicenses(g) => Target::GroupLicenses(g),
-            Route::GroupServices(g)
-            | Route::Instances(g, _)
-            | Route::Instance(g, ..)
-            | Route::UserServices(g, _) => Target::GroupUsage(g),
-        }
-    }
+/// Every route of the licenses function, each with and without its trailing slash; anything
+/// else is a JSON 404 and a wrong method a JSON 405 with `Allow` ([`front::finish`]).
+pub fn router<S, C>(licenses: S, configs: C, deadline: Duration) -> Router
+where
+    S: LicenseStore + UsageStore + TenantStore + 'static,
+    C: ConfigStore + 'static,
+{
+    let mut r = Router::new();
+    r = route(
+        r,
+        TENANT_LICENSES,
+        get(tenant::get_tenant::<S, C>).put(tenant::put_tenant::<S, C>),
+    );
+    r = route(
+        r,
+        PACKS,
+        get(tenant::list_packs::<S, C>).post(tenant::create_pack::<S, C>),
+    );
+    r = route(
+        r,
+        PACK,
+        get(tenant::get_pack::<S, C>)
+            .put(tenant::replace_pack::<S, C>)
+            .delete(tenant::delete_pack::<S, C>),
+    );
+    r = route(
+        r,
+        GROUP_LICENSES,
+        get(get_group::<S, C>).put(put_group::<S, C>),
+    );
+    r = route(
+        r,
+        GROUP_SERVICES,
+        get(usage::group_services::<S, C>)
+            .post(usage::assign_group_services::<S, C>)
+            .delete(usage::unassign_group_services::<S, C>),
+    );
+    r = route(
+        r,
+        INSTANCES,
+        get(usage::instances::<S, C>).post(usage::add_instance::<S, C>),
+    );
+    r = route(
+        r,
+        INSTANCE,
+        axum::routing::delete(usage::remove_instance::<S, C>),
+    );
+    r = route(
+        r,
+        USER_SERVICES,
+        get(usage::user_services::<S, C>)
+            .post(usage::assign_to_user::<S, C>)
+            .delete(usage::unassign_from_user::<S, C>),
+    );
+    let routes = r
+        .method_not_allowed_fallback(front::method_not_allowed)
+        .route_layer(middleware::from_fn(authorize))
+        .with_state(Arc::new(Stores { licenses, configs }));
+    front::finish(routes, deadline)
 }
 
-impl Route {
-    /// The route template, for logs.
-    pub fn template(&self) -> &'static str {
-        match self {
-            Route::TenantLicenses(_) => "/api/v1/tenants/{tenant_id}/licenses/",
-            Route::Packs(_) => "/api/v1/tenants/{tenant_id}/service_packs/",
-            Route::Pack(..) => "/api/v1/tenants/{tenant_id}/service_packs/{name}/",
-            Route::GroupLicenses(_) => "/api/v1/tenants/{tenant_id}/groups/{group_id}/licenses/",
-            Route::GroupServices(_) => "/api/v1/tenants/{tenant_id}/groups/{group_id}/services/",
-            Route::Instances(..) => {
-                "/api/v1/tenants/{tenant_id}/groups/{group_id}/services/{service}/instances/"
-            }
-            Route::Instance(..) => {
-                "/api/v1/tenants/{tenant_id}/groups/{group_id}/services/{service}/instances/{name}/"
-            }
-            Route::UserServices(..) => {
-                "/api/v1/tenants/{tenant_id}/groups/{group_id}/users/{user_id}/services/"
-            }
-        }
-    }
-
-    pub fn parse(path: &str) -> Result<Route, ApiError> {
-        let mut parts = [""; 12];
-        let mut count = 0;
-        for segment in segments(path) {
-            if count == parts.len() {
-                return Err(ApiError::NotFound);
-            }
-            parts[count] = segment;
-            count += 1;
-        }
-        let ["api", "v1", "tenants", t, rest @ ..] = &parts[..count] else {
-            return Err(ApiError::NotFound);
-        };
-        let tenant = || path_id("tenant_id", t, TenantId::parse);
-        let (g, rest) = match rest {
-            ["licenses"] => return Ok(Route::TenantLicenses(tenant()?)),
-            ["service_packs"] => return Ok(Route::Packs(tenant()?)),
-            ["service_packs", name] => {
-                let tenant = tenant()?;
-                return Ok(Route::Pack(tenant, path_id("name", name, PackName::parse)?));
-            }
-            ["groups", g, rest @ ..] => (g, rest),
-            _ => return Err(ApiError::NotFound),
-        };
-        let group = || -> Result<GroupRef, ApiError> {
-            Ok(GroupRef {
-                tenant: tenant()?,
-                group: path_id("group_id", g, GroupId::parse)?,
-            })
-        };
-        match rest {
-            ["licenses"] => Ok(Route::GroupLicenses(group()?)),
-            ["services"] => Ok(Route::GroupServices(group()?)),
-            ["services", service, "instances"] => {
-                let group = group()?;
-                Ok(Route::Instances(group, instance_service(service)?))
-            }
-            ["services", service, "instances", name] => {
-                let group = group()?;
-                let service = instance_service(service)?;
-                Ok(Route::Instance(
-                    group,
-                    service,
-                    path_id("name", name, InstanceName::parse)?,
-                ))
-            }
-            ["users", user, "services"] => {
-                let group = group()?;
-                Ok(Route::UserServices(
-                    group,
-                    path_id("user_id", user, UserId::parse)?,
-                ))
-            }
-            _ => Err(ApiError::NotFound),
-        }
-    }
-}
-
-/// The `{service}` of the instance routes: a catalog group service that has instances.
-fn instance_service(raw: &str) -> Result<GroupService, ApiError> {
-    let name = decode(raw).ok_or(ApiError::NotFound)?;
-    let service = GroupService::parse(&name)
-        .map_err(|_| ApiError::NoSuch(format!("{name:?} is not a group service of the catalog")))?;
-    if service.no_instance() {
-        return Err(ApiError::bad_request(
-            ErrorItem::new(
-                "NO_INSTANCES",
-                format!("{name} is assigned to the group as a whole and has no instances"),
-            )
-            .field("service")
-            .name(service.name()),
-        ));
-    }
-    Ok(service)
-}
-
-fn path_id<T>(
-    field: &'static str,
-    raw: &str,
-    parse: impl FnOnce(String) -> Result<T, IdError>,
-) -> Result<T, ApiError> {
-    let bad =
-        |message: String| ApiError::bad_request(ErrorItem::new("INVALID_ID", message).field(field));
-    let decoded =
-        decode(raw).ok_or_else(|| bad(format!("{field} is not valid UTF-8 once decoded")))?;
-    parse(decoded.into_owned()).map_err(|e| bad(format!("{field} {e}")))
-}
-
-/// Handles one request of the licenses function; returns the route template for the log line.
-/// `configs` is read only when a licenses GET filters by the user-services configuration.
-pub async fn handle<S: LicenseStore + UsageStore + TenantStore, C: ConfigStore>(
-    store: &S,
-    configs: &C,
-    auth: AuthMode,
+/// Who may call what: each route and the resource it touches; `domain/access.rs` decides per
+/// role. Runs once a route matched and before its method is checked, so a bad id is a 400 and
+/// a foreign resource a 403 before any 405.
+async fn authorize(
+    caller: Caller,
+    route: MatchedPath,
+    ids: Result<PathIds, ApiError>,
     req: Request,
-) -> (&'static str, Response<Body>) {
-    let route = match admit::<Route>(&req, auth) {
-        Ok(route) => route,
-        Err((name, refusal)) => return (name, refusal.into_response()),
+    next: Next,
+) -> Response {
+    let check = || -> Result<(), ApiError> {
+        let ids = ids?;
+        let (tenant, group) = (ids.tenant()?, ids.group());
+        let target = match route.as_str().trim_end_matches('/') {
+            TENANT_LICENSES => Target::TenantLicenses(&tenant),
+            PACKS | PACK => Target::TenantData(&tenant),
+            GROUP_LICENSES => {
+                Target::GroupLicenses(group.as_ref().map_err(|_| ApiError::Internal)?)
+            }
+            GROUP_SERVICES | INSTANCES | INSTANCE | USER_SERVICES => {
+                Target::GroupUsage(group.as_ref().map_err(|_| ApiError::Internal)?)
+            }
+            _ => return Err(ApiError::Internal),
+        };
+        caller.check(target, req.method())
     };
-    let template = route.template();
-    let result = match (route, req.method()) {
-        (Route::TenantLicenses(tenant), &Method::GET) => {
-            tenant::get_tenant(store, &tenant, &req).await
-        }
-        (Route::TenantLicenses(tenant), &Method::PUT) => {
-            tenant::put_tenant(store, &tenant, &req).await
-        }
-        (Route::TenantLicenses(_), _) => Err(ApiError::MethodNotAllowed("GET, PUT")),
-        (Route::Packs(tenant), &Method::GET) => tenant::list_packs(store, &tenant).await,
-        (Route::Packs(tenant), &Method::POST) => tenant::create_pack(store, &tenant, &req).await,
-        (Route::Packs(_), _) => Err(ApiError::MethodNotAllowed("GET, POST")),
-        (Route::Pack(tenant, name), &Method::GET) => tenant::get_pack(store, &tenant, &name).await,
-        (Route::Pack(tenant, name), &Method::PUT) => {
-            tenant::replace_pack(store, &tenant, &name, &req).await
-        }
-        (Route::Pack(tenant, name), &Method::DELETE) => {
-            tenant::delete_pack(store, &tenant, &name).await
-        }
-        (Route::Pack(..), _) => Err(ApiError::MethodNotAllowed("GET, PUT, DELETE")),
-        (Route::GroupLicenses(group), &Method::GET) => {
-            get_group(store, configs, &group, &req).await
-        }
-        (Route::GroupLicenses(group), &Method::PUT) => put_group(store, &group, &req).await,
-        (Route::GroupLicenses(_), _) => Err(ApiError::MethodNotAllowed("GET, PUT")),
-        (Route::GroupServices(group), &Method::GET) => usage::group_services(store, &group).await,
-        (Route::GroupServices(group), &Method::POST) => {
-            usage::assign_group_services(store, &group, &req).await
-        }
-        (Route::GroupServices(group), &Method::DELETE) => {
-            usage::unassign_group_services(store, &group, &req).await
-        }
-        (Route::GroupServices(_), _) => Err(ApiError::MethodNotAllowed("GET, POST, DELETE")),
-        (Route::Instances(group, service), &Method::GET) => {
-            usage::instances(store, &group, service).await
-        }
-        (Route::Instances(group, service), &Method::POST) => {
-            usage::add_instance(store, &group, service, &req).await
-        }
-        (Route::Instances(..), _) => Err(ApiError::MethodNotAllowed("GET, POST")),
-        (Route::Instance(group, service, name), &Method::DELETE) => {
-            usage::remove_instance(store, &group, service, &name).await
-        }
-        (Route::Instance(..), _) => Err(ApiError::MethodNotAllowed("DELETE")),
-        (Route::UserServices(group, user), &Method::GET) => {
-            usage::user_services(store, &group, &user).await
-        }
-        (Route::UserServices(group, user), &Method::POST) => {
-            usage::assign_to_user(store, configs, &group, &user, &req).await
-        }
-        (Route::UserServices(group, user), &Method::DELETE) => {
-            usage::unassign_from_user(store, &group, &user, &req).await
-        }
-        (Route::UserServices(..), _) => Err(ApiError::MethodNotAllowed("GET, POST, DELETE")),
+    let response = match check() {
+        Ok(()) => next.run(req).await,
+        Err(refusal) => refusal.into_response(),
     };
-    (template, result.unwrap_or_else(ApiError::into_response))
+    tag_route(&route, response)
 }
 
 /// `{"unlimited": true}` or `{"unlimited": false, "maximum": N}`, with `noInstance` on group
@@ -326,13 +214,13 @@ fn render<'a>(
 }
 
 pub async fn get_group<S: LicenseStore, C: ConfigStore>(
-    store: &S,
-    configs: &C,
-    group: &GroupRef,
-    req: &Request,
-) -> Result<Response<Body>, ApiError> {
-    let licensed_only = bool_query(req, "licensed")?.unwrap_or(false);
-    let filter = audience_query(req)?;
+    State(app): Shared<S, C>,
+    GroupPath(group): GroupPath,
+    input: Input,
+) -> Result<Response, ApiError> {
+    let (store, configs, group) = (&app.licenses, &app.configs, &group);
+    let licensed_only = bool_query(&input, "licensed")?.unwrap_or(false);
+    let filter = audience_query(&input)?;
     if !filter.is_filtering() {
         let licenses = store
             .group_licenses(group)
@@ -366,15 +254,15 @@ pub(super) struct Status<'a> {
     status: &'static str,
 }
 
-pub async fn put_group<S: LicenseStore>(
-    store: &S,
-    group: &GroupRef,
-    req: &Request,
-) -> Result<Response<Body>, ApiError> {
-    let body = json_object_body(req)?;
+pub async fn put_group<S: LicenseStore, C: Send + Sync>(
+    State(app): Shared<S, C>,
+    GroupPath(group): GroupPath,
+    input: Input,
+) -> Result<Response, ApiError> {
+    let body = json_object_body(&input)?;
     let put = licenses_body::parse(&body, Holder::Group).map_err(ApiError::BadRequest)?;
-    store
-        .update_group_licenses(group, &put.changes)
+    app.licenses
+        .update_group_licenses(&group, &put.changes)
         .await
         .map_err(|err| ApiError::from_store(err, |r| put_error(&put, r)))?;
     Ok(json_response(StatusCode::OK, &receipt(&put)))
@@ -439,163 +327,6 @@ pub(super) fn receipt(put: &LicensesPut) -> Receipt<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{InstanceName, LicenseChange, UserServiceConfig};
-    use crate::store::StoreError;
-    use lambda_http::RequestExt;
-
-    /// A store that is down: checks the mapping to 503, not storage (that is tests/dynamo_store.rs).
-    struct Down;
-
-    impl LicenseStore for Down {
-        async fn group_licenses(&self, _: &GroupRef) -> Result<GroupLicenses, StoreError> {
-            Err(StoreError::Unavailable("down".into()))
-        }
-        async fn update_group_licenses(
-            &self,
-            _: &GroupRef,
-            _: &[LicenseChange],
-        ) -> Result<(), StoreError> {
-            Err(StoreError::Unavailable("down".into()))
-        }
-    }
-
-    impl ConfigStore for Down {
-        async fn user_service_configs(&self) -> Result<Vec<UserServiceConfig>, StoreError> {
-            Err(StoreError::Unavailable("down".into()))
-        }
-        async fn user_service_config(
-            &self,
-            _: &InstanceName,
-        ) -> Result<Option<UserServiceConfig>, StoreError> {
-            Err(StoreError::Unavailable("down".into()))
-        }
-        async fn create_user_service_config(
-            &self,
-            _: &UserServiceConfig,
-        ) -> Result<bool, StoreError> {
-            Err(StoreError::Unavailable("down".into()))
-        }
-        async fn put_user_service_config(&self, _: &UserServiceConfig) -> Result<(), StoreError> {
-            Err(StoreError::Unavailable("down".into()))
-        }
-        async fn delete_user_service_config(&self, _: &InstanceName) -> Result<bool, StoreError> {
-            Err(StoreError::Unavailable("down".into()))
-        }
-    }
-
-    fn request(method: &str, body: &str) -> Request {
-        let req = lambda_http::http::Request::builder()
-            .method(method)
-            .body(Body::Text(body.to_owned()))
-            .expect("valid test request");
-        req.with_raw_http_path("/api/v1/tenants/t/groups/g/licenses/")
-    }
-
-    #[tokio::test]
-    async fn storage_failure_is_a_503_json_error() {
-        let group = GroupRef {
-            tenant: TenantId::parse("t").unwrap(),
-            group: GroupId::parse("g").unwrap(),
-        };
-        let get = get_group(&Down, &Down, &group, &request("GET", "")).await;
-        let filtered = get_group(
-            &Down,
-            &Down,
-            &group,
-            &request("GET", "").with_query_string_parameters(
-                [("for_hg".to_owned(), "true".to_owned())]
-                    .into_iter()
-                    .collect::<std::collections::HashMap<_, _>>(),
-            ),
-        )
-        .await;
-        let put = put_group(&Down, &group, &request("PUT", r#"{"servicePacks": []}"#)).await;
-        for result in [get, filtered, put] {
-            let response = result.unwrap_err().into_response();
-            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-            let json: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
-            assert_eq!(json["errors"][0]["code"], "STORAGE_UNAVAILABLE");
-        }
-    }
-
-    #[test]
-    fn routes_decode_and_validate_ids() {
-        let r = Route::parse("/api/v1/tenants/foo/groups/foo%20group/licenses/").unwrap();
-        assert_eq!(
-            r,
-            Route::GroupLicenses(GroupRef {
-                tenant: TenantId::parse("foo").unwrap(),
-                group: GroupId::parse("foo group").unwrap(),
-            })
-        );
-        assert!(Route::parse("/api/v1/tenants/foo/groups/g/licenses").is_ok());
-        assert!(matches!(
-            Route::parse("/api/v1/tenants/a%2Fb/groups/g/licenses/"),
-            Err(ApiError::BadRequest(_))
-        ));
-        assert!(matches!(
-            Route::parse("/api/v1/tenants//groups/g/licenses/"),
-            Err(ApiError::BadRequest(_))
-        ));
-    }
-
-    #[test]
-    fn usage_routes_parse_their_parameters() {
-        let base = "/api/v1/tenants/t/groups/g";
-        let group = GroupRef {
-            tenant: TenantId::parse("t").unwrap(),
-            group: GroupId::parse("g").unwrap(),
-        };
-        let hunt = GroupService::parse("Hunt Group").unwrap();
-        assert_eq!(
-            Route::parse(&format!("{base}/services/")).unwrap(),
-            Route::GroupServices(group.clone())
-        );
-        assert_eq!(
-            Route::parse(&format!("{base}/services/Hunt%20Group/instances")).unwrap(),
-            Route::Instances(group.clone(), hunt)
-        );
-        assert_eq!(
-            Route::parse(&format!(
-                "{base}/services/Hunt%20Group/instances/Night%20Line/"
-            ))
-            .unwrap(),
-            Route::Instance(
-                group.clone(),
-                hunt,
-                InstanceName::parse("Night Line").unwrap()
-            )
-        );
-        assert_eq!(
-            Route::parse(&format!("{base}/users/alice@example.com/services/")).unwrap(),
-            Route::UserServices(group, UserId::parse("alice@example.com").unwrap())
-        );
-        // A noInstance service has no instance routes; an unknown service is not found.
-        assert!(matches!(
-            Route::parse(&format!("{base}/services/Music%20On%20Hold/instances/")),
-            Err(ApiError::BadRequest(_))
-        ));
-        assert!(matches!(
-            Route::parse(&format!("{base}/services/Nope/instances/")),
-            Err(ApiError::NoSuch(_))
-        ));
-        assert!(matches!(
-            Route::parse(&format!("{base}/services/Hunt%20Group/")),
-            Err(ApiError::NotFound)
-        ));
-    }
-
-    #[test]
-    fn other_paths_are_not_found() {
-        for p in [
-            "/",
-            "/api/v1/tenants/foo/groups/g/",
-            "/api/v1/tenants/foo/groups/g/licenses/extra",
-            "/api/v2/tenants/foo/groups/g/licenses/",
-        ] {
-            assert!(matches!(Route::parse(p), Err(ApiError::NotFound)), "{p}");
-        }
-    }
 
     #[test]
     fn rendering_follows_the_presence_rules() {

@@ -1,48 +1,228 @@
-//! Splitting request paths into decoded segments.
+//! Path parameters, parsed once at the boundary into the domain's ids.
 //!
-//! API Gateway and `cargo lambda watch` hand over the raw path, with ids still percent-encoded
-//! (`foo%20group`); each segment is decoded on its own so that an encoded `/` stays inside its
-//! segment, where id parsing refuses it.
+//! In AWS, API Gateway hands the function a path it has already percent-decoded, and lambda_http
+//! re-encodes it into the request URI; locally the client's encoding reaches axum as sent. Either
+//! way axum decodes each captured segment once, and the id types refuse what API Gateway could
+//! not have delivered intact (`/ ? # %`, control characters), with a 400 naming the parameter.
+//!
+//! Parameter names are the router's: `tenant_id`, `group_id`, `user_id`, `service` (a catalog
+//! group service, by name or slug), `pack_name`, `instance_name`.
 
-use percent_encoding::percent_decode_str;
-use std::borrow::Cow;
+use super::{ApiError, ErrorItem};
+use crate::domain::{
+    GroupId, GroupRef, GroupService, IdError, InstanceName, PackName, TenantId, UserId,
+};
+use axum::extract::path::ErrorKind;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequestParts, Path};
+use axum::http::request::Parts;
 
-/// The path's segments, without the leading slash and one optional trailing slash, each still
-/// encoded. Routes match on these, then decode only the variable segments.
-pub fn segments(path: &str) -> impl Iterator<Item = &str> {
-    let path = path.strip_prefix('/').unwrap_or(path);
-    let path = path.strip_suffix('/').unwrap_or(path);
-    path.split('/')
+/// Every id of the matched route, each validated; the typed extractors below pick theirs.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct PathIds {
+    pub tenant: Option<TenantId>,
+    pub group: Option<GroupId>,
+    pub user: Option<UserId>,
+    pub service: Option<GroupService>,
+    pub pack: Option<PackName>,
+    pub instance: Option<InstanceName>,
 }
 
-/// Percent-decodes one segment; `None` when the bytes are not UTF-8.
-pub fn decode(segment: &str) -> Option<Cow<'_, str>> {
-    percent_decode_str(segment).decode_utf8().ok()
+impl PathIds {
+    /// Parses decoded `(name, value)` captures in path order; the first bad one is the answer.
+    pub fn parse(captures: &[(String, String)]) -> Result<PathIds, ApiError> {
+        let mut ids = PathIds::default();
+        for (name, value) in captures {
+            match name.as_str() {
+                "tenant_id" => ids.tenant = Some(id("tenant_id", value, TenantId::parse)?),
+                "group_id" => ids.group = Some(id("group_id", value, GroupId::parse)?),
+                "user_id" => ids.user = Some(id("user_id", value, UserId::parse)?),
+                "pack_name" => ids.pack = Some(id("pack_name", value, PackName::parse)?),
+                "instance_name" => {
+                    ids.instance = Some(id("instance_name", value, InstanceName::parse)?)
+                }
+                "service" => ids.service = Some(instance_service(value)?),
+                // A capture the router has but this list lacks is a defect of ours.
+                _ => return Err(ApiError::Internal),
+            }
+        }
+        Ok(ids)
+    }
+
+    pub fn tenant(&self) -> Result<TenantId, ApiError> {
+        self.tenant.clone().ok_or(ApiError::Internal)
+    }
+
+    pub fn group(&self) -> Result<GroupRef, ApiError> {
+        Ok(GroupRef {
+            tenant: self.tenant()?,
+            group: self.group.clone().ok_or(ApiError::Internal)?,
+        })
+    }
 }
+
+impl<S: Send + Sync> FromRequestParts<S> for PathIds {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        // axum refuses a capture that is not UTF-8 once decoded (`%FF`).
+        let Path(captures) = Path::<Vec<(String, String)>>::from_request_parts(parts, state)
+            .await
+            .map_err(|rejection| {
+                let mut item = ErrorItem::new(
+                    "INVALID_ID",
+                    "a path parameter is not valid UTF-8 once percent-decoded",
+                );
+                if let PathRejection::FailedToDeserializePathParams(e) = &rejection
+                    && let ErrorKind::InvalidUtf8InPathParam { key } = e.kind()
+                {
+                    item = ErrorItem::new(
+                        "INVALID_ID",
+                        format!("{key} is not valid UTF-8 once percent-decoded"),
+                    )
+                    .field(key.clone());
+                }
+                ApiError::bad_request(item)
+            })?;
+        PathIds::parse(&captures)
+    }
+}
+
+fn id<T>(
+    field: &'static str,
+    value: &str,
+    parse: impl FnOnce(String) -> Result<T, IdError>,
+) -> Result<T, ApiError> {
+    parse(value.to_owned()).map_err(|e| {
+        ApiError::bad_request(ErrorItem::new("INVALID_ID", format!("{field} {e}")).field(field))
+    })
+}
+
+/// The `{service}` of the instance routes: a catalog group service that has instances, named by
+/// its catalog name or its slug (`hunt-group`, `find-me-follow-me`).
+fn instance_service(value: &str) -> Result<GroupService, ApiError> {
+    let service = GroupService::from_path(value).map_err(|_| {
+        ApiError::NoSuch(format!(
+            "{value:?} is not a group service of the catalog (by name or slug)"
+        ))
+    })?;
+    if service.no_instance() {
+        return Err(ApiError::bad_request(
+            ErrorItem::new(
+                "NO_INSTANCES",
+                format!(
+                    "{} is assigned to the group as a whole and has no instances",
+                    service.name()
+                ),
+            )
+            .field("service")
+            .name(service.name()),
+        ));
+    }
+    Ok(service)
+}
+
+/// Defines a typed path extractor over [`PathIds`].
+macro_rules! path_extractor {
+    ($(#[$doc:meta])* $name:ident($($ty:ty),+), |$ids:ident| $build:expr) => {
+        $(#[$doc])*
+        pub struct $name($(pub $ty),+);
+
+        impl<S: Send + Sync> FromRequestParts<S> for $name {
+            type Rejection = ApiError;
+
+            async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+                let $ids = PathIds::from_request_parts(parts, state).await?;
+                $build
+            }
+        }
+    };
+}
+
+fn required<T>(value: Option<T>) -> Result<T, ApiError> {
+    value.ok_or(ApiError::Internal)
+}
+
+path_extractor!(
+    /// `{tenant_id}`.
+    TenantPath(TenantId),
+    |ids| Ok(TenantPath(ids.tenant()?))
+);
+path_extractor!(
+    /// `{tenant_id}/service_packs/{pack_name}`.
+    PackPath(TenantId, PackName),
+    |ids| Ok(PackPath(ids.tenant()?, required(ids.pack)?))
+);
+path_extractor!(
+    /// `{tenant_id}/groups/{group_id}`.
+    GroupPath(GroupRef),
+    |ids| Ok(GroupPath(ids.group()?))
+);
+path_extractor!(
+    /// `.../groups/{group_id}/services/{service}`.
+    ServicePath(GroupRef, GroupService),
+    |ids| Ok(ServicePath(ids.group()?, required(ids.service)?))
+);
+path_extractor!(
+    /// `.../groups/{group_id}/services/{service}/instances/{instance_name}`.
+    InstancePath(GroupRef, GroupService, InstanceName),
+    |ids| Ok(InstancePath(
+        ids.group()?,
+        required(ids.service)?,
+        required(ids.instance)?
+    ))
+);
+path_extractor!(
+    /// `.../groups/{group_id}/users/{user_id}`.
+    UserPath(GroupRef, UserId),
+    |ids| Ok(UserPath(ids.group()?, required(ids.user)?))
+);
+path_extractor!(
+    /// `/api/v1/configs/user_services/{instance_name}`.
+    ConfigPath(InstanceName),
+    |ids| Ok(ConfigPath(required(ids.instance)?))
+);
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn trailing_slash_is_optional() {
-        let a: Vec<_> = segments("/api/v1/x/").collect();
-        let b: Vec<_> = segments("/api/v1/x").collect();
-        assert_eq!(a, ["api", "v1", "x"]);
-        assert_eq!(a, b);
+    fn captures(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn field(err: ApiError) -> Option<String> {
+        match err {
+            ApiError::BadRequest(items) => items[0].field.clone(),
+            other => panic!("expected a 400, got {other:?}"),
+        }
     }
 
     #[test]
-    fn empty_segments_are_kept_so_they_can_be_refused() {
-        let s: Vec<_> = segments("/api//x/").collect();
-        assert_eq!(s, ["api", "", "x"]);
+    fn ids_are_parsed_and_the_first_bad_one_is_named() {
+        let ids = PathIds::parse(&captures(&[
+            ("tenant_id", "foo"),
+            ("group_id", "foo group"),
+            ("service", "find-me-follow-me"),
+            ("instance_name", "Night Line"),
+        ]))
+        .unwrap();
+        assert_eq!(ids.group().unwrap().group.as_str(), "foo group");
+        assert_eq!(ids.service.unwrap().name(), "Find-me/Follow-me");
+        let bad = PathIds::parse(&captures(&[("tenant_id", "a/b"), ("group_id", "c?d")]));
+        assert_eq!(field(bad.unwrap_err()).as_deref(), Some("tenant_id"));
+        let bad = PathIds::parse(&captures(&[("tenant_id", "t"), ("user_id", "50%")]));
+        assert_eq!(field(bad.unwrap_err()).as_deref(), Some("user_id"));
     }
 
     #[test]
-    fn decoding_is_per_segment() {
-        assert_eq!(decode("foo%20group").unwrap(), "foo group");
-        assert_eq!(decode("a%2Fb").unwrap(), "a/b");
-        assert_eq!(decode("%C3%BC").unwrap(), "ü");
-        assert!(decode("%FF").is_none());
+    fn services_without_instances_and_unknown_services_are_refused() {
+        let moh = PathIds::parse(&captures(&[("service", "music-on-hold")]));
+        assert_eq!(field(moh.unwrap_err()).as_deref(), Some("service"));
+        let unknown = PathIds::parse(&captures(&[("service", "nope")]));
+        assert!(matches!(unknown, Err(ApiError::NoSuch(_))));
     }
 }

@@ -2,16 +2,19 @@
 //! service pack definitions. Routing is in `licenses.rs`; the pool rule lives in the store's
 //! conditions (`store/dynamo_pool.rs`).
 
+use super::extract::Input;
+use super::licenses::Shared;
 use super::licenses::{Allocated, put_error, receipt};
 use super::licenses_body::{self, Holder};
-use super::{ApiError, ErrorItem, bool_query, json_object_body, json_response};
+use super::path::{PackPath, TenantPath};
+use super::{ApiError, ErrorItem, bool_query, json_object_body, json_response, no_content};
 use crate::domain::{
-    Allocation, GroupService, Licensable, PackDefinition, PackName, TenantId, TenantLicense,
-    UserService,
+    Allocation, GroupService, Licensable, PackDefinition, PackName, TenantLicense, UserService,
 };
 use crate::store::TenantStore;
-use lambda_http::http::StatusCode;
-use lambda_http::{Body, Request, Response};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -45,11 +48,12 @@ fn entry<'a>(name: &'a str, description: Option<&'a str>, pool: TenantLicense) -
 
 /// `GET /api/v1/tenants/{tenant_id}/licenses/`: every catalog service, and every pack the tenant
 /// defined or allocated, with the tenant's allocation and what its groups hold.
-pub async fn get_tenant<S: TenantStore>(
-    store: &S,
-    tenant: &TenantId,
-    req: &Request,
-) -> Result<Response<Body>, ApiError> {
+pub async fn get_tenant<S: TenantStore, C: Send + Sync>(
+    State(app): Shared<S, C>,
+    TenantPath(tenant): TenantPath,
+    input: Input,
+) -> Result<Response, ApiError> {
+    let (store, tenant, req) = (&app.licenses, &tenant, &input);
     let licensed_only = bool_query(req, "licensed")?.unwrap_or(false);
     let state = store.tenant_state(tenant).await.map_err(ApiError::store)?;
     let pool: HashMap<&Licensable, TenantLicense> =
@@ -95,11 +99,12 @@ pub async fn get_tenant<S: TenantStore>(
 
 /// `PUT /api/v1/tenants/{tenant_id}/licenses/`: the group PUT's body and answer, without
 /// `auto_assign`.
-pub async fn put_tenant<S: TenantStore>(
-    store: &S,
-    tenant: &TenantId,
-    req: &Request,
-) -> Result<Response<Body>, ApiError> {
+pub async fn put_tenant<S: TenantStore, C: Send + Sync>(
+    State(app): Shared<S, C>,
+    TenantPath(tenant): TenantPath,
+    input: Input,
+) -> Result<Response, ApiError> {
+    let (store, tenant, req) = (&app.licenses, &tenant, &input);
     let body = json_object_body(req)?;
     let put = licenses_body::parse(&body, Holder::Tenant).map_err(ApiError::BadRequest)?;
     store
@@ -238,10 +243,11 @@ fn pack_error(name: &PackName) -> impl Fn(&crate::store::Rejection) -> ErrorItem
     move |r| super::error::usage_error(&r.reason, name.as_str()).field("name")
 }
 
-pub async fn list_packs<S: TenantStore>(
-    store: &S,
-    tenant: &TenantId,
-) -> Result<Response<Body>, ApiError> {
+pub async fn list_packs<S: TenantStore, C: Send + Sync>(
+    State(app): Shared<S, C>,
+    TenantPath(tenant): TenantPath,
+) -> Result<Response, ApiError> {
+    let (store, tenant) = (&app.licenses, &tenant);
     let state = store.tenant_state(tenant).await.map_err(ApiError::store)?;
     let view = PacksView {
         service_packs: state.packs.iter().map(PackView::from).collect(),
@@ -249,11 +255,11 @@ pub async fn list_packs<S: TenantStore>(
     Ok(json_response(StatusCode::OK, &view))
 }
 
-pub async fn get_pack<S: TenantStore>(
-    store: &S,
-    tenant: &TenantId,
-    name: &PackName,
-) -> Result<Response<Body>, ApiError> {
+pub async fn get_pack<S: TenantStore, C: Send + Sync>(
+    State(app): Shared<S, C>,
+    PackPath(tenant, name): PackPath,
+) -> Result<Response, ApiError> {
+    let (store, tenant, name) = (&app.licenses, &tenant, &name);
     match store
         .pack_definition(tenant, name)
         .await
@@ -264,11 +270,12 @@ pub async fn get_pack<S: TenantStore>(
     }
 }
 
-pub async fn create_pack<S: TenantStore>(
-    store: &S,
-    tenant: &TenantId,
-    req: &Request,
-) -> Result<Response<Body>, ApiError> {
+pub async fn create_pack<S: TenantStore, C: Send + Sync>(
+    State(app): Shared<S, C>,
+    TenantPath(tenant): TenantPath,
+    input: Input,
+) -> Result<Response, ApiError> {
+    let (store, tenant, req) = (&app.licenses, &tenant, &input);
     let pack = parse_pack(&json_object_body(req)?, None)?;
     if !store
         .create_pack(tenant, &pack)
@@ -290,12 +297,12 @@ pub async fn create_pack<S: TenantStore>(
     Ok(json_response(StatusCode::CREATED, &PackView::from(&pack)))
 }
 
-pub async fn replace_pack<S: TenantStore>(
-    store: &S,
-    tenant: &TenantId,
-    name: &PackName,
-    req: &Request,
-) -> Result<Response<Body>, ApiError> {
+pub async fn replace_pack<S: TenantStore, C: Send + Sync>(
+    State(app): Shared<S, C>,
+    PackPath(tenant, name): PackPath,
+    input: Input,
+) -> Result<Response, ApiError> {
+    let (store, tenant, name, req) = (&app.licenses, &tenant, &name, &input);
     let pack = parse_pack(&json_object_body(req)?, Some(name))?;
     let replaced = store
         .replace_pack(tenant, &pack)
@@ -307,11 +314,11 @@ pub async fn replace_pack<S: TenantStore>(
     Ok(json_response(StatusCode::OK, &PackView::from(&pack)))
 }
 
-pub async fn delete_pack<S: TenantStore>(
-    store: &S,
-    tenant: &TenantId,
-    name: &PackName,
-) -> Result<Response<Body>, ApiError> {
+pub async fn delete_pack<S: TenantStore, C: Send + Sync>(
+    State(app): Shared<S, C>,
+    PackPath(tenant, name): PackPath,
+) -> Result<Response, ApiError> {
+    let (store, tenant, name) = (&app.licenses, &tenant, &name);
     let deleted = store
         .delete_pack(tenant, name)
         .await
@@ -319,7 +326,5 @@ pub async fn delete_pack<S: TenantStore>(
     if !deleted {
         return Err(no_such_pack(name));
     }
-    let mut response = Response::new(Body::Empty);
-    *response.status_mut() = StatusCode::NO_CONTENT;
-    Ok(response)
+    Ok(no_content())
 }

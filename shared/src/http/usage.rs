@@ -3,14 +3,16 @@
 //! store's conditional writes (`store/dynamo_usage.rs`); this file parses and renders.
 
 use super::error::usage_error;
-use super::{ApiError, ErrorItem, json_object_body, json_response};
+use super::extract::Input;
+use super::licenses::Shared;
+use super::path::{GroupPath, InstancePath, ServicePath, UserPath};
+use super::{ApiError, ErrorItem, json_object_body, json_response, no_content};
 use crate::domain::usage::MAX_ASSIGNMENTS_PER_REQUEST;
-use crate::domain::{
-    Assignable, GroupRef, GroupService, InstanceName, PackName, UserId, UserService,
-};
+use crate::domain::{Assignable, GroupService, InstanceName, PackName, UserService};
 use crate::store::{ConfigStore, StoreError, UsageStore};
-use lambda_http::http::StatusCode;
-use lambda_http::{Body, Request, Response};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::HashSet;
@@ -146,7 +148,7 @@ fn unknown_service(named: &Named, kind: &str) -> ErrorItem {
 }
 
 /// The group services named by a `{"services": [...]}` body.
-fn group_services_body(req: &Request) -> Result<Vec<GroupService>, ApiError> {
+fn group_services_body(req: &Input) -> Result<Vec<GroupService>, ApiError> {
     let body = json_object_body(req)?;
     let lists = named_lists(&body, &["services"])?;
     let mut errors = Vec::new();
@@ -166,7 +168,7 @@ fn group_services_body(req: &Request) -> Result<Vec<GroupService>, ApiError> {
 }
 
 /// The services and packs named by a `{"services": [...], "servicePacks": [...]}` body.
-fn user_body(req: &Request) -> Result<Vec<Assignable>, ApiError> {
+fn user_body(req: &Input) -> Result<Vec<Assignable>, ApiError> {
     let body = json_object_body(req)?;
     let lists = named_lists(&body, &["services", "servicePacks"])?;
     let mut errors = Vec::new();
@@ -215,10 +217,11 @@ fn user_view(items: &[Assignable], assigned: bool) -> UserView<'_> {
     }
 }
 
-pub async fn group_services<S: UsageStore>(
-    store: &S,
-    group: &GroupRef,
-) -> Result<Response<Body>, ApiError> {
+pub async fn group_services<S: UsageStore, C: Send + Sync>(
+    State(app): Shared<S, C>,
+    GroupPath(group): GroupPath,
+) -> Result<Response, ApiError> {
+    let (store, group) = (&app.licenses, &group);
     let licenses = store
         .group_service_licenses(group)
         .await
@@ -235,21 +238,23 @@ pub async fn group_services<S: UsageStore>(
     Ok(json_response(StatusCode::OK, &view))
 }
 
-pub async fn assign_group_services<S: UsageStore>(
-    store: &S,
-    group: &GroupRef,
-    req: &Request,
-) -> Result<Response<Body>, ApiError> {
+pub async fn assign_group_services<S: UsageStore, C: Send + Sync>(
+    State(app): Shared<S, C>,
+    GroupPath(group): GroupPath,
+    input: Input,
+) -> Result<Response, ApiError> {
+    let (store, group, req) = (&app.licenses, &group, &input);
     let services = group_services_body(req)?;
     let result = store.assign_group_services(group, &services).await;
     group_services_result(result, &services, true, StatusCode::CREATED)
 }
 
-pub async fn unassign_group_services<S: UsageStore>(
-    store: &S,
-    group: &GroupRef,
-    req: &Request,
-) -> Result<Response<Body>, ApiError> {
+pub async fn unassign_group_services<S: UsageStore, C: Send + Sync>(
+    State(app): Shared<S, C>,
+    GroupPath(group): GroupPath,
+    input: Input,
+) -> Result<Response, ApiError> {
+    let (store, group, req) = (&app.licenses, &group, &input);
     let services = group_services_body(req)?;
     let result = store.unassign_group_services(group, &services).await;
     group_services_result(result, &services, false, StatusCode::OK)
@@ -262,7 +267,7 @@ fn group_services_result(
     services: &[GroupService],
     assigned: bool,
     status: StatusCode,
-) -> Result<Response<Body>, ApiError> {
+) -> Result<Response, ApiError> {
     result.map_err(|e| {
         ApiError::from_store(e, |r| {
             usage_error(&r.reason, services[r.index].name())
@@ -291,11 +296,11 @@ struct InstancesView<'a> {
     instances: Vec<InstanceView<'a>>,
 }
 
-pub async fn instances<S: UsageStore>(
-    store: &S,
-    group: &GroupRef,
-    service: GroupService,
-) -> Result<Response<Body>, ApiError> {
+pub async fn instances<S: UsageStore, C: Send + Sync>(
+    State(app): Shared<S, C>,
+    ServicePath(group, service): ServicePath,
+) -> Result<Response, ApiError> {
+    let (store, group) = (&app.licenses, &group);
     let names = store
         .instances(group, service)
         .await
@@ -309,12 +314,12 @@ pub async fn instances<S: UsageStore>(
     Ok(json_response(StatusCode::OK, &view))
 }
 
-pub async fn add_instance<S: UsageStore>(
-    store: &S,
-    group: &GroupRef,
-    service: GroupService,
-    req: &Request,
-) -> Result<Response<Body>, ApiError> {
+pub async fn add_instance<S: UsageStore, C: Send + Sync>(
+    State(app): Shared<S, C>,
+    ServicePath(group, service): ServicePath,
+    input: Input,
+) -> Result<Response, ApiError> {
+    let (store, group, req) = (&app.licenses, &group, &input);
     let body = json_object_body(req)?;
     let mut errors = Vec::new();
     for key in body.keys().filter(|k| *k != "name") {
@@ -354,12 +359,11 @@ pub async fn add_instance<S: UsageStore>(
     ))
 }
 
-pub async fn remove_instance<S: UsageStore>(
-    store: &S,
-    group: &GroupRef,
-    service: GroupService,
-    name: &InstanceName,
-) -> Result<Response<Body>, ApiError> {
+pub async fn remove_instance<S: UsageStore, C: Send + Sync>(
+    State(app): Shared<S, C>,
+    InstancePath(group, service, name): InstancePath,
+) -> Result<Response, ApiError> {
+    let (store, group, name) = (&app.licenses, &group, &name);
     let removed = store
         .remove_instance(group, service, name)
         .await
@@ -371,16 +375,14 @@ pub async fn remove_instance<S: UsageStore>(
             name.as_str()
         )));
     }
-    let mut response = Response::new(Body::Empty);
-    *response.status_mut() = StatusCode::NO_CONTENT;
-    Ok(response)
+    Ok(no_content())
 }
 
-pub async fn user_services<S: UsageStore>(
-    store: &S,
-    group: &GroupRef,
-    user: &UserId,
-) -> Result<Response<Body>, ApiError> {
+pub async fn user_services<S: UsageStore, C: Send + Sync>(
+    State(app): Shared<S, C>,
+    UserPath(group, user): UserPath,
+) -> Result<Response, ApiError> {
+    let (store, group, user) = (&app.licenses, &group, &user);
     let items = store
         .user_assignments(group, user)
         .await
@@ -410,12 +412,11 @@ fn user_field(items: &[Assignable], index: usize) -> String {
 }
 
 pub async fn assign_to_user<S: UsageStore, C: ConfigStore>(
-    store: &S,
-    configs: &C,
-    group: &GroupRef,
-    user: &UserId,
-    req: &Request,
-) -> Result<Response<Body>, ApiError> {
+    State(app): Shared<S, C>,
+    UserPath(group, user): UserPath,
+    input: Input,
+) -> Result<Response, ApiError> {
+    let (store, configs, group, user, req) = (&app.licenses, &app.configs, &group, &user, &input);
     let items = user_body(req)?;
     // The configuration is operator data that changes rarely; it is read before the write.
     let blocked: Vec<UserService> = if items.iter().any(|i| matches!(i, Assignable::Service(_))) {
@@ -441,12 +442,12 @@ pub async fn assign_to_user<S: UsageStore, C: ConfigStore>(
     Ok(json_response(StatusCode::CREATED, &user_view(&items, true)))
 }
 
-pub async fn unassign_from_user<S: UsageStore>(
-    store: &S,
-    group: &GroupRef,
-    user: &UserId,
-    req: &Request,
-) -> Result<Response<Body>, ApiError> {
+pub async fn unassign_from_user<S: UsageStore, C: Send + Sync>(
+    State(app): Shared<S, C>,
+    UserPath(group, user): UserPath,
+    input: Input,
+) -> Result<Response, ApiError> {
+    let (store, group, user, req) = (&app.licenses, &group, &user, &input);
     let items = user_body(req)?;
     store
         .unassign_from_user(group, user, &items)

@@ -1,100 +1,63 @@
-//! Routes of the user-services function (the operator-defined configuration).
-//!
-//! | route                                              | methods          |
-//! |----------------------------------------------------|------------------|
-//! | `/api/v1/configs/user_services/`                   | GET (list), POST |
-//! | `/api/v1/configs/user_services/{instance_name}/`   | GET, PUT, DELETE |
+//! The router of the user-services function: the operator-defined configuration of user
+//! services. [`router`] is the one list of its routes; every route is configuration, which
+//! `domain/access.rs` lets every role read and only operators write ([`authorize`]).
 
-use super::auth::{AuthMode, Routes, admit};
-use super::path::{decode, segments};
+use super::auth::Caller;
+use super::extract::Input;
+use super::front::{self, route, tag_route};
+use super::path::{ConfigPath, PathIds};
 use super::user_services_body::{InstanceSource, parse_config, parse_filter};
 use super::{
-    ApiError, ErrorItem, audience_query, json_object_body, json_response, optional_json_object_body,
+    ApiError, ErrorItem, audience_query, json_object_body, json_response, no_content,
+    optional_json_object_body,
 };
 use crate::domain::{InstanceName, Target, UserServiceConfig};
 use crate::store::ConfigStore;
-use lambda_http::http::{Method, StatusCode};
-use lambda_http::{Body, Request, Response};
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use serde::Serialize;
 use serde_json::{Map, Value};
+use std::sync::Arc;
+use std::time::Duration;
 
-#[derive(Debug, PartialEq)]
-pub enum Route {
-    List,
-    Instance(InstanceName),
+pub const CONFIGS: &str = "/api/v1/configs/user_services";
+pub const CONFIG: &str = "/api/v1/configs/user_services/{instance_name}";
+
+type Shared<C> = State<Arc<C>>;
+
+/// Every route of the user-services function, each with and without its trailing slash.
+pub fn router<C: ConfigStore + 'static>(store: C, deadline: Duration) -> Router {
+    let mut r = Router::new();
+    r = route(r, CONFIGS, get(list::<C>).post(create::<C>));
+    r = route(
+        r,
+        CONFIG,
+        get(get_one::<C>).put(replace::<C>).delete(delete::<C>),
+    );
+    let routes = r
+        .method_not_allowed_fallback(front::method_not_allowed)
+        .route_layer(middleware::from_fn(authorize))
+        .with_state(Arc::new(store));
+    front::finish(routes, deadline)
 }
 
-const LIST: &str = "/api/v1/configs/user_services/";
-const INSTANCE: &str = "/api/v1/configs/user_services/{instance_name}/";
-
-impl Route {
-    pub fn template(&self) -> &'static str {
-        match self {
-            Route::List => LIST,
-            Route::Instance(_) => INSTANCE,
-        }
-    }
-
-    pub fn parse(path: &str) -> Result<Route, ApiError> {
-        let mut s = segments(path);
-        let mut next = || s.next();
-        match (next(), next(), next(), next(), next(), next()) {
-            (Some("api"), Some("v1"), Some("configs"), Some("user_services"), None, None) => {
-                Ok(Route::List)
-            }
-            (Some("api"), Some("v1"), Some("configs"), Some("user_services"), Some(raw), None) => {
-                let bad = |message: String| {
-                    ApiError::bad_request(
-                        ErrorItem::new("INVALID_ID", message).field("instance_name"),
-                    )
-                };
-                let name = decode(raw)
-                    .ok_or_else(|| bad("instance_name is not valid UTF-8 once decoded".into()))?;
-                InstanceName::parse(name.into_owned())
-                    .map(Route::Instance)
-                    .map_err(|e| bad(format!("instance_name {e}")))
-            }
-            _ => Err(ApiError::NotFound),
-        }
-    }
-}
-
-impl Routes for Route {
-    fn parse(path: &str) -> Result<Route, ApiError> {
-        Route::parse(path)
-    }
-
-    fn template(&self) -> &'static str {
-        Route::template(self)
-    }
-
-    /// Every route here is configuration.
-    fn target(&self) -> Target<'_> {
-        Target::Configs
-    }
-}
-
-/// Handles one request of the user-services function; returns the route template for the log.
-pub async fn handle<C: ConfigStore>(
-    store: &C,
-    auth: AuthMode,
+/// Who may call what: every route here touches the configuration.
+async fn authorize(
+    caller: Caller,
+    route: MatchedPath,
+    ids: Result<PathIds, ApiError>,
     req: Request,
-) -> (&'static str, Response<Body>) {
-    let route = match admit::<Route>(&req, auth) {
-        Ok(route) => route,
-        Err((name, refusal)) => return (name, refusal.into_response()),
+    next: Next,
+) -> Response {
+    let response = match ids.and_then(|_| caller.check(Target::Configs, req.method())) {
+        Ok(()) => next.run(req).await,
+        Err(refusal) => refusal.into_response(),
     };
-    let template = route.template();
-    let result = match (route, req.method()) {
-        (Route::List, &Method::GET) => list(store, &req).await,
-        (Route::List, &Method::POST) => create(store, &req).await,
-        (Route::List, _) => Err(ApiError::MethodNotAllowed("GET, POST")),
-        (Route::Instance(name), &Method::GET) => get(store, &name).await,
-        (Route::Instance(name), &Method::PUT) => replace(store, &name, &req).await,
-        (Route::Instance(name), &Method::DELETE) => delete(store, &name).await,
-        (Route::Instance(_), _) => Err(ApiError::MethodNotAllowed("GET, PUT, DELETE")),
-    };
-    (template, result.unwrap_or_else(ApiError::into_response))
+    tag_route(&route, response)
 }
 
 /// The whole object, as GET, POST and PUT answer it.
@@ -146,7 +109,8 @@ struct ListView<'a> {
 
 fn no_such(name: &InstanceName) -> ApiError {
     ApiError::NoSuch(format!(
-        "there is no user-services configuration instance {name:?}"
+        "there is no user-services configuration instance {:?}",
+        name.as_str()
     ))
 }
 
@@ -154,7 +118,8 @@ fn unavailable<E>(_: E) -> ApiError {
     ApiError::Unavailable
 }
 
-async fn list<C: ConfigStore>(store: &C, req: &Request) -> Result<Response<Body>, ApiError> {
+async fn list<C: ConfigStore>(State(store): Shared<C>, input: Input) -> Result<Response, ApiError> {
+    let req = &input;
     // Existing clients send the filters as a JSON body on the GET; others as query parameters.
     let from_query = audience_query(req)?;
     let from_body = match optional_json_object_body(req)? {
@@ -179,15 +144,22 @@ async fn list<C: ConfigStore>(store: &C, req: &Request) -> Result<Response<Body>
     Ok(json_response(StatusCode::OK, &view))
 }
 
-async fn get<C: ConfigStore>(store: &C, name: &InstanceName) -> Result<Response<Body>, ApiError> {
+async fn get_one<C: ConfigStore>(
+    State(store): Shared<C>,
+    ConfigPath(name): ConfigPath,
+) -> Result<Response, ApiError> {
+    let name = &name;
     match store.user_service_config(name).await.map_err(unavailable)? {
         Some(config) => Ok(json_response(StatusCode::OK, &ConfigView::from(&config))),
         None => Err(no_such(name)),
     }
 }
 
-async fn create<C: ConfigStore>(store: &C, req: &Request) -> Result<Response<Body>, ApiError> {
-    let body = json_object_body(req)?;
+async fn create<C: ConfigStore>(
+    State(store): Shared<C>,
+    input: Input,
+) -> Result<Response, ApiError> {
+    let body = json_object_body(&input)?;
     let config = parse_config(&body, InstanceSource::Body).map_err(ApiError::BadRequest)?;
     if store
         .create_user_service_config(&config)
@@ -211,12 +183,12 @@ async fn create<C: ConfigStore>(store: &C, req: &Request) -> Result<Response<Bod
 }
 
 async fn replace<C: ConfigStore>(
-    store: &C,
-    name: &InstanceName,
-    req: &Request,
-) -> Result<Response<Body>, ApiError> {
-    let body = json_object_body(req)?;
-    let config = parse_config(&body, InstanceSource::Path(name)).map_err(ApiError::BadRequest)?;
+    State(store): Shared<C>,
+    ConfigPath(name): ConfigPath,
+    input: Input,
+) -> Result<Response, ApiError> {
+    let body = json_object_body(&input)?;
+    let config = parse_config(&body, InstanceSource::Path(&name)).map_err(ApiError::BadRequest)?;
     store
         .put_user_service_config(&config)
         .await
@@ -225,51 +197,17 @@ async fn replace<C: ConfigStore>(
 }
 
 async fn delete<C: ConfigStore>(
-    store: &C,
-    name: &InstanceName,
-) -> Result<Response<Body>, ApiError> {
+    State(store): Shared<C>,
+    ConfigPath(name): ConfigPath,
+) -> Result<Response, ApiError> {
+    let name = &name;
     if store
         .delete_user_service_config(name)
         .await
         .map_err(unavailable)?
     {
-        let mut response = Response::new(Body::Empty);
-        *response.status_mut() = StatusCode::NO_CONTENT;
-        Ok(response)
+        Ok(no_content())
     } else {
         Err(no_such(name))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn routes_decode_instance_names() {
-        assert_eq!(
-            Route::parse("/api/v1/configs/user_services/").unwrap(),
-            Route::List
-        );
-        assert_eq!(
-            Route::parse("/api/v1/configs/user_services").unwrap(),
-            Route::List
-        );
-        assert_eq!(
-            Route::parse("/api/v1/configs/user_services/Basic%20Call%20Logs/").unwrap(),
-            Route::Instance(InstanceName::parse("Basic Call Logs").unwrap())
-        );
-        assert!(matches!(
-            Route::parse("/api/v1/configs/user_services/a%2Fb/"),
-            Err(ApiError::BadRequest(_))
-        ));
-        assert!(matches!(
-            Route::parse("/api/v1/configs/user_services/a/b/"),
-            Err(ApiError::NotFound)
-        ));
-        assert!(matches!(
-            Route::parse("/api/v1/configs/"),
-            Err(ApiError::NotFound)
-        ));
     }
 }

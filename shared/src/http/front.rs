@@ -1,0 +1,108 @@
+//! The front every function's router wears, outermost first:
+//!
+//! 1. one JSON log line per request (method, route template, status, latency, request id);
+//! 2. a panic in a handler becomes a JSON 500 and the function goes on serving;
+//! 3. one deadline per request ([`DEADLINE`]): past it, a 503 JSON error, well before the
+//!    function's 10 s timeout would make API Gateway answer its own 500;
+//! 4. 401 before anything else ([`auth::require_caller`]);
+//! 5. an unmatched path is the JSON 404.
+//!
+//! Each function's router also answers a wrong method with [`method_not_allowed`], the JSON 405
+//! to which axum adds `Allow`.
+
+use super::auth;
+use super::error::ApiError;
+use axum::Router;
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::MethodRouter;
+use lambda_http::RequestExt;
+use std::time::{Duration, Instant};
+use tower_http::catch_panic::CatchPanicLayer;
+
+/// How long one request may take. The function's timeout is 10 s (template.yaml); the SDK
+/// gives up on DynamoDB after 5 s.
+pub const DEADLINE: Duration = Duration::from_secs(8);
+
+/// Wraps a function's routes in the front, with the given deadline ([`DEADLINE`] in Lambda).
+pub fn finish(routes: Router, deadline: Duration) -> Router {
+    routes
+        .fallback(|| async { ApiError::NotFound })
+        .layer(middleware::from_fn(auth::require_caller))
+        .layer(middleware::from_fn(move |req: Request, next: Next| {
+            within(deadline, req, next)
+        }))
+        .layer(CatchPanicLayer::custom(|_panic| {
+            tracing::error!("handler panicked");
+            ApiError::Internal.into_response()
+        }))
+        .layer(middleware::from_fn(log_line))
+}
+
+/// Adds a trailing-slash twin of every route: paths are documented with a trailing slash, and
+/// both forms are served (axum matches them as different paths).
+pub fn route<St: Clone + Send + Sync + 'static>(
+    router: Router<St>,
+    path: &str,
+    methods: MethodRouter<St>,
+) -> Router<St> {
+    router
+        .route(path, methods.clone())
+        .route(&format!("{path}/"), methods)
+}
+
+/// The route template of a response, for the log line; set by each function's authorization
+/// layer, which runs once a route matched.
+#[derive(Clone)]
+pub struct RouteTemplate(pub String);
+
+/// Remembers the matched route on the response (inside the router, where it is known).
+pub fn tag_route(route: &MatchedPath, mut response: Response) -> Response {
+    let template = route.as_str().trim_end_matches('/');
+    response
+        .extensions_mut()
+        .insert(RouteTemplate(format!("{template}/")));
+    response
+}
+
+async fn within(deadline: Duration, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(deadline, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::DeadlineExceeded.into_response(),
+    }
+}
+
+/// The handler of a matched path with a method it does not serve; axum sets `Allow`.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+async fn log_line(req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let request_id = req
+        .lambda_context_ref()
+        .map(|c| c.request_id.clone())
+        .or_else(|| {
+            req.headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        })
+        .unwrap_or_default();
+    let response = next.run(req).await;
+    let route = response
+        .extensions()
+        .get::<RouteTemplate>()
+        .map_or("unmatched", |r| r.0.as_str());
+    tracing::info!(
+        method = %method,
+        route,
+        status = response.status().as_u16(),
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        request_id = %request_id,
+        "request"
+    );
+    response
+}

@@ -1,0 +1,90 @@
+//! The routes as the deployment files describe them, read by `tests/template/routes.py` with
+//! the pinned aws-sam-translator and PyYAML (`scripts/tools.sh` puts them on PATH): the HTTP
+//! API routes of `template.yaml` as CloudFormation gets them, and the paths of `openapi.yaml`.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+/// One route of the HTTP API: `ANY /api/v1/tenants/{proxy+}` invoking `LicensesFunction`.
+#[derive(Debug, Clone)]
+pub struct GatewayRoute {
+    pub method: String,
+    pub path: String,
+    pub function: String,
+}
+
+pub struct Spec {
+    pub routes: Vec<GatewayRoute>,
+    /// Path of openapi.yaml → its methods, upper case.
+    pub openapi: BTreeMap<String, Vec<String>>,
+}
+
+impl Spec {
+    pub fn load() -> Spec {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+        let script = format!("{root}/tests/template/routes.py");
+        let out = Command::new("python3")
+            .args([&script, root])
+            .output()
+            .expect("python3 runs (scripts/tools.sh puts .tools/venv on PATH)");
+        assert!(
+            out.status.success(),
+            "routes.py failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        let routes = json["routes"]
+            .as_array()
+            .expect("routes")
+            .iter()
+            .map(|r| GatewayRoute {
+                method: r["method"].as_str().unwrap_or_default().to_owned(),
+                path: r["path"].as_str().unwrap_or_default().to_owned(),
+                function: r["function"].as_str().unwrap_or_default().to_owned(),
+            })
+            .collect();
+        let openapi = json["openapi"]
+            .as_object()
+            .expect("openapi")
+            .iter()
+            .map(|(path, methods)| {
+                let methods = methods
+                    .as_array()
+                    .expect("methods")
+                    .iter()
+                    .filter_map(|m| m.as_str().map(str::to_owned))
+                    .collect();
+                (path.clone(), methods)
+            })
+            .collect();
+        Spec { routes, openapi }
+    }
+}
+
+/// A sample value for each path parameter of openapi.yaml (the tenant's has a space), already
+/// percent-encoded for a URL.
+pub fn sample(parameter: &str) -> &'static str {
+    match parameter {
+        "tenant_id" => "acme%20corp",
+        "group_id" => "g1",
+        "user_id" => "alice@example.com",
+        "service" => "hunt-group",
+        "pack_name" => "Basic%20CFx",
+        "instance_name" => "For_HG",
+        other => panic!("no sample for path parameter {other}"),
+    }
+}
+
+/// `template` with every `{parameter}` replaced by its [`sample`].
+pub fn fill(template: &str) -> String {
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(start) = rest.find('{') {
+        out.push_str(&rest[..start]);
+        let end = rest[start..].find('}').expect("closed parameter") + start;
+        out.push_str(sample(&rest[start + 1..end]));
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
