@@ -96,7 +96,9 @@ if ! wait_for $! 60 "DynamoDB Local on port $dynamo_port" curl -s -o /dev/null "
   exit 1
 fi
 
-cargo build --quiet -p local-api -p api-tests --bin local-api --bin local-db
+# The function binaries too: tests/smoke.rs runs them under a Lambda Runtime API.
+cargo build --quiet -p local-api -p api-tests -p licenses -p user-services \
+  --bin local-api --bin local-db --bin licenses --bin user-services
 target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 "$target/debug/local-db" create-tables
 

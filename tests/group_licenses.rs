@@ -1,4 +1,4 @@
-//! Black-box tests of the group licenses endpoints: HTTP through `cargo lambda watch` against
+//! Black-box tests of the group licenses endpoints: HTTP through the local server against
 //! DynamoDB Local, as `make test` runs them. Every test works in a tenant of its own.
 
 use api_tests::{

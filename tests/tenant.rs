@@ -1,5 +1,5 @@
 //! Black-box tests of the tenant pool and service pack definitions: HTTP through
-//! `cargo lambda watch` against DynamoDB Local. Every test works in a tenant of its own.
+//! the local server against DynamoDB Local. Every test works in a tenant of its own.
 
 use api_tests::{Api, Reply, unique_tenant};
 use licensing::domain::{GroupService, UserService};

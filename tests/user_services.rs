@@ -1,5 +1,5 @@
 //! Black-box tests of the user-services configuration API and the licenses filter built on it:
-//! HTTP through `cargo lambda watch` against DynamoDB Local. The configuration is one shared
+//! HTTP through the local server against DynamoDB Local. The configuration is one shared
 //! list, so every test uses instance names (and, where filters are checked, services) of its own.
 
 use api_tests::{Api, Reply, dynamo_client, unique_tenant, user_services_table};

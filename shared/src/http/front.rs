@@ -5,13 +5,14 @@
 //! 3. one deadline per request ([`DEADLINE`]): past it, a 503 JSON error, well before the
 //!    function's 10 s timeout would make API Gateway answer its own 500;
 //! 4. 401 before anything else ([`auth::require_caller`]);
-//! 5. an unmatched path is the JSON 404.
+//! 5. a path API Gateway cut at a decoded `?` or `#` is a 400 ([`refuse_cut_path`]);
+//! 6. an unmatched path is the JSON 404.
 //!
 //! Each function's router also answers a wrong method with [`method_not_allowed`], the JSON 405
 //! to which axum adds `Allow`.
 
 use super::auth;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorItem};
 use axum::Router;
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::{self, Next};
@@ -29,6 +30,7 @@ pub const DEADLINE: Duration = Duration::from_secs(8);
 pub fn finish(routes: Router, deadline: Duration) -> Router {
     routes
         .fallback(|| async { ApiError::NotFound })
+        .layer(middleware::from_fn(refuse_cut_path))
         .layer(middleware::from_fn(auth::require_caller))
         .layer(middleware::from_fn(move |req: Request, next: Next| {
             within(deadline, req, next)
@@ -64,6 +66,21 @@ pub fn tag_route(route: &MatchedPath, mut response: Response) -> Response {
         .extensions_mut()
         .insert(RouteTemplate(format!("{template}/")));
     response
+}
+
+/// API Gateway hands over `rawPath` percent-decoded, so a client's `%3F` or `%23` arrives as
+/// `?` or `#`, and the URI lambda_http builds from it ends the path there: `.../Sales%3Fold/`
+/// would address `.../Sales`. No id may hold either character, so such a path is refused whole.
+/// (Locally the encoded character stays inside its segment, where the id parse refuses it.)
+async fn refuse_cut_path(req: Request, next: Next) -> Response {
+    if req.raw_http_path().contains(['?', '#']) {
+        return ApiError::bad_request(ErrorItem::new(
+            "INVALID_PATH",
+            "the path holds an encoded '?' or '#', which no id may contain",
+        ))
+        .into_response();
+    }
+    next.run(req).await
 }
 
 async fn within(deadline: Duration, req: Request, next: Next) -> Response {

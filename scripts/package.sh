@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# `make package`: `sam build` of template.yaml as AWS runs it (arm64, provided.al2023), through
+# cargo-lambda (which adds the aarch64 target with rustup and links with zig), then each
+# function's bootstrap size. Telemetry off; nothing prompts.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+. "$ROOT/scripts/tools.sh"
+ensure_package_tools
+export SAM_CLI_TELEMETRY=0
+# sam build asks for the beta feature of rust-cargolambda builds; answer it here, not at a prompt.
+sam build --beta-features --no-cached 2>&1 | tail -n 20
+for fn in LicensesFunction UserServicesFunction; do
+  bootstrap=.aws-sam/build/$fn/bootstrap
+  [ -f "$bootstrap" ] || { echo "no $bootstrap" >&2; exit 1; }
+  file "$bootstrap" 2>/dev/null | grep -q aarch64 || { echo "$bootstrap is not arm64" >&2; exit 1; }
+  echo "$fn bootstrap: $(du -h "$bootstrap" | cut -f1) ($(stat -c %s "$bootstrap") bytes)"
+done

@@ -1,0 +1,143 @@
+//! Each built function binary, run as Lambda runs it: under a Lambda Runtime API (a small one
+//! of our own, here), given one API Gateway v2 event; its `main` must build its client, serve
+//! the event through its router and post back an API Gateway response whose body is text.
+//!
+//! The binaries are the debug builds `scripts/stack.sh test` makes; DynamoDB Local is the one
+//! of the test stack.
+
+use api_tests::{dynamo_client, example_group, licenses_table, seed_example_group};
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use serde_json::Value;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// The runtime API's state: the one event to hand out, and where answers go.
+struct Runtime {
+    event: Mutex<Option<String>>,
+    answers: mpsc::UnboundedSender<(String, Value)>,
+}
+
+async fn next(State(rt): State<Arc<Runtime>>) -> impl IntoResponse {
+    let event = rt.event.lock().ok().and_then(|mut e| e.take());
+    let Some(event) = event else {
+        // One event per run: later polls wait until the function is stopped.
+        std::future::pending::<()>().await;
+        unreachable!()
+    };
+    let mut headers = HeaderMap::new();
+    let deadline = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() + 10_000)
+        .unwrap_or_default();
+    for (name, value) in [
+        ("lambda-runtime-aws-request-id", "smoke-1".to_owned()),
+        ("lambda-runtime-deadline-ms", deadline.to_string()),
+        (
+            "lambda-runtime-invoked-function-arn",
+            "arn:aws:lambda:eu-west-1:123456789012:function:smoke".to_owned(),
+        ),
+        (
+            "lambda-runtime-trace-id",
+            "Root=1-00000000-000000000000000000000000".to_owned(),
+        ),
+    ] {
+        headers.insert(name, value.parse().expect("header value"));
+    }
+    (headers, event)
+}
+
+async fn answer(
+    State(rt): State<Arc<Runtime>>,
+    Path((id, kind)): Path<(String, String)>,
+    body: String,
+) -> &'static str {
+    let json = serde_json::from_str(&body).unwrap_or(Value::String(body));
+    let _ = rt.answers.send((format!("{id}/{kind}"), json));
+    "{}"
+}
+
+async fn init_error(State(rt): State<Arc<Runtime>>, body: String) -> &'static str {
+    let _ = rt.answers.send(("init/error".into(), Value::String(body)));
+    "{}"
+}
+
+/// Runs `binary` under the runtime API with `event`; returns what it posted back.
+async fn run_once(binary: &str, event: &str) -> (String, Value) {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let runtime = Arc::new(Runtime {
+        event: Mutex::new(Some(event.to_owned())),
+        answers: tx,
+    });
+    let app = Router::new()
+        .route("/2018-06-01/runtime/invocation/next", get(next))
+        .route("/2018-06-01/runtime/invocation/{id}/{kind}", post(answer))
+        .route("/2018-06-01/runtime/init/error", post(init_error))
+        .with_state(runtime);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let path = format!("{}/../target/debug/{binary}", env!("CARGO_MANIFEST_DIR"));
+    let mut child = tokio::process::Command::new(&path)
+        .env("AWS_LAMBDA_RUNTIME_API", address.to_string())
+        .env("AWS_LAMBDA_FUNCTION_NAME", binary)
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "smoke")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "smoke")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{path}: {e} (scripts/stack.sh test builds it)"));
+    let got = tokio::time::timeout(Duration::from_secs(30), rx.recv())
+        .await
+        .expect("the function answered within 30 s")
+        .expect("an answer");
+    let _ = child.kill().await;
+    server.abort();
+    got
+}
+
+fn fixture(file: &str) -> String {
+    std::fs::read_to_string(format!("{}/../events/{file}", env!("CARGO_MANIFEST_DIR")))
+        .unwrap_or_else(|e| panic!("{file}: {e}"))
+}
+
+#[tokio::test]
+async fn each_function_binary_serves_an_event_under_a_lambda_runtime() {
+    let client = dynamo_client().await;
+    seed_example_group(&client, &licenses_table(), &example_group(), true)
+        .await
+        .expect("seed foo/foogroup");
+    for (binary, file, status) in [
+        ("licenses", "operator-get-group-licenses.json", 200),
+        (
+            "user-services",
+            "group-admin-get-user-services-config.json",
+            200,
+        ),
+        ("licenses", "anonymous-get-group-licenses.json", 401),
+    ] {
+        let (kind, response) = run_once(binary, &fixture(file)).await;
+        assert_eq!(kind, "smoke-1/response", "{binary} {file}: {response}");
+        assert_eq!(
+            response["statusCode"], status,
+            "{binary} {file}: {response}"
+        );
+        assert_eq!(
+            response["isBase64Encoded"], false,
+            "{binary}: the body goes back as text"
+        );
+        let body: Value =
+            serde_json::from_str(response["body"].as_str().expect("a body")).expect("a JSON body");
+        assert!(body.is_object(), "{body}");
+    }
+}
