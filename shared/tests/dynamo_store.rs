@@ -3,8 +3,8 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use licensing::domain::{
-    Allocation, GroupId, GroupLicenses, GroupRef, GroupService, Licensable, License, LicenseChange,
-    PackDefinition, PackName, TenantId, UserService,
+    Allocation, GroupLicenses, GroupRef, GroupService, Licensable, License, LicenseChange,
+    PackDefinition, PackName, UserService,
 };
 use licensing::store::dynamo::{DynamoStore, decode_license, encode_license};
 use licensing::store::keys::{group_pk, license_sk};

@@ -123,3 +123,84 @@ async fn log_line(req: Request, next: Next) -> Response {
     );
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::routing::get;
+    use lambda_http::aws_lambda_events::apigw::{
+        ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerJwtDescription,
+        ApiGatewayV2httpRequestContext,
+    };
+    use lambda_http::request::RequestContext;
+    use tower::ServiceExt;
+
+    fn operator_request(path: &str) -> Request {
+        let mut jwt = ApiGatewayRequestAuthorizerJwtDescription::default();
+        jwt.claims
+            .insert("scope".into(), "licenses/operator".into());
+        let mut authorizer = ApiGatewayRequestAuthorizer::default();
+        authorizer.jwt = Some(jwt);
+        let mut context = ApiGatewayV2httpRequestContext::default();
+        context.authorizer = Some(authorizer);
+        let mut req = Request::new(Body::empty());
+        *req.uri_mut() = path.parse().expect("a path");
+        req.extensions_mut()
+            .insert(RequestContext::ApiGatewayV2(context));
+        req
+    }
+
+    async fn json(response: Response) -> serde_json::Value {
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .expect("a body");
+        serde_json::from_slice(&bytes).expect("JSON")
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_a_json_500_and_serving_goes_on() {
+        let router = finish(
+            Router::new()
+                .route(
+                    "/boom",
+                    get(|| async {
+                        if true {
+                            panic!("a defect");
+                        }
+                    }),
+                )
+                .route("/ok", get(|| async { "ok" })),
+            DEADLINE,
+        );
+        let response = router
+            .clone()
+            .oneshot(operator_request("/boom"))
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR
+        );
+        assert_eq!(json(response).await["errors"][0]["code"], "INTERNAL");
+        let next = router.oneshot(operator_request("/ok")).await.unwrap();
+        assert_eq!(next.status(), axum::http::StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn without_claims_every_path_is_a_401_before_any_404() {
+        let router = finish(Router::new().route("/ok", get(|| async { "ok" })), DEADLINE);
+        for path in ["/ok", "/nowhere"] {
+            let mut req = operator_request(path);
+            req.extensions_mut().remove::<RequestContext>();
+            let response = router.clone().oneshot(req).await.unwrap();
+            assert_eq!(
+                response.status(),
+                axum::http::StatusCode::UNAUTHORIZED,
+                "{path}"
+            );
+        }
+        let response = router.oneshot(operator_request("/nowhere")).await.unwrap();
+        assert_eq!(json(response).await["errors"][0]["code"], "NOT_FOUND");
+    }
+}
