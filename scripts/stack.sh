@@ -106,8 +106,10 @@ if [ "$mode" = run ]; then
   "$target/debug/local-db" seed
   echo "DynamoDB Local on :$dynamo_port (data in .local/dynamodb); API at $API_URL" >&2
   echo "try: curl $API_URL/api/v1/tenants/foo/groups/foogroup/licenses/?licensed=true" >&2
-  # In the foreground, so Ctrl-C reaches it; the trap stops DynamoDB Local.
-  PORT=$api_port "$target/debug/local-api"
+  # In a group of its own like everything else, so Ctrl-C or a TERM to this script stops it too.
+  PORT=$api_port setsid "$target/debug/local-api" &
+  groups+=($!)
+  wait $!
   exit $?
 fi
 
