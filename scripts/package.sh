@@ -13,6 +13,8 @@ sam build --beta-features --no-cached 2>&1 | tail -n 20
 for fn in LicensesFunction UserServicesFunction; do
   bootstrap=.aws-sam/build/$fn/bootstrap
   [ -f "$bootstrap" ] || { echo "no $bootstrap" >&2; exit 1; }
-  file "$bootstrap" 2>/dev/null | grep -q aarch64 || { echo "$bootstrap is not arm64" >&2; exit 1; }
+  # ELF e_machine (offset 18, little-endian) 183 is AArch64, as template.yaml asks.
+  machine=$(python3 -c 'import sys; print(int.from_bytes(open(sys.argv[1], "rb").read(20)[18:20], "little"))' "$bootstrap")
+  [ "$machine" = 183 ] || { echo "$bootstrap is not arm64 (ELF machine $machine)" >&2; exit 1; }
   echo "$fn bootstrap: $(du -h "$bootstrap" | cut -f1) ($(stat -c %s "$bootstrap") bytes)"
 done
