@@ -316,6 +316,7 @@ async fn user_assignments_count_and_are_all_or_nothing() {
     .await;
     g.license(&api, json!({
         "userServices": [{"name": "Call Forwarding Always", "allocated": {"unlimited": false, "maximum": 2}},
+                         {"name": "Call Forwarding Busy", "allocated": {"unlimited": false, "maximum": 1}},
                          {"name": "Call Return", "allocated": {"unlimited": true}}],
         "servicePacks": [{"name": "Basic CFx", "allocated": {"unlimited": false, "maximum": 1}}]}))
         .await;
@@ -326,7 +327,11 @@ async fn user_assignments_count_and_are_all_or_nothing() {
     let expected = json!({"services": [{"name": "Call Forwarding Always", "assigned": true}],
                           "servicePacks": [{"name": "Basic CFx", "assigned": true}]});
     assert_eq!(assigned.json, expected);
-    assert_eq!(api.get(&alice).await.json, expected);
+    let mut held = expected.clone();
+    held["effectiveServices"] = json!([
+        {"name": "Call Forwarding Always", "via": ["direct", "Basic CFx"]},
+        {"name": "Call Forwarding Busy", "via": ["Basic CFx"]}]);
+    assert_eq!(api.get(&alice).await.json, held);
     // Already assigned: success, no change in counts.
     assert_eq!(api.post(&alice, &body).await.status, 201);
     assert_eq!(
@@ -336,7 +341,7 @@ async fn user_assignments_count_and_are_all_or_nothing() {
     );
     assert_eq!(g.in_use(&api, "servicePacks", "Basic CFx").await, Some(1));
 
-    // Bob: the pack is full and one service is unlicensed; one error each, nothing assigned.
+    // Bob: the pack is full and so is Call Forwarding Busy; one error each, nothing assigned.
     let bob = g.user("bob");
     let refused = api
         .post(&bob, &json!({"services": named(&["Call Return", "Call Forwarding Busy"]), "servicePacks": named(&["Basic CFx"])}))
@@ -357,20 +362,20 @@ async fn user_assignments_count_and_are_all_or_nothing() {
         got,
         [
             (
-                "NOT_LICENSED".into(),
-                "Call Forwarding Busy".into(),
-                "services[1].name".into()
-            ),
-            (
                 "OVER_LIMIT".into(),
                 "Basic CFx".into(),
                 "servicePacks[0].name".into()
+            ),
+            (
+                "OVER_LIMIT".into(),
+                "Call Forwarding Busy".into(),
+                "services[1].name".into()
             ),
         ]
     );
     assert_eq!(
         api.get(&bob).await.json,
-        json!({"services": [], "servicePacks": []})
+        json!({"services": [], "servicePacks": [], "effectiveServices": []})
     );
     assert_eq!(g.in_use(&api, "userServices", "Call Return").await, Some(0));
 
@@ -394,10 +399,11 @@ async fn user_assignments_count_and_are_all_or_nothing() {
         )
         .await;
     assert_eq!(removed.status, 200, "{}", removed.json);
+    // Still held through the pack: the unit stays.
     assert_eq!(
         g.in_use(&api, "userServices", "Call Forwarding Always")
             .await,
-        Some(0)
+        Some(1)
     );
     assert_eq!(
         api.delete(
@@ -411,7 +417,7 @@ async fn user_assignments_count_and_are_all_or_nothing() {
     assert_eq!(
         g.in_use(&api, "userServices", "Call Forwarding Always")
             .await,
-        Some(0)
+        Some(1)
     );
     assert_eq!(
         api.get(&alice).await.json["servicePacks"],

@@ -3,8 +3,8 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use licensing::domain::{
-    Allocation, GroupLicenses, GroupRef, GroupService, Licensable, License, LicenseChange,
-    PackDefinition, PackName, UserService,
+    Allocation, Authority, GroupLicenses, GroupRef, GroupService, Licensable, License,
+    LicenseChange, PackDefinition, PackName, UserService,
 };
 use licensing::store::dynamo::{DynamoStore, decode_license, encode_license};
 use licensing::store::keys::{group_pk, license_sk};
@@ -111,7 +111,10 @@ async fn updates_are_stored_and_read_back() {
         change(pack("A pack"), Allocation::Unlimited),
     ];
     // Packs are licensed only once their tenant defines them.
-    let refused = store.update_group_licenses(&g, &changes).await.unwrap_err();
+    let refused = store
+        .update_group_licenses(&g, &changes, Authority::Operator)
+        .await
+        .unwrap_err();
     assert!(matches!(refused, StoreError::Rejected(ref r) if r.len() == 2));
     assert_eq!(
         store.group_licenses(&g).await.unwrap(),
@@ -120,7 +123,10 @@ async fn updates_are_stored_and_read_back() {
     for name in ["Basic CFx", "A pack"] {
         define_pack(&store, &g, name).await;
     }
-    store.update_group_licenses(&g, &changes).await.unwrap();
+    store
+        .update_group_licenses(&g, &changes, Authority::Operator)
+        .await
+        .unwrap();
 
     let licenses = store.group_licenses(&g).await.unwrap();
     let cfa = UserService::parse("Call Forwarding Always").unwrap();
@@ -166,6 +172,7 @@ async fn updates_are_stored_and_read_back() {
         .update_group_licenses(
             &g,
             &[change(user("Call Forwarding Busy"), Allocation::Unlimited)],
+            Authority::Operator,
         )
         .await
         .unwrap();
@@ -191,7 +198,10 @@ async fn below_usage_is_refused_and_the_whole_transaction_with_it() {
         change(user("Call Forwarding Always"), Allocation::Limited(9)),
         change(cfb.clone(), Allocation::Limited(3)),
     ];
-    let err = store.update_group_licenses(&g, &changes).await.unwrap_err();
+    let err = store
+        .update_group_licenses(&g, &changes, Authority::Operator)
+        .await
+        .unwrap_err();
     match err {
         StoreError::Rejected(r) => assert_eq!(
             r,
@@ -210,7 +220,11 @@ async fn below_usage_is_refused_and_the_whole_transaction_with_it() {
 
     // Exactly the usage is fine.
     store
-        .update_group_licenses(&g, &[change(cfb.clone(), Allocation::Limited(4))])
+        .update_group_licenses(
+            &g,
+            &[change(cfb.clone(), Allocation::Limited(4))],
+            Authority::Operator,
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -249,7 +263,11 @@ async fn unlicensing_removes_the_record_only_when_nothing_is_in_use() {
     .await;
 
     let err = store
-        .update_group_licenses(&g, &[change(busy.clone(), Allocation::NOT_LICENSED)])
+        .update_group_licenses(
+            &g,
+            &[change(busy.clone(), Allocation::NOT_LICENSED)],
+            Authority::Operator,
+        )
         .await
         .unwrap_err();
     assert!(
@@ -265,6 +283,7 @@ async fn unlicensing_removes_the_record_only_when_nothing_is_in_use() {
                 // Unlicensing what was never licensed is a no-op, not an error.
                 change(user("Call Return"), Allocation::NOT_LICENSED),
             ],
+            Authority::Operator,
         )
         .await
         .unwrap();

@@ -5,7 +5,7 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use licensing::domain::{
-    Allocation, Assignable, GroupId, GroupRef, GroupService, InstanceName, Licensable,
+    Allocation, Assignable, Authority, GroupId, GroupRef, GroupService, InstanceName, Licensable,
     LicenseChange, PoolRejection, TenantId, UserId, UserService,
 };
 use licensing::store::dynamo::DynamoStore;
@@ -30,7 +30,10 @@ async fn license(store: &DynamoStore, group: &GroupRef, item: Licensable, max: u
         allocation: Allocation::Limited(max),
         auto_assign: false,
     };
-    store.update_group_licenses(group, &[change]).await.unwrap();
+    store
+        .update_group_licenses(group, &[change], Authority::Operator)
+        .await
+        .unwrap();
 }
 
 async fn sort_keys(store: &DynamoStore, group: &GroupRef) -> Vec<String> {
@@ -257,7 +260,11 @@ async fn groups_racing_for_a_tenant_pool_never_exceed_it() {
         .iter()
         .map(|g| {
             let (store, g, change) = (store.clone(), g.clone(), change(1));
-            tokio::spawn(async move { store.update_group_licenses(&g, &[change]).await })
+            tokio::spawn(async move {
+                store
+                    .update_group_licenses(&g, &[change], Authority::Operator)
+                    .await
+            })
         })
         .collect();
     let mut won = 0;
@@ -285,7 +292,11 @@ async fn groups_racing_for_a_tenant_pool_never_exceed_it() {
         .map(|(i, g)| {
             let (store, g) = (store.clone(), g.clone());
             let wanted = if i % 2 == 0 { change(0) } else { change(2) };
-            tokio::spawn(async move { store.update_group_licenses(&g, &[wanted]).await })
+            tokio::spawn(async move {
+                store
+                    .update_group_licenses(&g, &[wanted], Authority::Operator)
+                    .await
+            })
         })
         .collect();
     for task in tasks {

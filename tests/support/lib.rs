@@ -10,8 +10,8 @@ pub mod spec;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use licensing::domain::{
-    Allocation, Assignable, Audience, GroupId, GroupRef, GroupService, InstanceName, Licensable,
-    License, LicenseChange, PackDefinition, PackName, TenantId, UserId, UserService,
+    Allocation, Assignable, Audience, Authority, GroupId, GroupRef, GroupService, InstanceName,
+    Licensable, License, LicenseChange, PackDefinition, PackName, TenantId, UserId, UserService,
     UserServiceConfig,
 };
 use licensing::store::dynamo::{DynamoStore, decode_license};
@@ -151,7 +151,7 @@ pub async fn seed_example_group(
         .collect();
     let failed = |e: licensing::store::StoreError| e.to_string();
     store
-        .update_group_licenses(group, &changes)
+        .update_group_licenses(group, &changes, Authority::Operator)
         .await
         .map_err(failed)?;
     let service = |n| Assignable::Service(UserService::parse(n).expect("catalog user service"));

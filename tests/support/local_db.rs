@@ -1,7 +1,8 @@
 //! Table tool of the local stack (`scripts/stack.sh`):
 //!
 //! - `local-db create-tables` creates the tables named by `LICENSES_TABLE` and
-//!   `USER_SERVICES_TABLE` if missing;
+//!   `USER_SERVICES_TABLE` if missing, and checks that kept data was written by this version's
+//!   record layout (`make run` keeps `.local/`), marking new tables;
 //! - `local-db seed` writes the README's examples, the group `foo`/`foogroup` and the
 //!   user-services configuration `For_HG`, only where nothing exists yet, so a developer's own
 //!   changes survive restarts.
@@ -13,12 +14,14 @@ use aws_sdk_dynamodb::Client;
 use licensing::lambda::env;
 use licensing::store::ConfigStore;
 use licensing::store::dynamo_configs::DynamoConfigStore;
-use licensing::store::schema::ensure_table;
+use licensing::store::schema::{check_layout, ensure_table};
 use std::process::ExitCode;
 
 async fn create_tables(client: &Client) -> Result<(), String> {
-    ensure_table(client, &env("LICENSES_TABLE")?).await?;
-    ensure_table(client, &env("USER_SERVICES_TABLE")?).await
+    let licenses = env("LICENSES_TABLE")?;
+    ensure_table(client, &licenses).await?;
+    ensure_table(client, &env("USER_SERVICES_TABLE")?).await?;
+    check_layout(client, &licenses, "rm -rf .local").await
 }
 
 async fn seed(client: &Client) -> Result<(), String> {

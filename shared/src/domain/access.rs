@@ -35,6 +35,15 @@ pub enum Target<'a> {
     GroupUsage(&'a GroupRef),
 }
 
+/// Whose authority a group licenses PUT carries. In BroadWorks a service provider's administrator
+/// can only authorize to a group what the system authorized to the provider: a tenant admin's
+/// PUT may license only services the tenant holds an allocation of; an operator's any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Authority {
+    Operator,
+    Tenant,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     Read,
@@ -55,6 +64,15 @@ impl Principal {
     /// The principal of local development with the check disabled.
     pub fn local_operator() -> Self {
         Self::new(vec![Role::Operator])
+    }
+
+    /// The authority of the principal's group licenses PUT.
+    pub fn authority(&self) -> Authority {
+        if self.roles.contains(&Role::Operator) {
+            Authority::Operator
+        } else {
+            Authority::Tenant
+        }
     }
 
     pub fn may(&self, target: Target<'_>, action: Action) -> bool {

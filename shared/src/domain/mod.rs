@@ -9,11 +9,11 @@ pub mod tenant;
 pub mod usage;
 pub mod user_service_config;
 
-pub use access::{Action, Principal, Role, Target};
+pub use access::{Action, Authority, Principal, Role, Target};
 pub use allocation::{Allocation, AllocationError};
 pub use catalog::{GroupService, UnknownService, UserService};
 pub use ids::{GroupId, GroupRef, IdError, InstanceName, PackName, TenantId, UserId};
 pub use licenses::{GroupLicenses, Licensable, License, LicenseChange, UsageEffect};
 pub use tenant::{PackDefinition, PoolRejection, PoolShare, TenantLicense};
-pub use usage::{Assignable, UsageRejection};
+pub use usage::{Assignable, Holding, UsageRejection, UserHoldings};
 pub use user_service_config::{Audience, UserServiceConfig};

@@ -46,8 +46,14 @@ impl PoolShare {
 pub struct PackDefinition {
     pub name: PackName,
     pub description: String,
-    /// Distinct catalog user services, in request order; never empty.
+    /// Distinct catalog user services, in request order; 1 to [`Self::MAX_SERVICES`].
     pub services: Vec<UserService>,
+}
+
+impl PackDefinition {
+    /// The most services a pack holds, so that assigning one pack (2 writes, and 2 per
+    /// service) stays well inside one DynamoDB transaction of 100 writes.
+    pub const MAX_SERVICES: usize = 25;
 }
 
 impl PackDefinition {
@@ -69,6 +75,8 @@ pub enum PoolRejection {
     PackNotDefined,
     /// The pack is licensed to a group (maximum above zero or unlimited).
     PackInUse,
+    /// A tenant admin licensed a group a service the tenant holds no allocation of.
+    NotLicensedToTenant,
 }
 
 #[cfg(test)]

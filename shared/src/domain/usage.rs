@@ -38,3 +38,53 @@ pub enum UsageRejection {
 /// The most services and packs one assignment request may name: each takes two writes of one
 /// DynamoDB transaction (the assignment and the counter), and a transaction holds at most 100.
 pub const MAX_ASSIGNMENTS_PER_REQUEST: usize = 50;
+
+/// The most writes one request may make: DynamoDB's limit of actions in one transaction, and a
+/// request is one transaction.
+pub const MAX_WRITES_PER_REQUEST: usize = 100;
+
+/// The writes an assignment change of `services` direct services and of packs with
+/// `pack_sizes` services each may need at most: per service its holding and its counter; per
+/// pack its assignment, its counter, and per service of the pack a holding and a counter.
+pub fn writes_needed(services: usize, pack_sizes: &[usize]) -> usize {
+    2 * services + pack_sizes.iter().map(|k| 2 + 2 * k).sum::<usize>()
+}
+
+/// One user service a user holds, and by which routes: assigned directly, through packs, or
+/// both. The service's license counts the user once, however many routes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holding {
+    pub service: UserService,
+    pub direct: bool,
+    /// The packs the service comes through, in name order.
+    pub packs: Vec<PackName>,
+}
+
+/// What a user of a group is assigned and what that gives them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserHoldings {
+    /// Packs assigned to the user, in name order.
+    pub packs: Vec<PackName>,
+    /// Every service the user holds, in name order.
+    pub services: Vec<Holding>,
+}
+
+impl UserHoldings {
+    /// The services assigned directly, in name order.
+    pub fn direct(&self) -> impl Iterator<Item = UserService> + '_ {
+        self.services.iter().filter(|h| h.direct).map(|h| h.service)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_pack_and_fifty_services_each_fit_one_transaction() {
+        assert_eq!(writes_needed(50, &[]), 100);
+        assert_eq!(writes_needed(0, &[25]), 52);
+        assert_eq!(writes_needed(0, &[25, 25]), 104);
+        assert_eq!(writes_needed(1, &[1]), 6);
+    }
+}

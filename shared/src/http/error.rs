@@ -2,6 +2,7 @@
 //! `{"errors": [{"code", "message", "field"?, "name"?, ...}]}`.
 
 use super::json_response;
+use crate::domain::usage::MAX_WRITES_PER_REQUEST;
 use crate::domain::{PoolRejection, UsageRejection};
 use crate::store::{RejectReason, Rejection, StoreError};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -31,6 +32,9 @@ pub struct ErrorItem {
     /// What the tenant's groups hold, when a tenant maximum would fall below it.
     #[serde(rename = "currentlyAllocated", skip_serializing_if = "Option::is_none")]
     pub currently_allocated: Option<u32>,
+    /// The pack a refused service would have come through.
+    #[serde(rename = "servicePack", skip_serializing_if = "Option::is_none")]
+    pub service_pack: Option<String>,
 }
 
 impl ErrorItem {
@@ -44,6 +48,7 @@ impl ErrorItem {
             maximum: None,
             available: None,
             currently_allocated: None,
+            service_pack: None,
         }
     }
 
@@ -111,6 +116,12 @@ impl ApiError {
                 }
             }
             StoreError::Unavailable(_) => ApiError::Unavailable,
+            StoreError::TooManyWrites { needed } => ApiError::bad_request(ErrorItem::new(
+                "TOO_MANY_ITEMS",
+                format!(
+                    "this request needs up to {needed} writes and one request makes at most {MAX_WRITES_PER_REQUEST} (one transaction): 2 per service, and per pack 2 plus 2 per service of the pack; split it"
+                ),
+            )),
             StoreError::Contended => ApiError::Conflict(vec![ErrorItem::new(
                 "CONCURRENT_UPDATE",
                 "other requests kept changing the same licenses; nothing was changed, retry",
@@ -130,6 +141,18 @@ impl ApiError {
 pub fn usage_error(reason: &RejectReason, name: &str) -> ErrorItem {
     let item = |code, message: String| ErrorItem::new(code, message).name(name);
     match reason {
+        RejectReason::ThroughPack {
+            service,
+            pack,
+            reason,
+        } => {
+            let item = usage_error(&RejectReason::Usage(reason.clone()), service.name());
+            ErrorItem {
+                message: format!("{} (through the service pack {pack})", item.message),
+                service_pack: Some(pack.as_str().to_owned()),
+                ..item
+            }
+        }
         RejectReason::BelowUsage { in_use } => ErrorItem {
             in_use: Some(*in_use),
             ..item(
@@ -206,6 +229,12 @@ pub fn usage_error(reason: &RejectReason, name: &str) -> ErrorItem {
         RejectReason::Pool(PoolRejection::PackNotDefined) => item(
             "UNKNOWN_PACK",
             format!("the tenant has not defined the service pack {name}"),
+        ),
+        RejectReason::Pool(PoolRejection::NotLicensedToTenant) => item(
+            "NOT_LICENSED_TO_TENANT",
+            format!(
+                "the tenant holds no allocation of {name}; a tenant admin may license a group only what the operator allocated to the tenant"
+            ),
         ),
         RejectReason::Pool(PoolRejection::PackInUse) => item(
             "PACK_IN_USE",

@@ -1,6 +1,7 @@
 //! What a handler reads of a request besides its path: the body (bounded, then parsed as a JSON
 //! object) and the query string. Rejections keep the API's error shape.
 
+use super::strict_json::{self, StrictError};
 use super::{ApiError, ErrorItem, MAX_BODY_BYTES};
 use crate::domain::Audience;
 use axum::body::Bytes;
@@ -69,13 +70,20 @@ pub fn optional_json_object_body(input: &Input) -> Result<Option<Map<String, Val
         return Ok(None);
     }
     // Bytes that are not UTF-8 (a binary body API Gateway sent base64-encoded) fail here too.
-    match serde_json::from_slice(bytes) {
+    match strict_json::parse(bytes) {
         Ok(Value::Object(map)) => Ok(Some(map)),
         Ok(_) => Err(ApiError::bad_request(ErrorItem::new(
             "INVALID_BODY",
             "the body must be a JSON object",
         ))),
-        Err(e) => Err(ApiError::bad_request(ErrorItem::new(
+        Err(StrictError::Duplicate(path)) => Err(ApiError::bad_request(
+            ErrorItem::new(
+                "DUPLICATE_FIELD",
+                format!("{path} appears more than once in its object"),
+            )
+            .field(path),
+        )),
+        Err(StrictError::Invalid(e)) => Err(ApiError::bad_request(ErrorItem::new(
             "INVALID_JSON",
             format!("the body is not valid UTF-8 JSON: {e}"),
         ))),

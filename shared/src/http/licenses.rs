@@ -256,13 +256,14 @@ pub(super) struct Status<'a> {
 
 pub async fn put_group<S: LicenseStore, C: Send + Sync>(
     State(app): Shared<S, C>,
+    caller: Caller,
     GroupPath(group): GroupPath,
     input: Input,
 ) -> Result<Response, ApiError> {
     let body = json_object_body(&input)?;
     let put = licenses_body::parse(&body, Holder::Group).map_err(ApiError::BadRequest)?;
     app.licenses
-        .update_group_licenses(&group, &put.changes)
+        .update_group_licenses(&group, &put.changes, caller.0.authority())
         .await
         .map_err(|err| ApiError::from_store(err, |r| put_error(&put, r)))?;
     Ok(json_response(StatusCode::OK, &receipt(&put)))

@@ -10,6 +10,7 @@ pub mod front;
 pub mod licenses;
 mod licenses_body;
 pub mod path;
+mod strict_json;
 mod tenant;
 mod usage;
 pub mod user_services;

@@ -192,6 +192,17 @@ fn parse_pack(
             "services",
             "must name at least one user service",
         )),
+        Some(Value::Array(items)) if items.len() > PackDefinition::MAX_SERVICES => {
+            errors.push(error(
+                "INVALID_VALUE",
+                "services",
+                format_args!(
+                    "names {} services; a pack holds at most {}",
+                    items.len(),
+                    PackDefinition::MAX_SERVICES
+                ),
+            ))
+        }
         Some(Value::Array(items)) => {
             let mut seen = HashSet::new();
             for (i, item) in items.iter().enumerate() {

@@ -382,12 +382,53 @@ pub async fn user_services<S: UsageStore, C: Send + Sync>(
     State(app): Shared<S, C>,
     UserPath(group, user): UserPath,
 ) -> Result<Response, ApiError> {
-    let (store, group, user) = (&app.licenses, &group, &user);
-    let items = store
-        .user_assignments(group, user)
+    let holdings = app
+        .licenses
+        .user_holdings(&group, &user)
         .await
         .map_err(ApiError::store)?;
-    Ok(json_response(StatusCode::OK, &user_view(&items, true)))
+    let assigned = |name| Assigned {
+        name,
+        assigned: true,
+    };
+    let view = HoldingsView {
+        services: holdings.direct().map(|s| assigned(s.name())).collect(),
+        service_packs: holdings
+            .packs
+            .iter()
+            .map(|p| assigned(p.as_str()))
+            .collect(),
+        effective_services: holdings
+            .services
+            .iter()
+            .map(|h| Effective {
+                name: h.service.name(),
+                via: h
+                    .direct
+                    .then_some("direct")
+                    .into_iter()
+                    .chain(h.packs.iter().map(|p| p.as_str()))
+                    .collect(),
+            })
+            .collect(),
+    };
+    Ok(json_response(StatusCode::OK, &view))
+}
+
+/// A user's GET: what is assigned (`services` directly, `servicePacks`) and every service the
+/// user holds by any route (`effectiveServices`, each with its routes: `direct` and packs).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct HoldingsView<'a> {
+    services: Vec<Assigned<'a>>,
+    service_packs: Vec<Assigned<'a>>,
+    effective_services: Vec<Effective<'a>>,
+}
+
+#[derive(Serialize)]
+struct Effective<'a> {
+    name: &'static str,
+    via: Vec<&'a str>,
 }
 
 /// The JSON path of `items[index]` in the request body.

@@ -6,7 +6,7 @@
 
 use super::keys::{LICENSE_PREFIX, group_pk, parse_license_sk};
 use super::{LicenseStore, StoreError};
-use crate::domain::{Allocation, GroupLicenses, GroupRef, License, LicenseChange};
+use crate::domain::{Allocation, Authority, GroupLicenses, GroupRef, License, LicenseChange};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -206,7 +206,8 @@ impl LicenseStore for DynamoStore {
         &self,
         group: &GroupRef,
         changes: &[LicenseChange],
+        authority: Authority,
     ) -> Result<(), StoreError> {
-        self.apply_group_changes(group, changes).await
+        self.apply_group_changes(group, changes, authority).await
     }
 }

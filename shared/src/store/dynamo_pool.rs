@@ -20,8 +20,8 @@ use super::keys::{
 };
 use super::{RejectReason, Rejection, StoreError, TenantState, TenantStore};
 use crate::domain::{
-    Allocation, GroupRef, Licensable, LicenseChange, PackDefinition, PackName, PoolRejection,
-    PoolShare, TenantId, TenantLicense, UsageEffect, UserService,
+    Allocation, Authority, GroupRef, Licensable, LicenseChange, PackDefinition, PackName,
+    PoolRejection, PoolShare, TenantId, TenantLicense, UsageEffect, UserService,
 };
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, Put, ReturnValuesOnConditionCheckFailure,
@@ -186,22 +186,40 @@ impl DynamoStore {
     }
 
     /// Moves the tenant's pool record by the difference between two group shares; the pool rule
-    /// is a condition only when the group takes more.
+    /// is a condition only when the group takes more. With `covered`, the tenant must hold an
+    /// allocation of the item (a tenant admin's PUT), checked even when the share stays.
     fn pool_move(
         &self,
         tenant: &TenantId,
         item: &Licensable,
         old: PoolShare,
         new: PoolShare,
+        covered: bool,
     ) -> Result<Option<TransactWriteItem>, StoreError> {
+        let key = key(&tenant_pk(tenant), pool_sk(item));
+        let coverage = "attribute_exists(unlimited)";
         if old == new {
-            return Ok(None);
+            if !covered {
+                return Ok(None);
+            }
+            let check = ConditionCheck::builder()
+                .table_name(self.table())
+                .set_key(Some(key))
+                .condition_expression(coverage)
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                );
+            return Ok(Some(
+                TransactWriteItem::builder()
+                    .condition_check(built(check.build())?)
+                    .build(),
+            ));
         }
         let delta = i64::from(new.limited) - i64::from(old.limited);
         let unlimited_delta = i64::from(new.unlimited) - i64::from(old.unlimited);
         let mut update = Update::builder()
             .table_name(self.table())
-            .set_key(Some(key(&tenant_pk(tenant), pool_sk(item))))
+            .set_key(Some(key))
             .update_expression(
                 "ADD currentlyAllocated :delta, remaining :negDelta, unlimitedGroups :unlimitedDelta",
             )
@@ -209,26 +227,27 @@ impl DynamoStore {
             .expression_attribute_values(":negDelta", signed(-delta))
             .expression_attribute_values(":unlimitedDelta", signed(unlimited_delta))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        let rule = if new.unlimited && !old.unlimited {
-            Some("(attribute_not_exists(unlimited) OR unlimited = :true)")
+        let mut conditions = Vec::new();
+        if new.unlimited && !old.unlimited {
+            conditions.push("(attribute_not_exists(unlimited) OR unlimited = :true)");
         } else if delta > 0 {
-            Some("(attribute_not_exists(unlimited) OR unlimited = :true OR remaining >= :delta)")
-        } else {
-            None
-        };
+            conditions.push(
+                "(attribute_not_exists(unlimited) OR unlimited = :true OR remaining >= :delta)",
+            );
+        }
         // A pack is licensed only while its tenant defines it; the definition marks the pool
         // record, so the check costs no extra action in the transaction.
-        let pack = matches!(item, Licensable::Pack(_)) && (new.unlimited || new.limited > 0);
-        let condition = match (rule, pack) {
-            (Some(rule), true) => Some(format!("packDefined = :true AND {rule}")),
-            (Some(rule), false) => Some(rule.to_owned()),
-            (None, true) => Some("packDefined = :true".to_owned()),
-            (None, false) => None,
-        };
-        if let Some(condition) = condition {
-            update = update
-                .condition_expression(condition)
-                .expression_attribute_values(":true", AttributeValue::Bool(true));
+        if matches!(item, Licensable::Pack(_)) && (new.unlimited || new.limited > 0) {
+            conditions.push("packDefined = :true");
+        }
+        if covered {
+            conditions.push(coverage);
+        }
+        if !conditions.is_empty() {
+            update = update.condition_expression(conditions.join(" AND "));
+            if conditions.iter().any(|c| c.contains(":true")) {
+                update = update.expression_attribute_values(":true", AttributeValue::Bool(true));
+            }
         }
         Ok(Some(
             TransactWriteItem::builder()
@@ -242,6 +261,7 @@ impl DynamoStore {
         &self,
         group: &GroupRef,
         changes: &[LicenseChange],
+        authority: Authority,
     ) -> Result<(), StoreError> {
         if changes.is_empty() {
             return Ok(());
@@ -269,11 +289,17 @@ impl DynamoStore {
                     });
                 }
                 let now = Some(change.allocation);
+                // A tenant admin licenses a group only services the tenant was allocated;
+                // packs consume their services, so need no allocation of their own.
+                let covered = authority == Authority::Tenant
+                    && !matches!(change.item, Licensable::Pack(_))
+                    && change.allocation.is_licensed();
                 if let Some(pool) = self.pool_move(
                     &group.tenant,
                     &change.item,
                     PoolShare::of(was),
                     PoolShare::of(now),
+                    covered,
                 )? {
                     actions.push(pool);
                     meaning.push(Action::Pool { change: i });
@@ -311,6 +337,20 @@ impl DynamoStore {
                             reason: RejectReason::Pool(PoolRejection::PackNotDefined),
                         });
                     }
+                    Action::Pool { change }
+                        if authority == Authority::Tenant
+                            && record
+                                .as_ref()
+                                .map(decode_pool)
+                                .and_then(|p| p.allocation)
+                                .is_none()
+                            && !matches!(changes[*change].item, Licensable::Pack(_)) =>
+                    {
+                        rejections.push(Rejection {
+                            index: *change,
+                            reason: RejectReason::Pool(PoolRejection::NotLicensedToTenant),
+                        });
+                    }
                     Action::Pool { change } => {
                         let pool = record.as_ref().map(decode_pool).unwrap_or_default();
                         let tenant_maximum =
@@ -330,15 +370,18 @@ impl DynamoStore {
                     }
                 }
             }
+            // A stale read explains any other refusal of the same transaction (the pool had
+            // room for what the group really held): read again before blaming a rule.
+            if stale {
+                continue;
+            }
             if !rejections.is_empty() {
                 rejections.sort_by_key(|r| r.index);
                 return Err(StoreError::Rejected(rejections));
             }
-            if !stale {
-                return Err(StoreError::Unavailable(
-                    "transaction refused without a reason".into(),
-                ));
-            }
+            return Err(StoreError::Unavailable(
+                "transaction refused without a reason".into(),
+            ));
         }
         Err(StoreError::Contended)
     }
@@ -400,8 +443,9 @@ const NOT_IN_USE: &str = "attribute_not_exists(SK) OR \
 
 impl DynamoStore {
     /// Replaces (`undefine: false`) or deletes (`undefine: true`) a definition under "exists"
-    /// and "not in use"; `Ok(false)` when there is no such pack. Deleting also clears the mark
-    /// on the pool record, so groups can no longer license the pack.
+    /// and "not in use"; `Ok(false)` when there is no such pack. Deleting also deletes the
+    /// pack's pool record (its mark and any tenant allocation), so groups can no longer license
+    /// the pack and a new definition of the name starts from nothing.
     async fn change_pack(
         &self,
         tenant: &TenantId,
@@ -410,14 +454,15 @@ impl DynamoStore {
         undefine: bool,
     ) -> Result<bool, StoreError> {
         let guard = if undefine {
-            let update = Update::builder()
+            // The pool record goes too: a pack defined again under the same name starts from
+            // nothing, without the tenant allocation of the one deleted.
+            let delete = Delete::builder()
                 .table_name(self.table())
                 .set_key(Some(pack_pool_key(tenant, name)))
-                .update_expression("REMOVE packDefined")
                 .condition_expression(NOT_IN_USE)
                 .expression_attribute_values(":zero", number(0));
             TransactWriteItem::builder()
-                .update(built(update.build())?)
+                .delete(built(delete.build())?)
                 .build()
         } else {
             let check = ConditionCheck::builder()

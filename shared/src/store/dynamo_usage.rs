@@ -10,17 +10,17 @@
 //!
 //! Operations whose answer depends on what exists ("already assigned counts as success") read
 //! first, then write only the difference; the conditions make a stale read fail the transaction,
-//! which is then re-read and retried, never half-applied.
+//! which is then re-read and retried, never half-applied. What users hold (services directly and
+//! through packs) is in `dynamo_holdings.rs`.
 
 use super::dynamo::{DynamoStore, Item, built, decode_license, key, unavailable};
 use super::keys::{
-    GROUP_LICENSE_PREFIX, assignment_sk, group_pk, instance_prefix, instance_sk, license_sk,
-    parse_assignment_sk, parse_license_sk, user_prefix,
+    GROUP_LICENSE_PREFIX, group_pk, instance_prefix, instance_sk, license_sk, parse_license_sk,
 };
 use super::{RejectReason, Rejection, StoreError, UsageStore};
 use crate::domain::{
-    Assignable, GroupRef, GroupService, InstanceName, Licensable, License, UsageRejection, UserId,
-    UserService,
+    Assignable, GroupRef, GroupService, InstanceName, Licensable, License, UsageRejection,
+    UserHoldings, UserId, UserService,
 };
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
@@ -63,7 +63,7 @@ fn delete_existing(table: &str, pk: &str, sk: String) -> Result<TransactWriteIte
 
 /// One more unit of a license, only while it has room; `assign` also marks a group service
 /// assigned. Returns the old record on failure to tell "not licensed" from "full".
-fn count_up(
+pub(super) fn count_up(
     table: &str,
     pk: &str,
     item: &Licensable,
@@ -87,7 +87,11 @@ fn count_up(
 }
 
 /// One unit of a license back.
-fn count_down(table: &str, pk: &str, item: &Licensable) -> Result<TransactWriteItem, StoreError> {
+pub(super) fn count_down(
+    table: &str,
+    pk: &str,
+    item: &Licensable,
+) -> Result<TransactWriteItem, StoreError> {
     let update = Update::builder()
         .table_name(table)
         .set_key(Some(key(pk, license_sk(item))))
@@ -100,7 +104,7 @@ fn count_down(table: &str, pk: &str, item: &Licensable) -> Result<TransactWriteI
 }
 
 /// Why a failed `count_up` failed, from the record as it was.
-fn full_or_unlicensed(old: Option<&Item>) -> UsageRejection {
+pub(super) fn full_or_unlicensed(old: Option<&Item>) -> UsageRejection {
     match old.map(decode_license) {
         Some(License {
             allocation, in_use, ..
@@ -109,13 +113,6 @@ fn full_or_unlicensed(old: Option<&Item>) -> UsageRejection {
             in_use,
         },
         _ => UsageRejection::NotLicensed,
-    }
-}
-
-fn licensable(item: &Assignable) -> Licensable {
-    match item {
-        Assignable::Service(s) => Licensable::User(*s),
-        Assignable::Pack(p) => Licensable::Pack(p.clone()),
     }
 }
 
@@ -364,19 +361,12 @@ impl UsageStore for DynamoStore {
         }
     }
 
-    async fn user_assignments(
+    async fn user_holdings(
         &self,
         group: &GroupRef,
         user: &UserId,
-    ) -> Result<Vec<Assignable>, StoreError> {
-        let prefix = user_prefix(user);
-        let items = self.query_prefix(&group_pk(group), &prefix).await?;
-        let mut assigned: Vec<Assignable> = items
-            .iter()
-            .filter_map(|item| parse_assignment_sk(&prefix, sort_key(item)?))
-            .collect();
-        assigned.sort();
-        Ok(assigned)
+    ) -> Result<UserHoldings, StoreError> {
+        self.holdings(group, user).await
     }
 
     async fn assign_to_user(
@@ -386,50 +376,7 @@ impl UsageStore for DynamoStore {
         items: &[Assignable],
         blocked: &[UserService],
     ) -> Result<(), StoreError> {
-        let pk = group_pk(group);
-        let prefix = user_prefix(user);
-        for _ in 0..STALE_READ_RETRIES {
-            let current = self.user_assignments(group, user).await?;
-            let new: Vec<usize> = (0..items.len())
-                .filter(|&i| !current.contains(&items[i]))
-                .collect();
-            let refused: Vec<(usize, UsageRejection)> = new
-                .iter()
-                .filter(|&&i| matches!(&items[i], Assignable::Service(s) if blocked.contains(s)))
-                .map(|&i| (i, UsageRejection::NoMoreAssignable))
-                .collect();
-            if !refused.is_empty() {
-                return Err(rejected(refused));
-            }
-            if new.is_empty() {
-                return Ok(());
-            }
-            let mut actions = Vec::with_capacity(new.len() * 2);
-            for &i in &new {
-                actions.push(put_new(
-                    self.table(),
-                    &pk,
-                    assignment_sk(&prefix, &items[i]),
-                )?);
-                actions.push(count_up(self.table(), &pk, &licensable(&items[i]), false)?);
-            }
-            match self.transact(actions).await? {
-                Ok(()) => return Ok(()),
-                Err(failed) => {
-                    // Odd actions are counters: those are the license refusing. Even ones are
-                    // assignments another request made since the read: read again.
-                    let refused: Vec<(usize, UsageRejection)> = failed
-                        .iter()
-                        .filter(|(action, _)| action % 2 == 1)
-                        .map(|(action, old)| (new[action / 2], full_or_unlicensed(old.as_ref())))
-                        .collect();
-                    if !refused.is_empty() {
-                        return Err(rejected(refused));
-                    }
-                }
-            }
-        }
-        Err(StoreError::Contended)
+        self.assign_holdings(group, user, items, blocked).await
     }
 
     async fn unassign_from_user(
@@ -438,26 +385,6 @@ impl UsageStore for DynamoStore {
         user: &UserId,
         items: &[Assignable],
     ) -> Result<(), StoreError> {
-        let pk = group_pk(group);
-        let prefix = user_prefix(user);
-        for _ in 0..STALE_READ_RETRIES {
-            let current = self.user_assignments(group, user).await?;
-            let mut actions = Vec::new();
-            for item in items.iter().filter(|i| current.contains(i)) {
-                actions.push(delete_existing(
-                    self.table(),
-                    &pk,
-                    assignment_sk(&prefix, item),
-                )?);
-                actions.push(count_down(self.table(), &pk, &licensable(item))?);
-            }
-            if actions.is_empty() {
-                return Ok(());
-            }
-            if self.transact(actions).await?.is_ok() {
-                return Ok(());
-            }
-        }
-        Err(StoreError::Contended)
+        self.unassign_holdings(group, user, items).await
     }
 }

@@ -6,15 +6,16 @@
 
 pub mod dynamo;
 pub mod dynamo_configs;
+mod dynamo_holdings;
 mod dynamo_pool;
 pub mod dynamo_usage;
 pub mod keys;
 pub mod schema;
 
 use crate::domain::{
-    Assignable, GroupLicenses, GroupRef, GroupService, InstanceName, Licensable, License,
-    LicenseChange, PackDefinition, PackName, PoolRejection, TenantId, TenantLicense,
-    UsageRejection, UserId, UserService, UserServiceConfig,
+    Assignable, Authority, GroupLicenses, GroupRef, GroupService, InstanceName, Licensable,
+    License, LicenseChange, PackDefinition, PackName, PoolRejection, TenantId, TenantLicense,
+    UsageRejection, UserHoldings, UserId, UserService, UserServiceConfig,
 };
 use std::fmt;
 use std::future::Future;
@@ -35,6 +36,12 @@ pub enum RejectReason {
     Usage(UsageRejection),
     /// A change the tenant's pool or pack definitions refuse.
     Pool(PoolRejection),
+    /// A service a pack assignment would newly give the user is refused.
+    ThroughPack {
+        service: UserService,
+        pack: PackName,
+        reason: UsageRejection,
+    },
 }
 
 #[derive(Debug)]
@@ -45,6 +52,8 @@ pub enum StoreError {
     Unavailable(String),
     /// Other requests kept changing the same items; nothing was written and a retry may succeed.
     Contended,
+    /// The request would need more writes than one transaction holds; nothing was written.
+    TooManyWrites { needed: usize },
 }
 
 impl fmt::Display for StoreError {
@@ -53,6 +62,9 @@ impl fmt::Display for StoreError {
             StoreError::Rejected(r) => write!(f, "{} item(s) rejected by stored state", r.len()),
             StoreError::Unavailable(why) => write!(f, "storage unavailable: {why}"),
             StoreError::Contended => f.write_str("too many concurrent changes of the same items"),
+            StoreError::TooManyWrites { needed } => {
+                write!(f, "the request needs {needed} writes in one transaction")
+            }
         }
     }
 }
@@ -70,11 +82,13 @@ pub trait LicenseStore: Send + Sync {
     /// Applies all changes or none (one transaction, after one read of the group's records to
     /// know what each change moves in the tenant's pool). A change whose rule fails against the
     /// stored state yields a [`StoreError::Rejected`] naming it: `BelowUsage`, or `Pool`
-    /// (`Exhausted`, `NotUnlimited`, `PackNotDefined`).
+    /// (`Exhausted`, `NotUnlimited`, `PackNotDefined`, and under a tenant's [`Authority`]
+    /// `NotLicensedToTenant`).
     fn update_group_licenses(
         &self,
         group: &GroupRef,
         changes: &[LicenseChange],
+        authority: Authority,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
@@ -159,17 +173,20 @@ pub trait UsageStore: Send + Sync {
         name: &InstanceName,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// What the user is assigned, services then packs, each in name order.
-    fn user_assignments(
+    /// What the user is assigned and holds (one `Query`).
+    fn user_holdings(
         &self,
         group: &GroupRef,
         user: &UserId,
-    ) -> impl Future<Output = Result<Vec<Assignable>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<UserHoldings, StoreError>> + Send;
 
-    /// Assigns all of `items` to the user or none. Already assigned items count as done; each new
-    /// one takes a unit of the group's license. `blocked` services (no longer assignable) are
-    /// refused when new. Rejections (by index into `items`): `NotLicensed`, `OverLimit`,
-    /// `NoMoreAssignable`.
+    /// Assigns all of `items` to the user or none, in one transaction. Already assigned items
+    /// count as done. A new pack takes a unit of the pack's license and, for each of its
+    /// services the user does not hold yet, a unit of that service's; a new direct service one
+    /// unit unless the user already holds it through a pack. `blocked` services (no longer
+    /// assignable) are refused when they would be newly held. Rejections (by index into
+    /// `items`): `Usage(NotLicensed | OverLimit | NoMoreAssignable)`, or `ThroughPack` naming the
+    /// service; a request needing more than 100 writes is `TooManyWrites`.
     fn assign_to_user(
         &self,
         group: &GroupRef,
@@ -178,7 +195,9 @@ pub trait UsageStore: Send + Sync {
         blocked: &[UserService],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Removes all of `items` from the user that are assigned, giving their units back.
+    /// Removes all of `items` from the user that are assigned: a pack gives back its unit and the
+    /// unit of each of its services the user then holds by no other route; a direct service its
+    /// unit unless a pack still gives it.
     fn unassign_from_user(
         &self,
         group: &GroupRef,

@@ -48,3 +48,60 @@ pub async fn ensure_table(client: &Client, table: &str) -> Result<(), String> {
         )),
     }
 }
+
+/// The layout of the licensing table's records this version reads and writes. 2: a user's
+/// services are holdings (`USER#<u>#SVC#<s>` with `direct`, `packs`, `v`), counted once per
+/// user whatever gives them.
+pub const LAYOUT_VERSION: u32 = 2;
+
+const LAYOUT_PK: &str = "META#layout";
+
+/// Checks that a kept development store was written by this layout, marking an empty one. A
+/// store of an earlier layout would misbehave (counters that no longer match their records), so
+/// it is refused with how to reset it.
+pub async fn check_layout(client: &Client, table: &str, reset: &str) -> Result<(), String> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let failed = |e: &dyn std::fmt::Display| format!("{table}: {e}");
+    let marker = client
+        .get_item()
+        .table_name(table)
+        .key("PK", AttributeValue::S(LAYOUT_PK.into()))
+        .key("SK", AttributeValue::S("version".into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(|e| failed(&aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+    let stale = |found: String| {
+        format!(
+            "the store in {table} was written by an earlier layout ({found}; this version needs {LAYOUT_VERSION}); reset it with `{reset}`"
+        )
+    };
+    if let Some(item) = marker.item() {
+        return match item.get("layout") {
+            Some(AttributeValue::N(n)) if n == &LAYOUT_VERSION.to_string() => Ok(()),
+            Some(AttributeValue::N(n)) => Err(stale(format!("layout {n}"))),
+            _ => Err(stale("an unreadable marker".into())),
+        };
+    }
+    let any = client
+        .scan()
+        .table_name(table)
+        .limit(1)
+        .send()
+        .await
+        .map_err(|e| failed(&aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+    if any.count() > 0 {
+        return Err(stale("no layout marker".into()));
+    }
+    client
+        .put_item()
+        .table_name(table)
+        .item("PK", AttributeValue::S(LAYOUT_PK.into()))
+        .item("SK", AttributeValue::S("version".into()))
+        .item("layout", AttributeValue::N(LAYOUT_VERSION.to_string()))
+        .condition_expression("attribute_not_exists(PK)")
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| failed(&aws_sdk_dynamodb::error::DisplayErrorContext(e)))
+}

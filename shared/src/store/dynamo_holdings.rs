@@ -1,0 +1,569 @@
+//! What users hold, in DynamoDB: services assigned directly or through packs, as in BroadWorks,
+//! where a user's services are the union of both and a service's usage counts its holders.
+//!
+//! In the group's partition, per user (`USER#<user>#`):
+//! - `SVC#<service>`: the **holding** of a service, one per user and service however many routes
+//!   give it: `direct` (true when assigned directly), `packs` (string set of the packs that give
+//!   it) and `v` (a version every change moves). The service's license `inUse` counts holdings.
+//! - `PACK#<pack>`: the assignment of a pack, with the pack's `services` as assigned (a licensed
+//!   pack's definition cannot change, so they stay what the definition says). The pack's
+//!   license `inUse` counts these.
+//!
+//! A change reads the user's records (and, to assign packs, the tenant's pack definitions),
+//! then writes one transaction: each holding created (`attribute_not_exists`), changed or
+//! deleted under "still version v", each counter moved beside it under its rule. A stale read
+//! fails a guard and the whole change is read again and retried; only when every guard held is
+//! a counter's refusal the answer, so a 409 never blames a license for a race.
+
+use super::dynamo::{DynamoStore, Item, built, key, number, read_u32};
+use super::dynamo_usage::{count_down, count_up, full_or_unlicensed};
+use super::keys::{PACKDEF_PREFIX, group_pk, packdef_sk, tenant_pk, user_prefix};
+use super::{RejectReason, Rejection, StoreError};
+use crate::domain::usage::{MAX_WRITES_PER_REQUEST, writes_needed};
+use crate::domain::{
+    Assignable, GroupRef, Holding, Licensable, PackName, UsageRejection, UserHoldings, UserId,
+    UserService,
+};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// How often a change whose read went stale is read again.
+const STALE_READ_RETRIES: u32 = 8;
+
+/// A holding as read: its routes and version.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Held {
+    direct: bool,
+    packs: BTreeSet<PackName>,
+    version: u32,
+}
+
+impl Held {
+    fn is_empty(&self) -> bool {
+        !self.direct && self.packs.is_empty()
+    }
+}
+
+/// The user's records as read.
+#[derive(Debug, Default)]
+struct UserRecords {
+    holdings: BTreeMap<UserService, Held>,
+    /// Assigned packs with the services they were assigned with.
+    packs: BTreeMap<PackName, Vec<UserService>>,
+}
+
+fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.to_owned())
+}
+
+fn services_list(services: &[UserService]) -> AttributeValue {
+    AttributeValue::L(services.iter().map(|s| self::s(s.name())).collect())
+}
+
+fn read_services(item: &Item) -> Vec<UserService> {
+    match item.get("services") {
+        Some(AttributeValue::L(list)) => list
+            .iter()
+            .filter_map(|v| match v {
+                AttributeValue::S(name) => UserService::parse(name).ok(),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn holding_sk(prefix: &str, service: UserService) -> String {
+    format!("{prefix}SVC#{}", service.name())
+}
+
+fn pack_sk(prefix: &str, pack: &PackName) -> String {
+    format!("{prefix}PACK#{}", pack.as_str())
+}
+
+fn decode(prefix: &str, items: &[Item]) -> UserRecords {
+    let mut records = UserRecords::default();
+    for item in items {
+        let Some(AttributeValue::S(sk)) = item.get("SK") else {
+            continue;
+        };
+        let Some(rest) = sk.strip_prefix(prefix) else {
+            continue;
+        };
+        if let Some(name) = rest.strip_prefix("SVC#") {
+            let Ok(service) = UserService::parse(name) else {
+                continue;
+            };
+            let packs = match item.get("packs") {
+                Some(AttributeValue::Ss(packs)) => packs
+                    .iter()
+                    .filter_map(|p| PackName::parse(p.as_str()).ok())
+                    .collect(),
+                _ => BTreeSet::new(),
+            };
+            let held = Held {
+                direct: matches!(item.get("direct"), Some(AttributeValue::Bool(true))),
+                packs,
+                version: read_u32(item, "v").unwrap_or(0),
+            };
+            records.holdings.insert(service, held);
+        } else if let Some(name) = rest.strip_prefix("PACK#")
+            && let Ok(pack) = PackName::parse(name)
+        {
+            records.packs.insert(pack, read_services(item));
+        }
+    }
+    records
+}
+
+/// Where a route of a holding came from in the request, to name it in a refusal.
+#[derive(Debug, Clone)]
+struct Origin {
+    index: usize,
+    pack: Option<PackName>,
+}
+
+/// What a transaction action stands for.
+enum Meaning {
+    /// A holding or pack assignment guarded by what was read: its failure means a stale read.
+    Guard,
+    /// A counter moved up for a new holding or pack assignment.
+    CountUp {
+        origin: Origin,
+        service: Option<UserService>,
+    },
+    /// A counter moved down.
+    CountDown,
+}
+
+/// A transaction under construction.
+#[derive(Default)]
+struct Plan {
+    actions: Vec<TransactWriteItem>,
+    meaning: Vec<Meaning>,
+}
+
+impl Plan {
+    fn push(&mut self, action: TransactWriteItem, meaning: Meaning) {
+        self.actions.push(action);
+        self.meaning.push(meaning);
+    }
+}
+
+/// Writes `held` as the new state of a holding read at `was` (None: not held).
+fn write_holding(
+    table: &str,
+    pk: &str,
+    sk: String,
+    was: Option<&Held>,
+    held: &Held,
+) -> Result<TransactWriteItem, StoreError> {
+    let action = match was {
+        None => {
+            let mut item = key(pk, sk);
+            if held.direct {
+                item.insert("direct".into(), AttributeValue::Bool(true));
+            }
+            if !held.packs.is_empty() {
+                item.insert("packs".into(), pack_set(&held.packs));
+            }
+            item.insert("v".into(), number(1));
+            let put = Put::builder()
+                .table_name(table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(SK)");
+            TransactWriteItem::builder()
+                .put(built(put.build())?)
+                .build()
+        }
+        Some(was) if held.is_empty() => {
+            let delete = Delete::builder()
+                .table_name(table)
+                .set_key(Some(key(pk, sk)))
+                .condition_expression("v = :v")
+                .expression_attribute_values(":v", number(was.version));
+            TransactWriteItem::builder()
+                .delete(built(delete.build())?)
+                .build()
+        }
+        Some(was) => {
+            let mut set = vec!["v = :next"];
+            let mut remove = Vec::new();
+            let mut update = Update::builder()
+                .table_name(table)
+                .set_key(Some(key(pk, sk)))
+                .condition_expression("v = :v")
+                .expression_attribute_values(":v", number(was.version))
+                .expression_attribute_values(":next", number(was.version + 1));
+            if held.direct {
+                set.push("direct = :true");
+                update = update.expression_attribute_values(":true", AttributeValue::Bool(true));
+            } else {
+                remove.push("direct");
+            }
+            if held.packs.is_empty() {
+                remove.push("packs");
+            } else {
+                set.push("packs = :packs");
+                update = update.expression_attribute_values(":packs", pack_set(&held.packs));
+            }
+            let mut expression = format!("SET {}", set.join(", "));
+            if !remove.is_empty() {
+                expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+            }
+            TransactWriteItem::builder()
+                .update(built(update.update_expression(expression).build())?)
+                .build()
+        }
+    };
+    Ok(action)
+}
+
+fn pack_set(packs: &BTreeSet<PackName>) -> AttributeValue {
+    AttributeValue::Ss(packs.iter().map(|p| p.as_str().to_owned()).collect())
+}
+
+impl DynamoStore {
+    async fn user_records(
+        &self,
+        group: &GroupRef,
+        user: &UserId,
+    ) -> Result<UserRecords, StoreError> {
+        let prefix = user_prefix(user);
+        let items = self.query_prefix(&group_pk(group), &prefix).await?;
+        Ok(decode(&prefix, &items))
+    }
+
+    /// The services of each pack the tenant defines (one `Query` of its definitions).
+    async fn pack_services(
+        &self,
+        group: &GroupRef,
+    ) -> Result<BTreeMap<PackName, Vec<UserService>>, StoreError> {
+        let items = self
+            .query_prefix(&tenant_pk(&group.tenant), PACKDEF_PREFIX)
+            .await?;
+        Ok(items
+            .iter()
+            .filter_map(|item| match item.get("SK") {
+                Some(AttributeValue::S(sk)) => {
+                    let name = PackName::parse(sk.strip_prefix(PACKDEF_PREFIX)?).ok()?;
+                    debug_assert_eq!(*sk, packdef_sk(&name));
+                    Some((name, read_services(item)))
+                }
+                _ => None,
+            })
+            .collect())
+    }
+
+    pub(super) async fn holdings(
+        &self,
+        group: &GroupRef,
+        user: &UserId,
+    ) -> Result<UserHoldings, StoreError> {
+        let records = self.user_records(group, user).await?;
+        Ok(UserHoldings {
+            packs: records.packs.into_keys().collect(),
+            services: records
+                .holdings
+                .into_iter()
+                .map(|(service, held)| Holding {
+                    service,
+                    direct: held.direct,
+                    packs: held.packs.into_iter().collect(),
+                })
+                .collect(),
+        })
+    }
+
+    pub(super) async fn assign_holdings(
+        &self,
+        group: &GroupRef,
+        user: &UserId,
+        items: &[Assignable],
+        blocked: &[UserService],
+    ) -> Result<(), StoreError> {
+        let (pk, prefix) = (group_pk(group), user_prefix(user));
+        let wants_packs = items.iter().any(|i| matches!(i, Assignable::Pack(_)));
+        for _ in 0..STALE_READ_RETRIES {
+            // Both reads at once: one round trip of latency.
+            let (records, definitions) = if wants_packs {
+                let (records, definitions) =
+                    tokio::join!(self.user_records(group, user), self.pack_services(group));
+                (records?, definitions?)
+            } else {
+                (self.user_records(group, user).await?, BTreeMap::new())
+            };
+            // Packs the tenant does not define cannot be licensed, so a count-up refuses them
+            // as not licensed; they give no services.
+            let pack_of = |p: &PackName| definitions.get(p).cloned().unwrap_or_default();
+            let pack_sizes: Vec<usize> = items
+                .iter()
+                .filter_map(|i| match i {
+                    Assignable::Pack(p) => Some(pack_of(p).len()),
+                    Assignable::Service(_) => None,
+                })
+                .collect();
+            let services = items.len() - pack_sizes.len();
+            let needed = writes_needed(services, &pack_sizes);
+            if needed > MAX_WRITES_PER_REQUEST {
+                return Err(StoreError::TooManyWrites { needed });
+            }
+
+            let mut plan = Plan::default();
+            // New routes per service, with the first request item that brings each.
+            let mut routes: BTreeMap<UserService, (Held, Origin)> = BTreeMap::new();
+            let mut add_route = |service: UserService, origin: Origin| {
+                let entry = routes.entry(service).or_insert_with(|| {
+                    let held = records.holdings.get(&service).cloned().unwrap_or_default();
+                    (held, origin.clone())
+                });
+                match &origin.pack {
+                    Some(pack) => entry.0.packs.insert(pack.clone()),
+                    None => std::mem::replace(&mut entry.0.direct, true),
+                };
+            };
+            let mut seen_packs = BTreeSet::new();
+            for (index, item) in items.iter().enumerate() {
+                match item {
+                    Assignable::Service(service) => {
+                        if !records.holdings.get(service).is_some_and(|h| h.direct) {
+                            add_route(*service, Origin { index, pack: None });
+                        }
+                    }
+                    Assignable::Pack(pack) => {
+                        if records.packs.contains_key(pack) || !seen_packs.insert(pack.clone()) {
+                            continue;
+                        }
+                        let services = pack_of(pack);
+                        let mut record = key(&pk, pack_sk(&prefix, pack));
+                        record.insert("services".into(), services_list(&services));
+                        let put = Put::builder()
+                            .table_name(self.table())
+                            .set_item(Some(record))
+                            .condition_expression("attribute_not_exists(SK)");
+                        plan.push(
+                            TransactWriteItem::builder()
+                                .put(built(put.build())?)
+                                .build(),
+                            Meaning::Guard,
+                        );
+                        plan.push(
+                            count_up(self.table(), &pk, &Licensable::Pack(pack.clone()), false)?,
+                            Meaning::CountUp {
+                                origin: Origin { index, pack: None },
+                                service: None,
+                            },
+                        );
+                        for service in services {
+                            add_route(
+                                service,
+                                Origin {
+                                    index,
+                                    pack: Some(pack.clone()),
+                                },
+                            );
+                        }
+                    }
+                }
+            }
+            let mut refused = Vec::new();
+            for (service, (held, origin)) in &routes {
+                let was = records.holdings.get(service);
+                if was.is_none() && blocked.contains(service) {
+                    refused.push(rejection(
+                        origin,
+                        *service,
+                        UsageRejection::NoMoreAssignable,
+                    ));
+                    continue;
+                }
+                let sk = holding_sk(&prefix, *service);
+                plan.push(
+                    write_holding(self.table(), &pk, sk, was, held)?,
+                    Meaning::Guard,
+                );
+                if was.is_none() {
+                    plan.push(
+                        count_up(self.table(), &pk, &Licensable::User(*service), false)?,
+                        Meaning::CountUp {
+                            origin: origin.clone(),
+                            service: Some(*service),
+                        },
+                    );
+                }
+            }
+            if !refused.is_empty() {
+                return Err(StoreError::Rejected(refused));
+            }
+            match self.settle(plan).await? {
+                Settled::Done => return Ok(()),
+                Settled::Stale => continue,
+                Settled::Refused(rejections) => return Err(StoreError::Rejected(rejections)),
+            }
+        }
+        Err(StoreError::Contended)
+    }
+
+    pub(super) async fn unassign_holdings(
+        &self,
+        group: &GroupRef,
+        user: &UserId,
+        items: &[Assignable],
+    ) -> Result<(), StoreError> {
+        let (pk, prefix) = (group_pk(group), user_prefix(user));
+        for _ in 0..STALE_READ_RETRIES {
+            let records = self.user_records(group, user).await?;
+            let pack_sizes: Vec<usize> = items
+                .iter()
+                .filter_map(|i| match i {
+                    Assignable::Pack(p) => Some(records.packs.get(p).map_or(0, Vec::len)),
+                    Assignable::Service(_) => None,
+                })
+                .collect();
+            let needed = writes_needed(items.len() - pack_sizes.len(), &pack_sizes);
+            if needed > MAX_WRITES_PER_REQUEST {
+                return Err(StoreError::TooManyWrites { needed });
+            }
+            let mut plan = Plan::default();
+            let mut changed: BTreeMap<UserService, Held> = BTreeMap::new();
+            let mut drop_route = |service: UserService, pack: Option<&PackName>| {
+                let Some(was) = records.holdings.get(&service) else {
+                    return;
+                };
+                let held = changed.entry(service).or_insert_with(|| was.clone());
+                match pack {
+                    Some(pack) => {
+                        held.packs.remove(pack);
+                    }
+                    None => held.direct = false,
+                }
+            };
+            let mut seen_packs = BTreeSet::new();
+            for item in items {
+                match item {
+                    Assignable::Service(service) => {
+                        if records.holdings.get(service).is_some_and(|h| h.direct) {
+                            drop_route(*service, None);
+                        }
+                    }
+                    Assignable::Pack(pack) => {
+                        let Some(services) = records.packs.get(pack) else {
+                            continue;
+                        };
+                        if !seen_packs.insert(pack.clone()) {
+                            continue;
+                        }
+                        let delete = Delete::builder()
+                            .table_name(self.table())
+                            .set_key(Some(key(&pk, pack_sk(&prefix, pack))))
+                            .condition_expression("attribute_exists(SK)");
+                        plan.push(
+                            TransactWriteItem::builder()
+                                .delete(built(delete.build())?)
+                                .build(),
+                            Meaning::Guard,
+                        );
+                        plan.push(
+                            count_down(self.table(), &pk, &Licensable::Pack(pack.clone()))?,
+                            Meaning::CountDown,
+                        );
+                        for service in services {
+                            drop_route(*service, Some(pack));
+                        }
+                    }
+                }
+            }
+            for (service, held) in &changed {
+                let was = records.holdings.get(service);
+                if was == Some(held) {
+                    continue;
+                }
+                let sk = holding_sk(&prefix, *service);
+                plan.push(
+                    write_holding(self.table(), &pk, sk, was, held)?,
+                    Meaning::Guard,
+                );
+                if held.is_empty() {
+                    plan.push(
+                        count_down(self.table(), &pk, &Licensable::User(*service))?,
+                        Meaning::CountDown,
+                    );
+                }
+            }
+            match self.settle(plan).await? {
+                Settled::Done => return Ok(()),
+                Settled::Stale => continue,
+                Settled::Refused(_) => {
+                    // Only a counter already at 0 refuses a count-down: a broken invariant,
+                    // which must not be papered over by a write.
+                    return Err(StoreError::Unavailable(
+                        "a usage counter is below its records".into(),
+                    ));
+                }
+            }
+        }
+        Err(StoreError::Contended)
+    }
+
+    /// Runs a plan's transaction and says what its outcome means.
+    async fn settle(&self, plan: Plan) -> Result<Settled, StoreError> {
+        if plan.actions.is_empty() {
+            return Ok(Settled::Done);
+        }
+        let failed = match self.transact(plan.actions).await? {
+            Ok(()) => return Ok(Settled::Done),
+            Err(failed) => failed,
+        };
+        if failed
+            .iter()
+            .any(|(i, _)| matches!(plan.meaning[*i], Meaning::Guard))
+        {
+            return Ok(Settled::Stale);
+        }
+        let mut rejections = Vec::new();
+        for (i, old) in &failed {
+            match &plan.meaning[*i] {
+                Meaning::CountUp { origin, service } => {
+                    let reason = full_or_unlicensed(old.as_ref());
+                    rejections.push(match service {
+                        Some(service) => rejection(origin, *service, reason),
+                        None => Rejection {
+                            index: origin.index,
+                            reason: RejectReason::Usage(reason),
+                        },
+                    });
+                }
+                Meaning::CountDown => rejections.push(Rejection {
+                    index: 0,
+                    reason: RejectReason::Usage(UsageRejection::NotLicensed),
+                }),
+                Meaning::Guard => {}
+            }
+        }
+        rejections.sort_by_key(|r| r.index);
+        Ok(Settled::Refused(rejections))
+    }
+}
+
+enum Settled {
+    Done,
+    /// A guard failed: what was read changed; read again.
+    Stale,
+    /// Every guard held and counters refused.
+    Refused(Vec<Rejection>),
+}
+
+/// The refusal of `service` for the request item `origin`, through its pack if it has one.
+fn rejection(origin: &Origin, service: UserService, reason: UsageRejection) -> Rejection {
+    Rejection {
+        index: origin.index,
+        reason: match &origin.pack {
+            Some(pack) => RejectReason::ThroughPack {
+                service,
+                pack: pack.clone(),
+                reason,
+            },
+            None => RejectReason::Usage(reason),
+        },
+    }
+}
