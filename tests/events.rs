@@ -100,10 +100,11 @@ async fn the_event_fixtures_answer_as_documented() {
     assert_eq!(files, listed, "every fixture is checked here");
     for (file, status, code) in expected {
         let text = fixture(file);
-        let router = if text.contains("\"rawPath\": \"/api/v1/configs/") {
-            &user_services
-        } else {
-            &licenses
+        let event: Value = serde_json::from_str(&text).expect("a JSON fixture");
+        // As template.yaml routes them.
+        let router = match event["rawPath"].as_str() {
+            Some(path) if path.starts_with("/api/v1/configs/user_services") => &user_services,
+            _ => &licenses,
         };
         let (got, body) = invoke(router, &text).await;
         assert_eq!(got, status, "{file}: {body}");
@@ -126,6 +127,47 @@ async fn the_event_fixtures_answer_as_documented() {
     )
     .await;
     assert!(view["userServices"].is_array(), "{view}");
+}
+
+/// The licenses router against a DynamoDB at `endpoint`, with a deadline.
+async fn router_at(endpoint: String, deadline: Duration) -> Router {
+    let config = aws_config::from_env().endpoint_url(endpoint).load().await;
+    let client = aws_sdk_dynamodb::Client::new(&config);
+    let store = DynamoStore::new(client.clone(), "licenses");
+    let configs = DynamoConfigStore::new(client, "user-services");
+    licenses::router(store, configs, deadline)
+}
+
+#[tokio::test]
+async fn an_unreachable_store_is_a_503_json_error_with_retry_after() {
+    // A port nobody listens on: every connection is refused.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let endpoint = format!("http://{}", closed.local_addr().expect("address"));
+    drop(closed);
+    let router = router_at(endpoint, front::DEADLINE).await;
+    let get = fixture("operator-get-group-licenses.json");
+    let filtered = get.replace(
+        "\"rawQueryString\": \"\"",
+        "\"rawQueryString\": \"for_hg=true\"",
+    );
+    assert_ne!(get, filtered, "the fixture has an empty query");
+    for event in [get, filtered, fixture("operator-put-group-licenses.json")] {
+        let request = lambda_http::request::from_str(&event).expect("an event");
+        let response = router.clone().oneshot(request).await.expect("infallible");
+        assert_eq!(response.status().as_u16(), 503);
+        assert_eq!(
+            response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok()),
+            Some("1")
+        );
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .expect("a body");
+        let body: Value = serde_json::from_slice(&bytes).expect("JSON");
+        assert_eq!(body["errors"][0]["code"], "STORAGE_UNAVAILABLE", "{body}");
+    }
 }
 
 /// A DynamoDB that accepts connections and never answers.

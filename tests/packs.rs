@@ -3,60 +3,9 @@
 //! users holding it however they got it. Also: limits hold for every role, 409s tell the truth
 //! under races, and a repeated JSON key is refused. Over HTTP through the local server.
 
-use api_tests::{Api, Caller, Reply, unique_tenant};
+use api_tests::{Api, Caller, Reply, Tenant};
 use futures_util::future::join_all;
 use serde_json::{Value, json};
-
-struct Tenant {
-    id: String,
-}
-
-impl Tenant {
-    fn new(label: &str) -> Self {
-        Tenant {
-            id: unique_tenant(label),
-        }
-    }
-
-    fn licenses(&self) -> String {
-        format!("/api/v1/tenants/{}/licenses/", self.id)
-    }
-
-    fn packs(&self) -> String {
-        format!("/api/v1/tenants/{}/service_packs/", self.id)
-    }
-
-    fn group_licenses(&self, g: &str) -> String {
-        format!("/api/v1/tenants/{}/groups/{g}/licenses/", self.id)
-    }
-
-    fn user(&self, g: &str, u: &str) -> String {
-        format!("/api/v1/tenants/{}/groups/{g}/users/{u}/services/", self.id)
-    }
-
-    async fn define(&self, api: &Api, pack: &str, services: &[&str]) {
-        let reply = api
-            .post(&self.packs(), &json!({"name": pack, "services": services}))
-            .await;
-        assert_eq!(reply.status, 201, "{}", reply.json);
-    }
-
-    async fn license(&self, api: &Api, g: &str, body: Value) {
-        let reply = api.put(&self.group_licenses(g), &body).await;
-        assert_eq!(reply.status, 200, "{}", reply.json);
-    }
-
-    /// `inUse` of an entry of the group's licenses (None when not licensed).
-    async fn in_use(&self, api: &Api, g: &str, list: &str, name: &str) -> Option<u64> {
-        let reply = api.get(&self.group_licenses(g)).await;
-        reply.json[list]
-            .as_array()
-            .unwrap_or_else(|| panic!("{}", reply.json))
-            .iter()
-            .find(|e| e["name"] == name)
-            .and_then(|e| e["inUse"].as_u64())
-    }
-}
 
 fn named(names: &[&str]) -> Value {
     Value::Array(names.iter().map(|n| json!({"name": n})).collect())

@@ -356,22 +356,6 @@ async fn invalid_objects_name_each_bad_field_and_store_nothing() {
 }
 
 #[tokio::test]
-async fn wrong_methods_are_405_with_allow() {
-    let api = Api::from_env();
-    let list = api.send("PUT", LIST, Some("{}")).await;
-    assert_eq!(
-        (list.status, list.allow.as_deref()),
-        (405, Some("GET,HEAD,POST"))
-    );
-    let one = api.send("POST", &instance_path("x"), Some("{}")).await;
-    assert_eq!(
-        (one.status, one.allow.as_deref()),
-        (405, Some("GET,HEAD,PUT,DELETE"))
-    );
-    assert_eq!(api.get(&format!("{LIST}a/b/")).await.status, 404);
-}
-
-#[tokio::test]
 async fn licenses_filtered_by_configuration_list_only_offered_user_services() {
     let api = Api::from_env();
     let p = unique_tenant("offer");

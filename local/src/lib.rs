@@ -13,14 +13,14 @@ use axum::Router;
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use base64::Engine;
 use lambda_http::aws_lambda_events::apigw::{
     ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerJwtDescription,
     ApiGatewayV2httpRequestContext,
 };
 use lambda_http::request::RequestContext;
-use licensing::http::{front, licenses, user_services};
+use licensing::http::{front, json_response, licenses, user_services};
 use licensing::store::dynamo::DynamoStore;
 use licensing::store::dynamo_configs::DynamoConfigStore;
 use serde_json::Value;
@@ -112,15 +112,13 @@ async fn local_authorizer(mut req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
+/// The API's 401, with why the token was refused.
 fn unauthorized(why: &str) -> Response {
     let body = serde_json::json!({"errors": [{"code": "UNAUTHENTICATED", "message": why}]});
-    let mut response = (StatusCode::UNAUTHORIZED, body.to_string()).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    let mut response = json_response(StatusCode::UNAUTHORIZED, &body);
+    response
+        .headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     response
 }
 

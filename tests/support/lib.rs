@@ -224,6 +224,66 @@ pub async fn partition_keys(client: &Client, table: &str, group: &GroupRef) -> V
     }
 }
 
+/// A tenant of a test's own, with the paths of its routes and the steps tests share.
+pub struct Tenant {
+    pub id: String,
+}
+
+impl Tenant {
+    pub fn new(label: &str) -> Self {
+        Tenant {
+            id: unique_tenant(label),
+        }
+    }
+
+    pub fn licenses(&self) -> String {
+        format!("/api/v1/tenants/{}/licenses/", self.id)
+    }
+
+    pub fn packs(&self) -> String {
+        format!("/api/v1/tenants/{}/service_packs/", self.id)
+    }
+
+    pub fn pack(&self, name: &str) -> String {
+        format!("{}{}/", self.packs(), name.replace(' ', "%20"))
+    }
+
+    pub fn group_licenses(&self, group: &str) -> String {
+        format!("/api/v1/tenants/{}/groups/{group}/licenses/", self.id)
+    }
+
+    pub fn user(&self, group: &str, user: &str) -> String {
+        format!(
+            "/api/v1/tenants/{}/groups/{group}/users/{user}/services/",
+            self.id
+        )
+    }
+
+    /// Defines a service pack (201 expected).
+    pub async fn define(&self, api: &Api, pack: &str, services: &[&str]) {
+        let body = serde_json::json!({"name": pack, "services": services});
+        let reply = api.post(&self.packs(), &body).await;
+        assert_eq!(reply.status, 201, "{}", reply.json);
+    }
+
+    /// PUTs the group's licenses (200 expected).
+    pub async fn license(&self, api: &Api, group: &str, body: serde_json::Value) {
+        let reply = api.put(&self.group_licenses(group), &body).await;
+        assert_eq!(reply.status, 200, "{}", reply.json);
+    }
+
+    /// `inUse` of an entry of the group's licenses (None when not licensed).
+    pub async fn in_use(&self, api: &Api, group: &str, list: &str, name: &str) -> Option<u64> {
+        let reply = api.get(&self.group_licenses(group)).await;
+        reply.json[list]
+            .as_array()
+            .unwrap_or_else(|| panic!("a licenses body: {}", reply.json))
+            .iter()
+            .find(|e| e["name"] == name)
+            .and_then(|e| e["inUse"].as_u64())
+    }
+}
+
 /// The caller a test plays: the claims a verified JWT would carry.
 #[derive(Clone, Debug)]
 pub enum Caller {

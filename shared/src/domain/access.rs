@@ -61,11 +61,6 @@ impl Principal {
         Self { roles }
     }
 
-    /// The principal of local development with the check disabled.
-    pub fn local_operator() -> Self {
-        Self::new(vec![Role::Operator])
-    }
-
     /// The authority of the principal's group licenses PUT.
     pub fn authority(&self) -> Authority {
         if self.roles.contains(&Role::Operator) {

@@ -13,6 +13,7 @@
 
 use super::auth;
 use super::error::{ApiError, ErrorItem};
+use super::path::PathIds;
 use axum::Router;
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::{self, Next};
@@ -42,25 +43,43 @@ pub fn finish(routes: Router, deadline: Duration) -> Router {
         .layer(middleware::from_fn(log_line))
 }
 
-/// Adds a trailing-slash twin of every route: paths are documented with a trailing slash, and
-/// both forms are served (axum matches them as different paths).
-pub fn route<St: Clone + Send + Sync + 'static>(
-    router: Router<St>,
-    path: &str,
-    methods: MethodRouter<St>,
-) -> Router<St> {
-    router
-        .route(path, methods.clone())
-        .route(&format!("{path}/"), methods)
+/// Routes served with and without a trailing slash: paths are documented with one, and axum
+/// matches the two forms as different paths.
+pub trait RouteBoth {
+    type Methods;
+    fn route_both(self, path: &str, methods: Self::Methods) -> Self;
 }
 
-/// The route template of a response, for the log line; set by each function's authorization
-/// layer, which runs once a route matched.
-#[derive(Clone)]
-pub struct RouteTemplate(pub String);
+impl<St: Clone + Send + Sync + 'static> RouteBoth for Router<St> {
+    type Methods = MethodRouter<St>;
 
-/// Remembers the matched route on the response (inside the router, where it is known).
-pub fn tag_route(route: &MatchedPath, mut response: Response) -> Response {
+    fn route_both(self, path: &str, methods: MethodRouter<St>) -> Self {
+        self.route(path, methods.clone())
+            .route(&format!("{path}/"), methods)
+    }
+}
+
+/// The route template of a response, for the log line; set by [`admit`], which runs once a
+/// route matched.
+#[derive(Clone)]
+struct RouteTemplate(String);
+
+/// The end of each function's authorization layer: with `verdict` `Ok`, the request goes on,
+/// its parsed ids in its extensions for the handler's path extractor; otherwise the refusal is
+/// the answer. Either way the response remembers its route for the log line.
+pub async fn admit(
+    route: MatchedPath,
+    verdict: Result<PathIds, ApiError>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let mut response = match verdict {
+        Ok(ids) => {
+            req.extensions_mut().insert(ids);
+            next.run(req).await
+        }
+        Err(refusal) => refusal.into_response(),
+    };
     let template = route.as_str().trim_end_matches('/');
     response
         .extensions_mut()

@@ -5,7 +5,7 @@
 use super::auth::Caller;
 use super::error::usage_error;
 use super::extract::Input;
-use super::front::{self, route, tag_route};
+use super::front::{self, RouteBoth};
 use super::licenses_body::{self, Holder, LicensesPut, List, licensable_name};
 use super::path::{GroupPath, PathIds};
 use super::{ApiError, ErrorItem, audience_query, bool_query, json_object_body, json_response};
@@ -17,8 +17,8 @@ use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::response::Response;
+use axum::routing::{delete, get};
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,63 +52,51 @@ where
     S: LicenseStore + UsageStore + TenantStore + 'static,
     C: ConfigStore + 'static,
 {
-    let mut r = Router::new();
-    r = route(
-        r,
-        TENANT_LICENSES,
-        get(tenant::get_tenant::<S, C>).put(tenant::put_tenant::<S, C>),
-    );
-    r = route(
-        r,
-        PACKS,
-        get(tenant::list_packs::<S, C>).post(tenant::create_pack::<S, C>),
-    );
-    r = route(
-        r,
-        PACK,
-        get(tenant::get_pack::<S, C>)
-            .put(tenant::replace_pack::<S, C>)
-            .delete(tenant::delete_pack::<S, C>),
-    );
-    r = route(
-        r,
-        GROUP_LICENSES,
-        get(get_group::<S, C>).put(put_group::<S, C>),
-    );
-    r = route(
-        r,
-        GROUP_SERVICES,
-        get(usage::group_services::<S, C>)
-            .post(usage::assign_group_services::<S, C>)
-            .delete(usage::unassign_group_services::<S, C>),
-    );
-    r = route(
-        r,
-        INSTANCES,
-        get(usage::instances::<S, C>).post(usage::add_instance::<S, C>),
-    );
-    r = route(
-        r,
-        INSTANCE,
-        axum::routing::delete(usage::remove_instance::<S, C>),
-    );
-    r = route(
-        r,
-        USER_SERVICES,
-        get(usage::user_services::<S, C>)
-            .post(usage::assign_to_user::<S, C>)
-            .delete(usage::unassign_from_user::<S, C>),
-    );
-    let routes = r
+    let routes = Router::new()
+        .route_both(
+            TENANT_LICENSES,
+            get(tenant::get_tenant::<S, C>).put(tenant::put_tenant::<S, C>),
+        )
+        .route_both(
+            PACKS,
+            get(tenant::list_packs::<S, C>).post(tenant::create_pack::<S, C>),
+        )
+        .route_both(
+            PACK,
+            get(tenant::get_pack::<S, C>)
+                .put(tenant::replace_pack::<S, C>)
+                .delete(tenant::delete_pack::<S, C>),
+        )
+        .route_both(
+            GROUP_LICENSES,
+            get(get_group::<S, C>).put(put_group::<S, C>),
+        )
+        .route_both(
+            GROUP_SERVICES,
+            get(usage::group_services::<S, C>)
+                .post(usage::assign_group_services::<S, C>)
+                .delete(usage::unassign_group_services::<S, C>),
+        )
+        .route_both(
+            INSTANCES,
+            get(usage::instances::<S, C>).post(usage::add_instance::<S, C>),
+        )
+        .route_both(INSTANCE, delete(usage::remove_instance::<S, C>))
+        .route_both(
+            USER_SERVICES,
+            get(usage::user_services::<S, C>)
+                .post(usage::assign_to_user::<S, C>)
+                .delete(usage::unassign_from_user::<S, C>),
+        )
         .method_not_allowed_fallback(front::method_not_allowed)
         .route_layer(middleware::from_fn(authorize))
         .with_state(Arc::new(Stores { licenses, configs }));
     front::finish(routes, deadline)
 }
 
-/// Who may call what: each route and the resource it touches; `domain/access.rs` decides per
-/// role. Runs once a route matched and before its method is checked, so a bad id is a 400 and
-/// a foreign resource a 403 before any 405.
+/// Who may call what: the resource each route touches; `domain/access.rs` decides per role.
+/// Runs once a route matched and before its method is checked, so a bad id is a 400 and a
+/// foreign resource a 403 before any 405.
 async fn authorize(
     caller: Caller,
     route: MatchedPath,
@@ -116,27 +104,21 @@ async fn authorize(
     req: Request,
     next: Next,
 ) -> Response {
-    let check = || -> Result<(), ApiError> {
-        let ids = ids?;
-        let (tenant, group) = (ids.tenant()?, ids.group());
-        let target = match route.as_str().trim_end_matches('/') {
-            TENANT_LICENSES => Target::TenantLicenses(&tenant),
-            PACKS | PACK => Target::TenantData(&tenant),
-            GROUP_LICENSES => {
-                Target::GroupLicenses(group.as_ref().map_err(|_| ApiError::Internal)?)
-            }
-            GROUP_SERVICES | INSTANCES | INSTANCE | USER_SERVICES => {
-                Target::GroupUsage(group.as_ref().map_err(|_| ApiError::Internal)?)
-            }
-            _ => return Err(ApiError::Internal),
-        };
-        caller.check(target, req.method())
-    };
-    let response = match check() {
-        Ok(()) => next.run(req).await,
-        Err(refusal) => refusal.into_response(),
-    };
-    tag_route(&route, response)
+    let verdict = ids.and_then(|ids| {
+        caller.check(target(route.as_str(), &ids)?, req.method())?;
+        Ok(ids)
+    });
+    front::admit(route, verdict, req, next).await
+}
+
+fn target<'a>(route: &str, ids: &'a PathIds) -> Result<Target<'a>, ApiError> {
+    Ok(match route.trim_end_matches('/') {
+        TENANT_LICENSES => Target::TenantLicenses(ids.tenant()?),
+        PACKS | PACK => Target::TenantData(ids.tenant()?),
+        GROUP_LICENSES => Target::GroupLicenses(ids.group()?),
+        GROUP_SERVICES | INSTANCES | INSTANCE | USER_SERVICES => Target::GroupUsage(ids.group()?),
+        _ => return Err(ApiError::Internal),
+    })
 }
 
 /// `{"unlimited": true}` or `{"unlimited": false, "maximum": N}`, with `noInstance` on group

@@ -17,11 +17,13 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
 
-/// Every id of the matched route, each validated; the typed extractors below pick theirs.
+/// Every id of the matched route, each validated; the typed extractors below pick theirs. A
+/// function's authorization layer parses them once and leaves them in the request's extensions
+/// for the handler's extractor ([`super::front::admit`]).
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct PathIds {
     pub tenant: Option<TenantId>,
-    pub group: Option<GroupId>,
+    pub group: Option<GroupRef>,
     pub user: Option<UserId>,
     pub service: Option<GroupService>,
     pub pack: Option<PackName>,
@@ -35,7 +37,12 @@ impl PathIds {
         for (name, value) in captures {
             match name.as_str() {
                 "tenant_id" => ids.tenant = Some(id("tenant_id", value, TenantId::parse)?),
-                "group_id" => ids.group = Some(id("group_id", value, GroupId::parse)?),
+                "group_id" => {
+                    let group = id("group_id", value, GroupId::parse)?;
+                    // Routes name the tenant before its groups.
+                    let tenant = ids.tenant.clone().ok_or(ApiError::Internal)?;
+                    ids.group = Some(GroupRef { tenant, group });
+                }
                 "user_id" => ids.user = Some(id("user_id", value, UserId::parse)?),
                 "pack_name" => ids.pack = Some(id("pack_name", value, PackName::parse)?),
                 "instance_name" => {
@@ -49,15 +56,12 @@ impl PathIds {
         Ok(ids)
     }
 
-    pub fn tenant(&self) -> Result<TenantId, ApiError> {
-        self.tenant.clone().ok_or(ApiError::Internal)
+    pub fn tenant(&self) -> Result<&TenantId, ApiError> {
+        required(self.tenant.as_ref())
     }
 
-    pub fn group(&self) -> Result<GroupRef, ApiError> {
-        Ok(GroupRef {
-            tenant: self.tenant()?,
-            group: self.group.clone().ok_or(ApiError::Internal)?,
-        })
+    pub fn group(&self) -> Result<&GroupRef, ApiError> {
+        required(self.group.as_ref())
     }
 }
 
@@ -65,6 +69,9 @@ impl<S: Send + Sync> FromRequestParts<S> for PathIds {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        if let Some(ids) = parts.extensions.remove::<PathIds>() {
+            return Ok(ids); // parsed by the authorization layer
+        }
         // axum refuses a capture that is not UTF-8 once decoded (`%FF`).
         let Path(captures) = Path::<Vec<(String, String)>>::from_request_parts(parts, state)
             .await
@@ -139,6 +146,7 @@ macro_rules! path_extractor {
     };
 }
 
+/// An id the route always has; its absence is a defect of ours.
 fn required<T>(value: Option<T>) -> Result<T, ApiError> {
     value.ok_or(ApiError::Internal)
 }
@@ -146,28 +154,28 @@ fn required<T>(value: Option<T>) -> Result<T, ApiError> {
 path_extractor!(
     /// `{tenant_id}`.
     TenantPath(TenantId),
-    |ids| Ok(TenantPath(ids.tenant()?))
+    |ids| Ok(TenantPath(required(ids.tenant)?))
 );
 path_extractor!(
     /// `{tenant_id}/service_packs/{pack_name}`.
     PackPath(TenantId, PackName),
-    |ids| Ok(PackPath(ids.tenant()?, required(ids.pack)?))
+    |ids| Ok(PackPath(required(ids.tenant)?, required(ids.pack)?))
 );
 path_extractor!(
     /// `{tenant_id}/groups/{group_id}`.
     GroupPath(GroupRef),
-    |ids| Ok(GroupPath(ids.group()?))
+    |ids| Ok(GroupPath(required(ids.group)?))
 );
 path_extractor!(
     /// `.../groups/{group_id}/services/{service}`.
     ServicePath(GroupRef, GroupService),
-    |ids| Ok(ServicePath(ids.group()?, required(ids.service)?))
+    |ids| Ok(ServicePath(required(ids.group)?, required(ids.service)?))
 );
 path_extractor!(
     /// `.../groups/{group_id}/services/{service}/instances/{instance_name}`.
     InstancePath(GroupRef, GroupService, InstanceName),
     |ids| Ok(InstancePath(
-        ids.group()?,
+        required(ids.group)?,
         required(ids.service)?,
         required(ids.instance)?
     ))
@@ -175,7 +183,7 @@ path_extractor!(
 path_extractor!(
     /// `.../groups/{group_id}/users/{user_id}`.
     UserPath(GroupRef, UserId),
-    |ids| Ok(UserPath(ids.group()?, required(ids.user)?))
+    |ids| Ok(UserPath(required(ids.group)?, required(ids.user)?))
 );
 path_extractor!(
     /// `/api/v1/configs/user_services/{instance_name}`.

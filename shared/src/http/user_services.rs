@@ -4,7 +4,7 @@
 
 use super::auth::Caller;
 use super::extract::Input;
-use super::front::{self, route, tag_route};
+use super::front::{self, RouteBoth};
 use super::path::{ConfigPath, PathIds};
 use super::user_services_body::{InstanceSource, parse_config, parse_filter};
 use super::{
@@ -17,7 +17,7 @@ use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -31,14 +31,12 @@ type Shared<C> = State<Arc<C>>;
 
 /// Every route of the user-services function, each with and without its trailing slash.
 pub fn router<C: ConfigStore + 'static>(store: C, deadline: Duration) -> Router {
-    let mut r = Router::new();
-    r = route(r, CONFIGS, get(list::<C>).post(create::<C>));
-    r = route(
-        r,
-        CONFIG,
-        get(get_one::<C>).put(replace::<C>).delete(delete::<C>),
-    );
-    let routes = r
+    let routes = Router::new()
+        .route_both(CONFIGS, get(list::<C>).post(create::<C>))
+        .route_both(
+            CONFIG,
+            get(get_one::<C>).put(replace::<C>).delete(delete::<C>),
+        )
         .method_not_allowed_fallback(front::method_not_allowed)
         .route_layer(middleware::from_fn(authorize))
         .with_state(Arc::new(store));
@@ -53,11 +51,11 @@ async fn authorize(
     req: Request,
     next: Next,
 ) -> Response {
-    let response = match ids.and_then(|_| caller.check(Target::Configs, req.method())) {
-        Ok(()) => next.run(req).await,
-        Err(refusal) => refusal.into_response(),
-    };
-    tag_route(&route, response)
+    let verdict = ids.and_then(|ids| {
+        caller.check(Target::Configs, req.method())?;
+        Ok(ids)
+    });
+    front::admit(route, verdict, req, next).await
 }
 
 /// The whole object, as GET, POST and PUT answer it.

@@ -17,7 +17,9 @@
 
 use super::dynamo::{DynamoStore, Item, built, key, number, read_u32};
 use super::dynamo_usage::{count_down, count_up, full_or_unlicensed};
-use super::keys::{PACKDEF_PREFIX, group_pk, packdef_sk, tenant_pk, user_prefix};
+use super::keys::{
+    PACKDEF_PREFIX, assignment_sk, group_pk, parse_assignment_sk, tenant_pk, user_prefix,
+};
 use super::{RejectReason, Rejection, StoreError};
 use crate::domain::usage::{MAX_WRITES_PER_REQUEST, writes_needed};
 use crate::domain::{
@@ -74,11 +76,11 @@ fn read_services(item: &Item) -> Vec<UserService> {
 }
 
 fn holding_sk(prefix: &str, service: UserService) -> String {
-    format!("{prefix}SVC#{}", service.name())
+    assignment_sk(prefix, &Assignable::Service(service))
 }
 
 fn pack_sk(prefix: &str, pack: &PackName) -> String {
-    format!("{prefix}PACK#{}", pack.as_str())
+    assignment_sk(prefix, &Assignable::Pack(pack.clone()))
 }
 
 fn decode(prefix: &str, items: &[Item]) -> UserRecords {
@@ -87,30 +89,26 @@ fn decode(prefix: &str, items: &[Item]) -> UserRecords {
         let Some(AttributeValue::S(sk)) = item.get("SK") else {
             continue;
         };
-        let Some(rest) = sk.strip_prefix(prefix) else {
-            continue;
-        };
-        if let Some(name) = rest.strip_prefix("SVC#") {
-            let Ok(service) = UserService::parse(name) else {
-                continue;
-            };
-            let packs = match item.get("packs") {
-                Some(AttributeValue::Ss(packs)) => packs
-                    .iter()
-                    .filter_map(|p| PackName::parse(p.as_str()).ok())
-                    .collect(),
-                _ => BTreeSet::new(),
-            };
-            let held = Held {
-                direct: matches!(item.get("direct"), Some(AttributeValue::Bool(true))),
-                packs,
-                version: read_u32(item, "v").unwrap_or(0),
-            };
-            records.holdings.insert(service, held);
-        } else if let Some(name) = rest.strip_prefix("PACK#")
-            && let Ok(pack) = PackName::parse(name)
-        {
-            records.packs.insert(pack, read_services(item));
+        match parse_assignment_sk(prefix, sk) {
+            Some(Assignable::Service(service)) => {
+                let packs = match item.get("packs") {
+                    Some(AttributeValue::Ss(packs)) => packs
+                        .iter()
+                        .filter_map(|p| PackName::parse(p.as_str()).ok())
+                        .collect(),
+                    _ => BTreeSet::new(),
+                };
+                let held = Held {
+                    direct: matches!(item.get("direct"), Some(AttributeValue::Bool(true))),
+                    packs,
+                    version: read_u32(item, "v").unwrap_or(0),
+                };
+                records.holdings.insert(service, held);
+            }
+            Some(Assignable::Pack(pack)) => {
+                records.packs.insert(pack, read_services(item));
+            }
+            None => {}
         }
     }
     records
@@ -247,7 +245,6 @@ impl DynamoStore {
             .filter_map(|item| match item.get("SK") {
                 Some(AttributeValue::S(sk)) => {
                     let name = PackName::parse(sk.strip_prefix(PACKDEF_PREFIX)?).ok()?;
-                    debug_assert_eq!(*sk, packdef_sk(&name));
                     Some((name, read_services(item)))
                 }
                 _ => None,
@@ -318,9 +315,11 @@ impl DynamoStore {
                     (held, origin.clone())
                 });
                 match &origin.pack {
-                    Some(pack) => entry.0.packs.insert(pack.clone()),
-                    None => std::mem::replace(&mut entry.0.direct, true),
-                };
+                    Some(pack) => {
+                        entry.0.packs.insert(pack.clone());
+                    }
+                    None => entry.0.direct = true,
+                }
             };
             let mut seen_packs = BTreeSet::new();
             for (index, item) in items.iter().enumerate() {
@@ -493,13 +492,7 @@ impl DynamoStore {
             match self.settle(plan).await? {
                 Settled::Done => return Ok(()),
                 Settled::Stale => continue,
-                Settled::Refused(_) => {
-                    // Only a counter already at 0 refuses a count-down: a broken invariant,
-                    // which must not be papered over by a write.
-                    return Err(StoreError::Unavailable(
-                        "a usage counter is below its records".into(),
-                    ));
-                }
+                Settled::Refused(rejections) => return Err(StoreError::Rejected(rejections)),
             }
         }
         Err(StoreError::Contended)
@@ -533,10 +526,13 @@ impl DynamoStore {
                         },
                     });
                 }
-                Meaning::CountDown => rejections.push(Rejection {
-                    index: 0,
-                    reason: RejectReason::Usage(UsageRejection::NotLicensed),
-                }),
+                // Only a counter already at 0 refuses a count-down: a broken invariant, which
+                // must not be papered over by a write.
+                Meaning::CountDown => {
+                    return Err(StoreError::Unavailable(
+                        "a usage counter is below its records".into(),
+                    ));
+                }
                 Meaning::Guard => {}
             }
         }
@@ -549,7 +545,7 @@ enum Settled {
     Done,
     /// A guard failed: what was read changed; read again.
     Stale,
-    /// Every guard held and counters refused.
+    /// Every guard held and counters refused to count up.
     Refused(Vec<Rejection>),
 }
 

@@ -101,7 +101,8 @@ pub fn instance_sk(service: GroupService, name: &InstanceName) -> String {
     sk
 }
 
-/// Prefix of a user's assignments.
+/// Prefix of a user's records: holdings of services and assignments of packs
+/// (`store/dynamo_holdings.rs`).
 pub fn user_prefix(user: &UserId) -> String {
     let mut prefix = String::with_capacity(user.as_str().len() + 6);
     prefix.push_str("USER#");
@@ -110,6 +111,7 @@ pub fn user_prefix(user: &UserId) -> String {
     prefix
 }
 
+/// Sort key of a user's holding of a service (`SVC#`) or assignment of a pack (`PACK#`).
 pub fn assignment_sk(user_prefix: &str, item: &Assignable) -> String {
     let (kind, name) = match item {
         Assignable::Service(s) => ("SVC#", s.name()),
