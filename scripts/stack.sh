@@ -9,6 +9,11 @@
 #                                   CMD with API_URL, AWS_ENDPOINT_URL_DYNAMODB and the table
 #                                   names set, stops everything on success and failure alike, and exits
 #                                   with CMD's status.
+#
+# Another DynamoDB: with AWS_ENDPOINT_URL_DYNAMODB set (a proxy, another DynamoDB Local), or with
+# DYNAMODB=aws (the AWS account of the usual AWS_PROFILE / AWS_REGION), no DynamoDB Local is
+# started. `run` then uses $LICENSES_TABLE / $USER_SERVICES_TABLE (created if missing); `test`
+# creates tables of its own with a random suffix and deletes them afterwards.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -41,6 +46,9 @@ cleanup() {
     sleep 0.1
   done
   for pg in "${groups[@]}"; do kill -KILL -- "-$pg" 2>/dev/null || true; done
+  if [ -n "${drop_tables:-}" ] && [ -n "${target:-}" ]; then
+    "$target/debug/local-db" drop-tables || true
+  fi
   [ -n "${scratch:-}" ] && rm -rf "$scratch"
   exit $status
 }
@@ -62,6 +70,14 @@ wait_for() { # wait_for PID SECONDS DESCRIPTION COMMAND...: until COMMAND succee
   done
 }
 
+external=
+if [ "${DYNAMODB:-}" = aws ]; then
+  external=aws
+  unset AWS_ENDPOINT_URL_DYNAMODB
+elif [ -n "${AWS_ENDPOINT_URL_DYNAMODB:-}" ]; then
+  external=endpoint
+fi
+
 if [ "$mode" = run ]; then
   dynamo_port=${DYNAMODB_PORT:-8000}
   api_port=${PORT:-9000}
@@ -76,29 +92,39 @@ else
   log=$scratch/dynamodb.log
 fi
 
-export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$dynamo_port"
-export AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-local}
-export AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-local}
-export AWS_REGION=${AWS_REGION:-us-east-1}
-export AWS_EC2_METADATA_DISABLED=true
 export LICENSES_TABLE=${LICENSES_TABLE:-licenses}
 export USER_SERVICES_TABLE=${USER_SERVICES_TABLE:-user-services}
 export API_URL="http://127.0.0.1:$api_port"
 
-dir=$(dynamodb_local_dir)
-# From its own working directory: DynamoDB Local writes a metadata file there.
-(cd "$(dirname "$log")" && exec setsid java -Djava.library.path="$dir/DynamoDBLocal_lib" \
-  -jar "$dir/DynamoDBLocal.jar" -port "$dynamo_port" -sharedDb -disableTelemetry "${store[@]}" \
-  >"$log" 2>&1) &
-groups+=($!)
-if ! wait_for $! 60 "DynamoDB Local on port $dynamo_port" curl -s -o /dev/null "$AWS_ENDPOINT_URL_DYNAMODB"; then
-  tail -n 20 "$log" >&2
-  exit 1
+if [ -z "$external" ]; then
+  export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$dynamo_port"
+  export AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-local}
+  export AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-local}
+  export AWS_REGION=${AWS_REGION:-us-east-1}
+  export AWS_EC2_METADATA_DISABLED=true
+  dir=$(dynamodb_local_dir)
+  # From its own working directory: DynamoDB Local writes a metadata file there.
+  (cd "$(dirname "$log")" && exec setsid java -Djava.library.path="$dir/DynamoDBLocal_lib" \
+    -jar "$dir/DynamoDBLocal.jar" -port "$dynamo_port" -sharedDb -disableTelemetry "${store[@]}" \
+    >"$log" 2>&1) &
+  groups+=($!)
+  if ! wait_for $! 60 "DynamoDB Local on port $dynamo_port" curl -s -o /dev/null "$AWS_ENDPOINT_URL_DYNAMODB"; then
+    tail -n 20 "$log" >&2
+    exit 1
+  fi
+else
+  echo "DynamoDB: ${AWS_ENDPOINT_URL_DYNAMODB:-AWS (region ${AWS_REGION:-from the profile})}; no DynamoDB Local started" >&2
+  if [ "$mode" = test ]; then
+    # Tables of this run only, gone afterwards.
+    suffix=$(python3 -c 'import secrets; print(secrets.token_hex(4))')
+    export LICENSES_TABLE="licenses-test-$suffix" USER_SERVICES_TABLE="user-services-test-$suffix"
+    drop_tables=1
+  fi
 fi
 
 # The function binaries too: tests/smoke.rs runs them under a Lambda Runtime API.
-cargo build --quiet -p local-api -p api-tests -p licenses -p user-services \
-  --bin local-api --bin local-db --bin licenses --bin user-services
+cargo build --quiet -p local-api -p api-tests -p licenses -p user-services -p licensing-audit \
+  --bin local-api --bin local-db --bin licenses --bin user-services --bin licensing-audit
 target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 "$target/debug/local-db" create-tables
 

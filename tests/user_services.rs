@@ -71,8 +71,8 @@ async fn create_fills_defaults_and_get_returns_the_whole_object() {
         .await
         .unwrap()
         .expect("stored");
-    assert_eq!(stored.technical_name.name(), "Basic Call Logs");
-    assert!(stored.audience.for_hg && !stored.audience.for_cc);
+    assert_eq!(stored.value.technical_name.name(), "Basic Call Logs");
+    assert!(stored.value.audience.for_hg && !stored.value.audience.for_cc);
 }
 
 #[tokio::test]

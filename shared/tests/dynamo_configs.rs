@@ -40,11 +40,22 @@ async fn objects_round_trip_exactly() {
     let c = config("round trip no. 1", "Basic Call Logs");
     assert!(store.create_user_service_config(&c).await.unwrap());
     assert_eq!(
-        store.user_service_config(&c.instance_name).await.unwrap(),
+        store
+            .user_service_config(&c.instance_name)
+            .await
+            .unwrap()
+            .map(|t| t.value),
         Some(c)
     );
     let none = InstanceName::parse("never created").unwrap();
-    assert_eq!(store.user_service_config(&none).await.unwrap(), None);
+    assert_eq!(
+        store
+            .user_service_config(&none)
+            .await
+            .unwrap()
+            .map(|t| t.value),
+        None
+    );
 }
 
 #[tokio::test]
@@ -68,7 +79,8 @@ async fn concurrent_creates_of_one_instance_store_exactly_one() {
     let stored = store
         .user_service_config(&winners[0].instance_name)
         .await
-        .unwrap();
+        .unwrap()
+        .map(|t| t.value);
     assert_eq!(stored.as_ref(), Some(&winners[0]));
 }
 
@@ -77,27 +89,31 @@ async fn put_replaces_and_delete_reports_presence() {
     let store = store().await;
     let name = "replace me";
     store
-        .put_user_service_config(&config(name, "Call Return"))
+        .put_user_service_config(&config(name, "Call Return"), None)
         .await
         .unwrap();
     let replacement = config(name, "Call Waiting");
-    store.put_user_service_config(&replacement).await.unwrap();
+    store
+        .put_user_service_config(&replacement, None)
+        .await
+        .unwrap();
     assert_eq!(
         store
             .user_service_config(&replacement.instance_name)
             .await
-            .unwrap(),
+            .unwrap()
+            .map(|t| t.value),
         Some(replacement.clone())
     );
     assert!(
         store
-            .delete_user_service_config(&replacement.instance_name)
+            .delete_user_service_config(&replacement.instance_name, None)
             .await
             .unwrap()
     );
     assert!(
         !store
-            .delete_user_service_config(&replacement.instance_name)
+            .delete_user_service_config(&replacement.instance_name, None)
             .await
             .unwrap()
     );
@@ -108,7 +124,7 @@ async fn the_list_is_in_instance_name_order() {
     let store = store().await;
     for name in ["order-c", "order-a", "order-b"] {
         store
-            .put_user_service_config(&config(name, "Call Return"))
+            .put_user_service_config(&config(name, "Call Return"), None)
             .await
             .unwrap();
     }

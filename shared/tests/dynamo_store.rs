@@ -112,7 +112,7 @@ async fn updates_are_stored_and_read_back() {
     ];
     // Packs are licensed only once their tenant defines them.
     let refused = store
-        .update_group_licenses(&g, &changes, Authority::Operator)
+        .update_group_licenses(&g, &changes, Authority::Operator, None)
         .await
         .unwrap_err();
     assert!(matches!(refused, StoreError::Rejected(ref r) if r.len() == 2));
@@ -124,7 +124,7 @@ async fn updates_are_stored_and_read_back() {
         define_pack(&store, &g, name).await;
     }
     store
-        .update_group_licenses(&g, &changes, Authority::Operator)
+        .update_group_licenses(&g, &changes, Authority::Operator, None)
         .await
         .unwrap();
 
@@ -173,6 +173,7 @@ async fn updates_are_stored_and_read_back() {
             &g,
             &[change(user("Call Forwarding Busy"), Allocation::Unlimited)],
             Authority::Operator,
+            None,
         )
         .await
         .unwrap();
@@ -199,7 +200,7 @@ async fn below_usage_is_refused_and_the_whole_transaction_with_it() {
         change(cfb.clone(), Allocation::Limited(3)),
     ];
     let err = store
-        .update_group_licenses(&g, &changes, Authority::Operator)
+        .update_group_licenses(&g, &changes, Authority::Operator, None)
         .await
         .unwrap_err();
     match err {
@@ -224,6 +225,7 @@ async fn below_usage_is_refused_and_the_whole_transaction_with_it() {
             &g,
             &[change(cfb.clone(), Allocation::Limited(4))],
             Authority::Operator,
+            None,
         )
         .await
         .unwrap();
@@ -267,6 +269,7 @@ async fn unlicensing_removes_the_record_only_when_nothing_is_in_use() {
             &g,
             &[change(busy.clone(), Allocation::NOT_LICENSED)],
             Authority::Operator,
+            None,
         )
         .await
         .unwrap_err();
@@ -284,6 +287,7 @@ async fn unlicensing_removes_the_record_only_when_nothing_is_in_use() {
                 change(user("Call Return"), Allocation::NOT_LICENSED),
             ],
             Authority::Operator,
+            None,
         )
         .await
         .unwrap();

@@ -31,7 +31,7 @@ async fn license(store: &DynamoStore, group: &GroupRef, item: Licensable, max: u
         auto_assign: false,
     };
     store
-        .update_group_licenses(group, &[change], Authority::Operator)
+        .update_group_licenses(group, &[change], Authority::Operator, None)
         .await
         .unwrap();
 }
@@ -245,7 +245,7 @@ async fn groups_racing_for_a_tenant_pool_never_exceed_it() {
         auto_assign: false,
     };
     store
-        .update_tenant_licenses(&tenant, &[change(10)])
+        .update_tenant_licenses(&tenant, &[change(10)], None)
         .await
         .unwrap();
     let groups: Vec<GroupRef> = (0..20)
@@ -262,7 +262,7 @@ async fn groups_racing_for_a_tenant_pool_never_exceed_it() {
             let (store, g, change) = (store.clone(), g.clone(), change(1));
             tokio::spawn(async move {
                 store
-                    .update_group_licenses(&g, &[change], Authority::Operator)
+                    .update_group_licenses(&g, &[change], Authority::Operator, None)
                     .await
             })
         })
@@ -294,7 +294,7 @@ async fn groups_racing_for_a_tenant_pool_never_exceed_it() {
             let wanted = if i % 2 == 0 { change(0) } else { change(2) };
             tokio::spawn(async move {
                 store
-                    .update_group_licenses(&g, &[wanted], Authority::Operator)
+                    .update_group_licenses(&g, &[wanted], Authority::Operator, None)
                     .await
             })
         })

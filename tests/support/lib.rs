@@ -5,6 +5,8 @@
 //! `API_URL` (the local server), `AWS_ENDPOINT_URL_DYNAMODB`, `LICENSES_TABLE` and
 //! `USER_SERVICES_TABLE` to the tests.
 
+pub mod faults;
+pub mod server;
 pub mod spec;
 
 use aws_sdk_dynamodb::Client;
@@ -151,7 +153,7 @@ pub async fn seed_example_group(
         .collect();
     let failed = |e: licensing::store::StoreError| e.to_string();
     store
-        .update_group_licenses(group, &changes, Authority::Operator)
+        .update_group_licenses(group, &changes, Authority::Operator, None)
         .await
         .map_err(failed)?;
     let service = |n| Assignable::Service(UserService::parse(n).expect("catalog user service"));
@@ -348,7 +350,20 @@ pub struct Reply {
     pub status: u16,
     pub allow: Option<String>,
     pub content_type: Option<String>,
+    /// The body as JSON (`null` for an empty body).
     pub json: serde_json::Value,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The `code` of the first error item.
+    pub fn code(&self) -> &str {
+        self.json["errors"][0]["code"].as_str().unwrap_or_default()
+    }
 }
 
 impl Api {
@@ -360,6 +375,15 @@ impl Api {
     pub fn as_caller(caller: Caller) -> Self {
         Self {
             base: env("API_URL").trim_end_matches('/').to_owned(),
+            http: reqwest::Client::new(),
+            caller,
+        }
+    }
+
+    /// Another server (one a test started) as `caller`.
+    pub fn at(base: &str, caller: Caller) -> Self {
+        Self {
+            base: base.trim_end_matches('/').to_owned(),
             http: reqwest::Client::new(),
             caller,
         }
@@ -382,6 +406,7 @@ impl Api {
             method: reqwest::Method::from_bytes(method.as_bytes()).expect("a valid method"),
             path,
             body: body.map(str::to_owned),
+            headers: Vec::new(),
         }
     }
 }
@@ -393,15 +418,25 @@ pub struct Sending<'a> {
     method: reqwest::Method,
     path: &'a str,
     body: Option<String>,
+    headers: Vec<(String, String)>,
 }
 
 impl Sending<'_> {
+    /// Adds a request header (`Idempotency-Key`, `If-Match`, ...).
+    pub fn with(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
     async fn answer(self) -> (u16, reqwest::header::HeaderMap, String) {
         let mut request = self
             .api
             .http
             .request(self.method, format!("{}{}", self.api.base, self.path))
             .header("authorization", self.api.caller.authorization());
+        for (name, value) in &self.headers {
+            request = request.header(name, value);
+        }
         if let Some(body) = self.body {
             request = request
                 .header("content-type", "application/json")
@@ -438,13 +473,18 @@ impl<'a> std::future::IntoFuture for Sending<'a> {
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_owned)
             };
-            let json = serde_json::from_str(&body)
-                .unwrap_or_else(|e| panic!("response to {path} is not JSON ({e}): {body}"));
+            let json = if body.is_empty() {
+                serde_json::Value::Null
+            } else {
+                serde_json::from_str(&body)
+                    .unwrap_or_else(|e| panic!("response to {path} is not JSON ({e}): {body}"))
+            };
             Reply {
                 status,
                 allow: header("allow"),
                 content_type: header("content-type"),
                 json,
+                headers,
             }
         })
     }

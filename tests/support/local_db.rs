@@ -7,6 +7,8 @@
 //!   user-services configuration `For_HG`, only where nothing exists yet, so a developer's own
 //!   changes survive restarts.
 //!
+//! - `local-db drop-tables` deletes both (the tables a test run made in a real DynamoDB).
+//!
 //! The SDK finds DynamoDB Local through `AWS_ENDPOINT_URL_DYNAMODB`.
 
 use api_tests::{example_config, example_group, seed_example_group};
@@ -14,7 +16,7 @@ use aws_sdk_dynamodb::Client;
 use licensing::lambda::env;
 use licensing::store::ConfigStore;
 use licensing::store::dynamo_configs::DynamoConfigStore;
-use licensing::store::schema::{check_layout, ensure_table};
+use licensing::store::schema::{check_layout, drop_table, ensure_table};
 use std::process::ExitCode;
 
 async fn create_tables(client: &Client) -> Result<(), String> {
@@ -22,6 +24,11 @@ async fn create_tables(client: &Client) -> Result<(), String> {
     ensure_table(client, &licenses).await?;
     ensure_table(client, &env("USER_SERVICES_TABLE")?).await?;
     check_layout(client, &licenses, "rm -rf .local").await
+}
+
+async fn drop_tables(client: &Client) -> Result<(), String> {
+    drop_table(client, &env("LICENSES_TABLE")?).await?;
+    drop_table(client, &env("USER_SERVICES_TABLE")?).await
 }
 
 async fn seed(client: &Client) -> Result<(), String> {
@@ -41,7 +48,8 @@ async fn main() -> ExitCode {
     let result = match command.as_str() {
         "create-tables" => create_tables(&client).await,
         "seed" => seed(&client).await,
-        _ => Err("usage: local-db create-tables|seed".to_owned()),
+        "drop-tables" => drop_tables(&client).await,
+        _ => Err("usage: local-db create-tables|seed|drop-tables".to_owned()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -70,6 +70,23 @@ impl Principal {
         }
     }
 
+    /// Whose `Idempotency-Key`s the principal's share: an operator's are the operators', anyone
+    /// else's their tenant's.
+    pub fn key_scope(&self) -> String {
+        if self.roles.contains(&Role::Operator) {
+            return "operator".to_owned();
+        }
+        let tenant = self.roles.iter().find_map(|role| match role {
+            Role::TenantAdmin(t) => Some(t),
+            Role::GroupAdmin(g) => Some(&g.tenant),
+            Role::Operator => None,
+        });
+        match tenant {
+            Some(t) => format!("tenant:{}", t.as_str()),
+            None => "none".to_owned(),
+        }
+    }
+
     pub fn may(&self, target: Target<'_>, action: Action) -> bool {
         self.roles.iter().any(|role| role_may(role, target, action))
     }

@@ -80,6 +80,16 @@ pub enum ApiError {
     MethodNotAllowed,
     /// 409: the request is valid but stored state refuses it; nothing was changed.
     Conflict(Vec<ErrorItem>),
+    /// 409 `CONCURRENT_UPDATE`: other requests kept changing the same items until the request's
+    /// time ran out; nothing was changed, and a retry is safe.
+    ConcurrentUpdate,
+    /// 409 `IN_PROGRESS`: the first request with this `Idempotency-Key` has not finished
+    /// (`applied`: it wrote, then stopped before its answer was kept).
+    InProgress { applied: bool },
+    /// 412: `If-Match` names a version that is no longer current; nothing was changed.
+    PreconditionFailed,
+    /// 422: the `Idempotency-Key` was used for another request.
+    IdempotencyKeyReused,
     /// 413: the body is larger than the route accepts.
     PayloadTooLarge { limit: usize },
     /// 503: storage could not be reached; the caller may retry.
@@ -89,6 +99,11 @@ pub enum ApiError {
     /// 500: a defect of ours (a handler panicked). Never for anything a client sent.
     Internal,
 }
+
+/// Marks an answer that says nothing about the request itself (contention, an unavailable store,
+/// a defect): a retry with the same `Idempotency-Key` runs again instead of replaying it.
+#[derive(Clone, Copy, Debug)]
+pub struct Transient;
 
 #[derive(Serialize)]
 struct ErrorBody<'a> {
@@ -122,10 +137,9 @@ impl ApiError {
                     "this request needs up to {needed} writes and one request makes at most {MAX_WRITES_PER_REQUEST} (one transaction): 2 per service, and per pack 2 plus 2 per service of the pack; split it"
                 ),
             )),
-            StoreError::Contended => ApiError::Conflict(vec![ErrorItem::new(
-                "CONCURRENT_UPDATE",
-                "other requests kept changing the same licenses; nothing was changed, retry",
-            )]),
+            StoreError::Contended => ApiError::ConcurrentUpdate,
+            StoreError::ClaimLost => ApiError::InProgress { applied: false },
+            StoreError::PreconditionFailed => ApiError::PreconditionFailed,
         }
     }
 }
@@ -251,7 +265,11 @@ impl ApiError {
             ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::NotFound | ApiError::NoSuch(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::ConcurrentUpdate | ApiError::InProgress { .. } => {
+                StatusCode::CONFLICT
+            }
+            ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable | ApiError::DeadlineExceeded => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -294,6 +312,41 @@ impl axum::response::IntoResponse for ApiError {
                 )];
                 &single
             }
+            ApiError::ConcurrentUpdate => {
+                single = [ErrorItem::new(
+                    "CONCURRENT_UPDATE",
+                    "other requests kept changing the same items; nothing was changed, retry",
+                )];
+                &single
+            }
+            ApiError::InProgress { applied: false } => {
+                single = [ErrorItem::new(
+                    "IN_PROGRESS",
+                    "the first request with this Idempotency-Key is still running; retry later for its answer",
+                )];
+                &single
+            }
+            ApiError::InProgress { applied: true } => {
+                single = [ErrorItem::new(
+                    "IN_PROGRESS",
+                    "the first request with this Idempotency-Key was applied but did not finish answering; it will not run again, so read the resource for its state",
+                )];
+                &single
+            }
+            ApiError::PreconditionFailed => {
+                single = [ErrorItem::new(
+                    "PRECONDITION_FAILED",
+                    "If-Match does not match the current ETag: it changed since it was read; nothing was changed, read it again",
+                )];
+                &single
+            }
+            ApiError::IdempotencyKeyReused => {
+                single = [ErrorItem::new(
+                    "IDEMPOTENCY_KEY_REUSED",
+                    "this Idempotency-Key was used for another request (method, path or body differ); use a new key",
+                )];
+                &single
+            }
             ApiError::PayloadTooLarge { limit } => {
                 single = [ErrorItem::new(
                     "PAYLOAD_TOO_LARGE",
@@ -327,6 +380,16 @@ impl axum::response::IntoResponse for ApiError {
             }
         };
         let mut response = json_response(status, &ErrorBody { errors: items });
+        if matches!(
+            self,
+            ApiError::ConcurrentUpdate
+                | ApiError::InProgress { .. }
+                | ApiError::Unavailable
+                | ApiError::DeadlineExceeded
+                | ApiError::Internal
+        ) {
+            response.extensions_mut().insert(Transient);
+        }
         let headers = response.headers_mut();
         match self {
             ApiError::Unauthenticated => {

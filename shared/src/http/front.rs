@@ -14,6 +14,7 @@
 use super::auth;
 use super::error::{ApiError, ErrorItem};
 use super::path::PathIds;
+use crate::store::retry;
 use axum::Router;
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::{self, Next};
@@ -102,8 +103,10 @@ async fn refuse_cut_path(req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
+/// The request's deadline, which the store's retries also keep ([`retry::with_deadline`]).
 async fn within(deadline: Duration, req: Request, next: Next) -> Response {
-    match tokio::time::timeout(deadline, next.run(req)).await {
+    let until = Instant::now() + deadline;
+    match tokio::time::timeout(deadline, retry::with_deadline(until, next.run(req))).await {
         Ok(response) => response,
         Err(_) => ApiError::DeadlineExceeded.into_response(),
     }

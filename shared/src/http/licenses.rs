@@ -3,15 +3,18 @@
 //! one list of its routes; [`authorize`] the one table of who may call them.
 
 use super::auth::Caller;
+use super::conditional::{self, IfMatchHeader};
 use super::error::usage_error;
 use super::extract::Input;
 use super::front::{self, RouteBoth};
+use super::idempotency::idempotent;
 use super::licenses_body::{self, Holder, LicensesPut, List, licensable_name};
 use super::path::{GroupPath, PathIds};
 use super::{ApiError, ErrorItem, audience_query, bool_query, json_object_body, json_response};
 use super::{tenant, usage};
 use crate::domain::PoolRejection;
 use crate::domain::{Allocation, GroupLicenses, License, Target, UserService};
+use crate::store::idempotency::KeepsRecords;
 use crate::store::{ConfigStore, LicenseStore, RejectReason, Rejection, TenantStore, UsageStore};
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
@@ -49,9 +52,10 @@ pub type Shared<S, C> = State<Arc<Stores<S, C>>>;
 /// else is a JSON 404 and a wrong method a JSON 405 with `Allow` ([`front::finish`]).
 pub fn router<S, C>(licenses: S, configs: C, deadline: Duration) -> Router
 where
-    S: LicenseStore + UsageStore + TenantStore + 'static,
+    S: LicenseStore + UsageStore + TenantStore + KeepsRecords + 'static,
     C: ConfigStore + 'static,
 {
+    let records = licenses.idempotency_records();
     let routes = Router::new()
         .route_both(
             TENANT_LICENSES,
@@ -89,6 +93,7 @@ where
                 .delete(usage::unassign_from_user::<S, C>),
         )
         .method_not_allowed_fallback(front::method_not_allowed)
+        .route_layer(middleware::from_fn_with_state(records, idempotent))
         .route_layer(middleware::from_fn(authorize))
         .with_state(Arc::new(Stores { licenses, configs }));
     front::finish(routes, deadline)
@@ -205,17 +210,20 @@ pub async fn get_group<S: LicenseStore, C: ConfigStore>(
     let filter = audience_query(&input)?;
     if !filter.is_filtering() {
         let licenses = store
-            .group_licenses(group)
+            .tagged_group_licenses(group)
             .await
             .map_err(|_| ApiError::Unavailable)?;
-        return Ok(json_response(
-            StatusCode::OK,
-            &render(&licenses, licensed_only, None),
+        let body = render(&licenses.value, licensed_only, None);
+        return Ok(conditional::weak(
+            json_response(StatusCode::OK, &body),
+            &licenses.etag,
         ));
     }
     // Both reads at once: the answer costs one round trip of latency.
-    let (licenses, all_configs) =
-        tokio::join!(store.group_licenses(group), configs.user_service_configs());
+    let (licenses, all_configs) = tokio::join!(
+        store.tagged_group_licenses(group),
+        configs.user_service_configs()
+    );
     let (licenses, all_configs) = (
         licenses.map_err(|_| ApiError::Unavailable)?,
         all_configs.map_err(|_| ApiError::Unavailable)?,
@@ -224,9 +232,10 @@ pub async fn get_group<S: LicenseStore, C: ConfigStore>(
     for config in all_configs.iter().filter(|c| filter.admits(&c.audience)) {
         offered[config.technical_name.index()] = true;
     }
-    Ok(json_response(
-        StatusCode::OK,
-        &render(&licenses, licensed_only, Some(&offered)),
+    let body = render(&licenses.value, licensed_only, Some(&offered));
+    Ok(conditional::weak(
+        json_response(StatusCode::OK, &body),
+        &licenses.etag,
     ))
 }
 
@@ -240,12 +249,18 @@ pub async fn put_group<S: LicenseStore, C: Send + Sync>(
     State(app): Shared<S, C>,
     caller: Caller,
     GroupPath(group): GroupPath,
+    IfMatchHeader(if_match): IfMatchHeader,
     input: Input,
 ) -> Result<Response, ApiError> {
     let body = json_object_body(&input)?;
     let put = licenses_body::parse(&body, Holder::Group).map_err(ApiError::BadRequest)?;
     app.licenses
-        .update_group_licenses(&group, &put.changes, caller.0.authority())
+        .update_group_licenses(
+            &group,
+            &put.changes,
+            caller.0.authority(),
+            if_match.as_ref(),
+        )
         .await
         .map_err(|err| ApiError::from_store(err, |r| put_error(&put, r)))?;
     Ok(json_response(StatusCode::OK, &receipt(&put)))

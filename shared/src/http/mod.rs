@@ -4,9 +4,11 @@
 //! the boundary ([`extract`], [`path`]) and the one error shape ([`error`]).
 
 pub mod auth;
+pub mod conditional;
 pub mod error;
 pub mod extract;
 pub mod front;
+pub mod idempotency;
 pub mod licenses;
 mod licenses_body;
 pub mod path;

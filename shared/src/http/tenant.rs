@@ -2,6 +2,7 @@
 //! service pack definitions. Routing is in `licenses.rs`; the pool rule lives in the store's
 //! conditions (`store/dynamo_pool.rs`).
 
+use super::conditional::{self, IfMatchHeader};
 use super::extract::Input;
 use super::licenses::Shared;
 use super::licenses::{Allocated, put_error, receipt};
@@ -94,7 +95,10 @@ pub async fn get_tenant<S: TenantStore, C: Send + Sync>(
             .map(|(name, (description, l))| entry(name.as_str(), description, l))
             .collect(),
     };
-    Ok(json_response(StatusCode::OK, &view))
+    Ok(conditional::weak(
+        json_response(StatusCode::OK, &view),
+        &state.version.to_string(),
+    ))
 }
 
 /// `PUT /api/v1/tenants/{tenant_id}/licenses/`: the group PUT's body and answer, without
@@ -102,13 +106,14 @@ pub async fn get_tenant<S: TenantStore, C: Send + Sync>(
 pub async fn put_tenant<S: TenantStore, C: Send + Sync>(
     State(app): Shared<S, C>,
     TenantPath(tenant): TenantPath,
+    IfMatchHeader(if_match): IfMatchHeader,
     input: Input,
 ) -> Result<Response, ApiError> {
     let (store, tenant, req) = (&app.licenses, &tenant, &input);
     let body = json_object_body(req)?;
     let put = licenses_body::parse(&body, Holder::Tenant).map_err(ApiError::BadRequest)?;
     store
-        .update_tenant_licenses(tenant, &put.changes)
+        .update_tenant_licenses(tenant, &put.changes, if_match.as_ref())
         .await
         .map_err(|err| ApiError::from_store(err, |r| put_error(&put, r)))?;
     Ok(json_response(StatusCode::OK, &receipt(&put)))
@@ -276,7 +281,10 @@ pub async fn get_pack<S: TenantStore, C: Send + Sync>(
         .await
         .map_err(ApiError::store)?
     {
-        Some(pack) => Ok(json_response(StatusCode::OK, &PackView::from(&pack))),
+        Some(pack) => Ok(conditional::strong(
+            json_response(StatusCode::OK, &PackView::from(&pack.value)),
+            &pack.etag,
+        )),
         None => Err(no_such_pack(name)),
     }
 }
@@ -311,12 +319,13 @@ pub async fn create_pack<S: TenantStore, C: Send + Sync>(
 pub async fn replace_pack<S: TenantStore, C: Send + Sync>(
     State(app): Shared<S, C>,
     PackPath(tenant, name): PackPath,
+    IfMatchHeader(if_match): IfMatchHeader,
     input: Input,
 ) -> Result<Response, ApiError> {
     let (store, tenant, name, req) = (&app.licenses, &tenant, &name, &input);
     let pack = parse_pack(&json_object_body(req)?, Some(name))?;
     let replaced = store
-        .replace_pack(tenant, &pack)
+        .replace_pack(tenant, &pack, if_match.as_ref())
         .await
         .map_err(|e| ApiError::from_store(e, pack_error(name)))?;
     if !replaced {
@@ -328,10 +337,11 @@ pub async fn replace_pack<S: TenantStore, C: Send + Sync>(
 pub async fn delete_pack<S: TenantStore, C: Send + Sync>(
     State(app): Shared<S, C>,
     PackPath(tenant, name): PackPath,
+    IfMatchHeader(if_match): IfMatchHeader,
 ) -> Result<Response, ApiError> {
     let (store, tenant, name) = (&app.licenses, &tenant, &name);
     let deleted = store
-        .delete_pack(tenant, name)
+        .delete_pack(tenant, name, if_match.as_ref())
         .await
         .map_err(|e| ApiError::from_store(e, pack_error(name)))?;
     if !deleted {

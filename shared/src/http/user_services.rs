@@ -3,8 +3,10 @@
 //! `domain/access.rs` lets every role read and only operators write ([`authorize`]).
 
 use super::auth::Caller;
+use super::conditional::{self, IfMatchHeader};
 use super::extract::Input;
 use super::front::{self, RouteBoth};
+use super::idempotency::idempotent;
 use super::path::{ConfigPath, PathIds};
 use super::user_services_body::{InstanceSource, parse_config, parse_filter};
 use super::{
@@ -13,6 +15,7 @@ use super::{
 };
 use crate::domain::{InstanceName, Target, UserServiceConfig};
 use crate::store::ConfigStore;
+use crate::store::idempotency::KeepsRecords;
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::StatusCode;
@@ -30,7 +33,8 @@ pub const CONFIG: &str = "/api/v1/configs/user_services/{instance_name}";
 type Shared<C> = State<Arc<C>>;
 
 /// Every route of the user-services function, each with and without its trailing slash.
-pub fn router<C: ConfigStore + 'static>(store: C, deadline: Duration) -> Router {
+pub fn router<C: ConfigStore + KeepsRecords + 'static>(store: C, deadline: Duration) -> Router {
+    let records = store.idempotency_records();
     let routes = Router::new()
         .route_both(CONFIGS, get(list::<C>).post(create::<C>))
         .route_both(
@@ -38,6 +42,7 @@ pub fn router<C: ConfigStore + 'static>(store: C, deadline: Duration) -> Router 
             get(get_one::<C>).put(replace::<C>).delete(delete::<C>),
         )
         .method_not_allowed_fallback(front::method_not_allowed)
+        .route_layer(middleware::from_fn_with_state(records, idempotent))
         .route_layer(middleware::from_fn(authorize))
         .with_state(Arc::new(store));
     front::finish(routes, deadline)
@@ -148,7 +153,10 @@ async fn get_one<C: ConfigStore>(
 ) -> Result<Response, ApiError> {
     let name = &name;
     match store.user_service_config(name).await.map_err(unavailable)? {
-        Some(config) => Ok(json_response(StatusCode::OK, &ConfigView::from(&config))),
+        Some(config) => Ok(conditional::strong(
+            json_response(StatusCode::OK, &ConfigView::from(&config.value)),
+            &config.etag,
+        )),
         None => Err(no_such(name)),
     }
 }
@@ -162,7 +170,7 @@ async fn create<C: ConfigStore>(
     if store
         .create_user_service_config(&config)
         .await
-        .map_err(unavailable)?
+        .map_err(ApiError::store)?
     {
         Ok(json_response(
             StatusCode::CREATED,
@@ -183,26 +191,28 @@ async fn create<C: ConfigStore>(
 async fn replace<C: ConfigStore>(
     State(store): Shared<C>,
     ConfigPath(name): ConfigPath,
+    IfMatchHeader(if_match): IfMatchHeader,
     input: Input,
 ) -> Result<Response, ApiError> {
     let body = json_object_body(&input)?;
     let config = parse_config(&body, InstanceSource::Path(&name)).map_err(ApiError::BadRequest)?;
     store
-        .put_user_service_config(&config)
+        .put_user_service_config(&config, if_match.as_ref())
         .await
-        .map_err(unavailable)?;
+        .map_err(ApiError::store)?;
     Ok(json_response(StatusCode::OK, &ConfigView::from(&config)))
 }
 
 async fn delete<C: ConfigStore>(
     State(store): Shared<C>,
     ConfigPath(name): ConfigPath,
+    IfMatchHeader(if_match): IfMatchHeader,
 ) -> Result<Response, ApiError> {
     let name = &name;
     if store
-        .delete_user_service_config(name)
+        .delete_user_service_config(name, if_match.as_ref())
         .await
-        .map_err(unavailable)?
+        .map_err(ApiError::store)?
     {
         Ok(no_content())
     } else {

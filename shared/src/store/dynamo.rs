@@ -5,7 +5,8 @@
 //! (usage must be live), writes one `TransactWriteItems` whose conditions carry the rules.
 
 use super::keys::{LICENSE_PREFIX, group_pk, parse_license_sk};
-use super::{LicenseStore, StoreError};
+use super::retry::{self, Backoff};
+use super::{IfMatch, LicenseStore, StoreError, Tagged, etag, idempotency};
 use crate::domain::{Allocation, Authority, GroupLicenses, GroupRef, License, LicenseChange};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
@@ -14,10 +15,6 @@ use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use std::collections::HashMap;
 
 pub(super) type Item = HashMap<String, AttributeValue>;
-
-/// How often a transaction that lost a race with another transaction on the same items is
-/// retried before the caller is told to retry.
-const CONFLICT_RETRIES: u32 = 5;
 
 #[derive(Clone, Debug)]
 pub struct DynamoStore {
@@ -41,61 +38,89 @@ impl DynamoStore {
         &self.table
     }
 
-    /// Runs one transaction. `Ok(Err(failed))` lists the actions whose condition failed, each with
-    /// the item as it was (actions ask for `ALL_OLD` on failure), so callers can say why. A
-    /// transaction that lost a race with another on the same items is retried a few times.
-    pub(super) async fn transact(
-        &self,
-        items: Vec<TransactWriteItem>,
-    ) -> Result<Result<(), Vec<(usize, Option<Item>)>>, StoreError> {
-        let mut attempt = 0;
-        loop {
-            let result = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items.clone()))
-                .send()
-                .await;
-            let err = match result {
-                Ok(_) => return Ok(Ok(())),
-                Err(err) => err,
-            };
-            let reasons = match &err {
-                SdkError::ServiceError(service) => match service.err() {
-                    TransactWriteItemsError::TransactionCanceledException(e) => {
-                        e.cancellation_reasons()
-                    }
-                    _ => return Err(unavailable(err)),
-                },
-                _ => return Err(unavailable(err)),
-            };
-            let failed: Vec<(usize, Option<Item>)> = reasons
-                .iter()
-                .enumerate()
-                .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
-                .map(|(index, r)| (index, r.item().cloned()))
-                .collect();
-            if !failed.is_empty() {
-                return Ok(Err(failed));
-            }
-            let conflict = reasons
-                .iter()
-                .any(|r| r.code() == Some("TransactionConflict"));
-            if !conflict || attempt == CONFLICT_RETRIES {
-                return Err(unavailable(err));
-            }
-            attempt += 1;
-            // Jittered backoff, so racing requests do not collide again in lockstep.
-            let jitter = u64::from(
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.subsec_nanos())
-                    % 10,
-            );
-            tokio::time::sleep(std::time::Duration::from_millis((5 << attempt) + jitter)).await;
-        }
+    /// Runs one transaction ([`transact`]).
+    pub(super) async fn transact(&self, items: Vec<TransactWriteItem>) -> Transacted {
+        transact(&self.client, items).await
     }
 }
+
+impl idempotency::KeepsRecords for DynamoStore {
+    fn idempotency_records(&self) -> idempotency::Records {
+        idempotency::Records::new(self.client.clone(), &self.table)
+    }
+}
+
+/// A transaction's outcome: `Ok(Err(failed))` lists the actions whose condition failed, each
+/// with the item as it was (actions ask for `ALL_OLD` on failure), so callers can say why.
+pub(super) type Transacted = Result<Result<(), Vec<(usize, Option<Item>)>>, StoreError>;
+
+/// Runs one transaction, the only way this crate writes.
+///
+/// - Every attempt has its own `ClientRequestToken`, which the SDK keeps for its resends of that
+///   attempt, so a resend after a lost response gets the first outcome instead of running again.
+/// - A `TransactionConflict` (another in-flight transaction held one of the items) is retried
+///   after a backoff within the request's deadline ([`retry::Backoff`]), then `Contended`.
+/// - Throttling the SDK could not retry away, and an unreachable store, are `Unavailable`.
+/// - The request's idempotency claim, if any, rides along as the last action
+///   ([`idempotency::Claim::action`]); a claim lost to another request is `ClaimLost`.
+pub(super) async fn transact(client: &Client, mut items: Vec<TransactWriteItem>) -> Transacted {
+    let claim_index = match idempotency::current() {
+        Some(claim) => {
+            items.push(claim.action()?);
+            Some(items.len() - 1)
+        }
+        None => None,
+    };
+    if items.len() > MAX_TRANSACTION_ITEMS {
+        return Err(StoreError::TooManyWrites {
+            needed: items.len(),
+        });
+    }
+    let mut backoff = Backoff::new();
+    loop {
+        let result = client
+            .transact_write_items()
+            .set_transact_items(Some(items.clone()))
+            .client_request_token(retry::request_token())
+            .send()
+            .await;
+        let err = match result {
+            Ok(_) => return Ok(Ok(())),
+            Err(err) => err,
+        };
+        let reasons = match err.as_service_error() {
+            Some(TransactWriteItemsError::TransactionCanceledException(e)) => {
+                e.cancellation_reasons()
+            }
+            _ => return Err(unavailable(err)),
+        };
+        let code = |i: usize| reasons.get(i).and_then(|r| r.code());
+        if claim_index.is_some_and(|i| code(i) == Some("ConditionalCheckFailed")) {
+            return Err(StoreError::ClaimLost);
+        }
+        let failed: Vec<(usize, Option<Item>)> = reasons
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
+            .map(|(index, r)| (index, r.item().cloned()))
+            .collect();
+        if !failed.is_empty() {
+            return Ok(Err(failed));
+        }
+        if reasons
+            .iter()
+            .any(|r| r.code() == Some("TransactionConflict"))
+        {
+            backoff.pause().await?;
+            continue;
+        }
+        // ThrottlingError, ValidationError, ...: the caller may retry later.
+        return Err(unavailable(err));
+    }
+}
+
+/// DynamoDB's limit of actions in one transaction.
+pub const MAX_TRANSACTION_ITEMS: usize = 100;
 
 /// The primary key of an item.
 pub(super) fn key(pk: &str, sk: String) -> Item {
@@ -171,35 +196,30 @@ where
 
 impl LicenseStore for DynamoStore {
     async fn group_licenses(&self, group: &GroupRef) -> Result<GroupLicenses, StoreError> {
+        Ok(self.tagged_group_licenses(group).await?.value)
+    }
+
+    async fn tagged_group_licenses(
+        &self,
+        group: &GroupRef,
+    ) -> Result<Tagged<GroupLicenses>, StoreError> {
         let mut licenses = GroupLicenses::default();
-        let mut start: Option<Item> = None;
-        let pk = AttributeValue::S(group_pk(group));
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("PK = :pk AND begins_with(SK, :lic)")
-                .expression_attribute_values(":pk", pk.clone())
-                .expression_attribute_values(":lic", AttributeValue::S(LICENSE_PREFIX.into()))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for item in page.items() {
-                let Some(AttributeValue::S(sk)) = item.get("SK") else {
-                    continue;
-                };
-                if let Some(licensable) = parse_license_sk(sk) {
-                    licenses.insert(licensable, decode_license(item));
-                }
-            }
-            match page.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(licenses),
+        let mut version = 0;
+        // The allocations version shares the license prefix, so one Query reads both.
+        for item in self.query_prefix(&group_pk(group), LICENSE_PREFIX).await? {
+            let Some(AttributeValue::S(sk)) = item.get("SK") else {
+                continue;
+            };
+            if sk == etag::VERSION_SK {
+                version = etag::version_of(&item);
+            } else if let Some(licensable) = parse_license_sk(sk) {
+                licenses.insert(licensable, decode_license(&item));
             }
         }
+        Ok(Tagged {
+            value: licenses,
+            etag: version.to_string(),
+        })
     }
 
     async fn update_group_licenses(
@@ -207,7 +227,9 @@ impl LicenseStore for DynamoStore {
         group: &GroupRef,
         changes: &[LicenseChange],
         authority: Authority,
+        if_match: Option<&IfMatch>,
     ) -> Result<(), StoreError> {
-        self.apply_group_changes(group, changes, authority).await
+        self.apply_group_changes(group, changes, authority, if_match)
+            .await
     }
 }

@@ -5,14 +5,11 @@
 //! (one per offered service and audience); `add_data` is kept as its JSON text so any JSON object
 //! round-trips unchanged.
 
-use super::dynamo::unavailable;
-use super::{ConfigStore, StoreError};
+use super::dynamo::{built, transact, unavailable};
+use super::{ConfigStore, IfMatch, StoreError, Tagged, etag};
 use crate::domain::{Audience, InstanceName, UserService, UserServiceConfig};
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 use std::collections::HashMap;
 
 type Item = HashMap<String, AttributeValue>;
@@ -31,6 +28,12 @@ impl DynamoConfigStore {
             client,
             table: table.into(),
         }
+    }
+}
+
+impl super::idempotency::KeepsRecords for DynamoConfigStore {
+    fn idempotency_records(&self) -> super::idempotency::Records {
+        super::idempotency::Records::new(self.client.clone(), &self.table)
     }
 }
 
@@ -58,7 +61,7 @@ fn encode(config: &UserServiceConfig) -> Item {
     // A serde_json::Map always serializes.
     let add_data = serde_json::Value::Object(config.add_data.clone()).to_string();
     item.insert("add_data".into(), AttributeValue::S(add_data));
-    item
+    etag::tagged(item)
 }
 
 /// Decodes a stored object; `None` for one this version cannot read (its technical name left the
@@ -99,20 +102,26 @@ fn decode(item: &Item) -> Option<UserServiceConfig> {
     Some(config)
 }
 
-/// `Ok(true)` when a conditional write applied, `Ok(false)` when its condition failed.
-fn applied<T, E, R>(
-    result: Result<T, SdkError<E, R>>,
-    condition_failed: fn(&E) -> bool,
-) -> Result<bool, StoreError>
-where
-    E: std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    match result {
-        Ok(_) => Ok(true),
-        Err(e) if e.as_service_error().is_some_and(condition_failed) => Ok(false),
-        Err(e) => Err(unavailable(e)),
+impl DynamoConfigStore {
+    /// One write as a transaction ([`transact`]): conflicts are retried, the request's
+    /// idempotency claim rides along, and `Ok(false)` says its condition failed.
+    async fn write(&self, action: TransactWriteItem) -> Result<bool, StoreError> {
+        Ok(transact(&self.client, vec![action]).await?.is_ok())
     }
+
+    /// A put or delete of an existing object under `If-Match`: `PreconditionFailed` unless it
+    /// applied.
+    async fn write_matching(&self, action: TransactWriteItem) -> Result<(), StoreError> {
+        match self.write(action).await? {
+            true => Ok(()),
+            false => Err(StoreError::PreconditionFailed),
+        }
+    }
+}
+
+fn matching(if_match: &IfMatch) -> (String, HashMap<String, AttributeValue>) {
+    let (condition, values) = etag::content_condition(if_match);
+    (condition, values.into_iter().collect())
 }
 
 impl ConfigStore for DynamoConfigStore {
@@ -142,7 +151,7 @@ impl ConfigStore for DynamoConfigStore {
     async fn user_service_config(
         &self,
         name: &InstanceName,
-    ) -> Result<Option<UserServiceConfig>, StoreError> {
+    ) -> Result<Option<Tagged<UserServiceConfig>>, StoreError> {
         let out = self
             .client
             .get_item()
@@ -152,47 +161,87 @@ impl ConfigStore for DynamoConfigStore {
             .send()
             .await
             .map_err(unavailable)?;
-        Ok(out.item().and_then(decode))
+        Ok(out.item().and_then(|item| {
+            Some(Tagged {
+                value: decode(item)?,
+                etag: etag::stored(item),
+            })
+        }))
     }
 
     async fn create_user_service_config(
         &self,
         config: &UserServiceConfig,
     ) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .put_item()
+        let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(encode(config)))
-            .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await;
-        applied(result, PutItemError::is_conditional_check_failed_exception)
-    }
-
-    async fn put_user_service_config(&self, config: &UserServiceConfig) -> Result<(), StoreError> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(encode(config)))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
-    }
-
-    async fn delete_user_service_config(&self, name: &InstanceName) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key_of(name)))
-            .condition_expression("attribute_exists(PK)")
-            .send()
-            .await;
-        applied(
-            result,
-            DeleteItemError::is_conditional_check_failed_exception,
+            .condition_expression("attribute_not_exists(PK)");
+        self.write(
+            TransactWriteItem::builder()
+                .put(built(put.build())?)
+                .build(),
         )
+        .await
+    }
+
+    async fn put_user_service_config(
+        &self,
+        config: &UserServiceConfig,
+        if_match: Option<&IfMatch>,
+    ) -> Result<(), StoreError> {
+        let mut put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(encode(config)));
+        let Some(if_match) = if_match else {
+            self.write(
+                TransactWriteItem::builder()
+                    .put(built(put.build())?)
+                    .build(),
+            )
+            .await?;
+            return Ok(());
+        };
+        let (condition, values) = matching(if_match);
+        put = put
+            .condition_expression(condition)
+            .set_expression_attribute_values((!values.is_empty()).then_some(values));
+        self.write_matching(
+            TransactWriteItem::builder()
+                .put(built(put.build())?)
+                .build(),
+        )
+        .await
+    }
+
+    async fn delete_user_service_config(
+        &self,
+        name: &InstanceName,
+        if_match: Option<&IfMatch>,
+    ) -> Result<bool, StoreError> {
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key_of(name)));
+        let Some(if_match) = if_match else {
+            let delete = delete.condition_expression("attribute_exists(PK)");
+            return self
+                .write(
+                    TransactWriteItem::builder()
+                        .delete(built(delete.build())?)
+                        .build(),
+                )
+                .await;
+        };
+        let (condition, values) = matching(if_match);
+        let delete = delete
+            .condition_expression(condition)
+            .set_expression_attribute_values((!values.is_empty()).then_some(values));
+        self.write_matching(
+            TransactWriteItem::builder()
+                .delete(built(delete.build())?)
+                .build(),
+        )
+        .await?;
+        Ok(true)
     }
 }

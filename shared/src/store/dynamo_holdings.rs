@@ -20,6 +20,7 @@ use super::dynamo_usage::{count_down, count_up, full_or_unlicensed};
 use super::keys::{
     PACKDEF_PREFIX, assignment_sk, group_pk, parse_assignment_sk, tenant_pk, user_prefix,
 };
+use super::retry::Backoff;
 use super::{RejectReason, Rejection, StoreError};
 use crate::domain::usage::{MAX_WRITES_PER_REQUEST, writes_needed};
 use crate::domain::{
@@ -28,9 +29,6 @@ use crate::domain::{
 };
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use std::collections::{BTreeMap, BTreeSet};
-
-/// How often a change whose read went stale is read again.
-const STALE_READ_RETRIES: u32 = 8;
 
 /// A holding as read: its routes and version.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -281,7 +279,8 @@ impl DynamoStore {
     ) -> Result<(), StoreError> {
         let (pk, prefix) = (group_pk(group), user_prefix(user));
         let wants_packs = items.iter().any(|i| matches!(i, Assignable::Pack(_)));
-        for _ in 0..STALE_READ_RETRIES {
+        let mut backoff = Backoff::new();
+        loop {
             // Both reads at once: one round trip of latency.
             let (records, definitions) = if wants_packs {
                 let (records, definitions) =
@@ -301,7 +300,7 @@ impl DynamoStore {
                 })
                 .collect();
             let services = items.len() - pack_sizes.len();
-            let needed = writes_needed(services, &pack_sizes);
+            let needed = writes_needed(services, &pack_sizes) + claim_slot();
             if needed > MAX_WRITES_PER_REQUEST {
                 return Err(StoreError::TooManyWrites { needed });
             }
@@ -396,11 +395,10 @@ impl DynamoStore {
             }
             match self.settle(plan).await? {
                 Settled::Done => return Ok(()),
-                Settled::Stale => continue,
+                Settled::Stale => backoff.pause().await?,
                 Settled::Refused(rejections) => return Err(StoreError::Rejected(rejections)),
             }
         }
-        Err(StoreError::Contended)
     }
 
     pub(super) async fn unassign_holdings(
@@ -410,7 +408,8 @@ impl DynamoStore {
         items: &[Assignable],
     ) -> Result<(), StoreError> {
         let (pk, prefix) = (group_pk(group), user_prefix(user));
-        for _ in 0..STALE_READ_RETRIES {
+        let mut backoff = Backoff::new();
+        loop {
             let records = self.user_records(group, user).await?;
             let pack_sizes: Vec<usize> = items
                 .iter()
@@ -419,7 +418,7 @@ impl DynamoStore {
                     Assignable::Service(_) => None,
                 })
                 .collect();
-            let needed = writes_needed(items.len() - pack_sizes.len(), &pack_sizes);
+            let needed = writes_needed(items.len() - pack_sizes.len(), &pack_sizes) + claim_slot();
             if needed > MAX_WRITES_PER_REQUEST {
                 return Err(StoreError::TooManyWrites { needed });
             }
@@ -491,11 +490,10 @@ impl DynamoStore {
             }
             match self.settle(plan).await? {
                 Settled::Done => return Ok(()),
-                Settled::Stale => continue,
+                Settled::Stale => backoff.pause().await?,
                 Settled::Refused(rejections) => return Err(StoreError::Rejected(rejections)),
             }
         }
-        Err(StoreError::Contended)
     }
 
     /// Runs a plan's transaction and says what its outcome means.
@@ -539,6 +537,11 @@ impl DynamoStore {
         rejections.sort_by_key(|r| r.index);
         Ok(Settled::Refused(rejections))
     }
+}
+
+/// The transaction slot an idempotency claim takes ([`super::idempotency`]).
+fn claim_slot() -> usize {
+    usize::from(super::idempotency::current().is_some())
 }
 
 enum Settled {

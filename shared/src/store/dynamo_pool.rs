@@ -18,7 +18,8 @@ use super::keys::{
     LICENSE_PREFIX, PACKDEF_PREFIX, group_pk, license_sk, packdef_sk, parse_license_sk,
     parse_pool_sk, pool_sk, tenant_pk,
 };
-use super::{RejectReason, Rejection, StoreError, TenantState, TenantStore};
+use super::retry::Backoff;
+use super::{IfMatch, RejectReason, Rejection, StoreError, Tagged, TenantState, TenantStore, etag};
 use crate::domain::{
     Allocation, Authority, GroupRef, Licensable, LicenseChange, PackDefinition, PackName,
     PoolRejection, PoolShare, TenantId, TenantLicense, UsageEffect, UserService,
@@ -28,9 +29,6 @@ use aws_sdk_dynamodb::types::{
     TransactWriteItem, Update,
 };
 use std::collections::HashMap;
-
-/// How often a PUT whose read went stale is re-read and retried.
-const STALE_READ_RETRIES: u32 = 8;
 
 fn signed(n: i64) -> AttributeValue {
     AttributeValue::N(n.to_string())
@@ -104,6 +102,8 @@ enum Action {
     Pool {
         change: usize,
     },
+    /// The group's allocations version (`store/etag.rs`).
+    Version,
 }
 
 impl DynamoStore {
@@ -262,12 +262,11 @@ impl DynamoStore {
         group: &GroupRef,
         changes: &[LicenseChange],
         authority: Authority,
+        if_match: Option<&IfMatch>,
     ) -> Result<(), StoreError> {
-        if changes.is_empty() {
-            return Ok(());
-        }
         let pk = group_pk(group);
-        for _ in 0..STALE_READ_RETRIES {
+        let mut backoff = Backoff::new();
+        loop {
             let current = self.query_prefix(&pk, LICENSE_PREFIX).await?;
             let mut old: HashMap<Licensable, Allocation> = HashMap::with_capacity(current.len());
             for item in &current {
@@ -305,17 +304,32 @@ impl DynamoStore {
                     meaning.push(Action::Pool { change: i });
                 }
             }
+            // The allocations version moves with every change, and `If-Match` is its condition;
+            // a PUT that changes nothing only checks it.
             if actions.is_empty() {
-                return Ok(());
+                match etag::check_version(self.table(), &pk, if_match)? {
+                    Some(check) => actions.push(check),
+                    None => return Ok(()),
+                }
+            } else {
+                actions.push(etag::bump_version(self.table(), &pk, if_match)?);
             }
+            meaning.push(Action::Version);
             let failed = match self.transact(actions).await? {
                 Ok(()) => return Ok(()),
                 Err(failed) => failed,
             };
+            if failed
+                .iter()
+                .any(|(i, _)| matches!(meaning[*i], Action::Version))
+            {
+                return Err(StoreError::PreconditionFailed);
+            }
             let mut rejections = Vec::new();
             let mut stale = false;
             for (index, record) in failed {
                 match &meaning[index] {
+                    Action::Version => {} // handled above
                     Action::Group { change, old } => {
                         let now = record.as_ref().map(decode_license);
                         if now.map(|l| l.allocation) != *old {
@@ -373,6 +387,7 @@ impl DynamoStore {
             // A stale read explains any other refusal of the same transaction (the pool had
             // room for what the group really held): read again before blaming a rule.
             if stale {
+                backoff.pause().await?;
                 continue;
             }
             if !rejections.is_empty() {
@@ -383,7 +398,20 @@ impl DynamoStore {
                 "transaction refused without a reason".into(),
             ));
         }
-        Err(StoreError::Contended)
+    }
+}
+
+/// "The item exists", and with `If-Match` "and matches it" (`store/etag.rs`).
+fn exists_matching(
+    if_match: Option<&IfMatch>,
+) -> (String, Option<HashMap<String, AttributeValue>>) {
+    match if_match {
+        None => ("attribute_exists(SK)".into(), None),
+        Some(if_match) => {
+            let (condition, values) = etag::content_condition(if_match);
+            let values: HashMap<_, _> = values.into_iter().collect();
+            (condition, (!values.is_empty()).then_some(values))
+        }
     }
 }
 
@@ -402,7 +430,7 @@ fn encode_pack(tenant: &TenantId, pack: &PackDefinition) -> Item {
                 .collect(),
         ),
     );
-    item
+    etag::tagged(item)
 }
 
 fn decode_pack(item: &Item) -> Option<PackDefinition> {
@@ -452,6 +480,7 @@ impl DynamoStore {
         name: &PackName,
         write: TransactWriteItem,
         undefine: bool,
+        if_match: bool,
     ) -> Result<bool, StoreError> {
         let guard = if undefine {
             // The pool record goes too: a pack defined again under the same name starts from
@@ -476,6 +505,10 @@ impl DynamoStore {
         };
         match self.transact(vec![write, guard]).await? {
             Ok(()) => Ok(true),
+            // `If-Match` names a representation; none, or another, is a failed precondition.
+            Err(failed) if if_match && failed.iter().any(|(i, _)| *i == 0) => {
+                Err(StoreError::PreconditionFailed)
+            }
             Err(failed) if failed.iter().any(|(i, _)| *i == 0) => Ok(false),
             Err(_) => Err(StoreError::Rejected(vec![Rejection {
                 index: 0,
@@ -493,7 +526,9 @@ impl TenantStore for DynamoStore {
             let Some(AttributeValue::S(sk)) = item.get("SK") else {
                 continue;
             };
-            if sk.starts_with(PACKDEF_PREFIX) {
+            if sk == etag::VERSION_SK {
+                state.version = etag::version_of(item);
+            } else if sk.starts_with(PACKDEF_PREFIX) {
                 state.packs.extend(decode_pack(item));
             } else if let Some(licensable) = parse_pool_sk(sk) {
                 state.pool.push((licensable, decode_pool(item)));
@@ -507,10 +542,8 @@ impl TenantStore for DynamoStore {
         &self,
         tenant: &TenantId,
         changes: &[LicenseChange],
+        if_match: Option<&IfMatch>,
     ) -> Result<(), StoreError> {
-        if changes.is_empty() {
-            return Ok(());
-        }
         let pk = tenant_pk(tenant);
         let mut actions = Vec::with_capacity(changes.len());
         for change in changes {
@@ -562,8 +595,21 @@ impl TenantStore for DynamoStore {
                     .build(),
             );
         }
+        // The allocations version moves with every change, and `If-Match` is its condition.
+        let version = actions.len();
+        if actions.is_empty() {
+            match etag::check_version(self.table(), &pk, if_match)? {
+                Some(check) => actions.push(check),
+                None => return Ok(()),
+            }
+        } else {
+            actions.push(etag::bump_version(self.table(), &pk, if_match)?);
+        }
         match self.transact(actions).await? {
             Ok(()) => Ok(()),
+            Err(failed) if failed.iter().any(|(i, _)| *i == version) => {
+                Err(StoreError::PreconditionFailed)
+            }
             Err(failed) => Err(StoreError::Rejected(
                 failed
                     .into_iter()
@@ -596,7 +642,7 @@ impl TenantStore for DynamoStore {
         &self,
         tenant: &TenantId,
         name: &PackName,
-    ) -> Result<Option<PackDefinition>, StoreError> {
+    ) -> Result<Option<Tagged<PackDefinition>>, StoreError> {
         let out = self
             .client()
             .get_item()
@@ -606,7 +652,12 @@ impl TenantStore for DynamoStore {
             .send()
             .await
             .map_err(unavailable)?;
-        Ok(out.item().and_then(decode_pack))
+        Ok(out.item().and_then(|item| {
+            Some(Tagged {
+                value: decode_pack(item)?,
+                etag: etag::stored(item),
+            })
+        }))
     }
 
     async fn create_pack(
@@ -638,26 +689,38 @@ impl TenantStore for DynamoStore {
         &self,
         tenant: &TenantId,
         pack: &PackDefinition,
+        if_match: Option<&IfMatch>,
     ) -> Result<bool, StoreError> {
+        let (condition, values) = exists_matching(if_match);
         let put = Put::builder()
             .table_name(self.table())
             .set_item(Some(encode_pack(tenant, pack)))
-            .condition_expression("attribute_exists(SK)");
+            .condition_expression(condition)
+            .set_expression_attribute_values(values);
         let write = TransactWriteItem::builder()
             .put(built(put.build())?)
             .build();
-        self.change_pack(tenant, &pack.name, write, false).await
+        self.change_pack(tenant, &pack.name, write, false, if_match.is_some())
+            .await
     }
 
-    async fn delete_pack(&self, tenant: &TenantId, name: &PackName) -> Result<bool, StoreError> {
+    async fn delete_pack(
+        &self,
+        tenant: &TenantId,
+        name: &PackName,
+        if_match: Option<&IfMatch>,
+    ) -> Result<bool, StoreError> {
+        let (condition, values) = exists_matching(if_match);
         let delete = Delete::builder()
             .table_name(self.table())
             .set_key(Some(key(&tenant_pk(tenant), packdef_sk(name))))
-            .condition_expression("attribute_exists(SK)");
+            .condition_expression(condition)
+            .set_expression_attribute_values(values);
         let write = TransactWriteItem::builder()
             .delete(built(delete.build())?)
             .build();
-        self.change_pack(tenant, name, write, true).await
+        self.change_pack(tenant, name, write, true, if_match.is_some())
+            .await
     }
 }
 

@@ -17,6 +17,7 @@ use super::dynamo::{DynamoStore, Item, built, decode_license, key, unavailable};
 use super::keys::{
     GROUP_LICENSE_PREFIX, group_pk, instance_prefix, instance_sk, license_sk, parse_license_sk,
 };
+use super::retry::Backoff;
 use super::{RejectReason, Rejection, StoreError, UsageStore};
 use crate::domain::{
     Assignable, GroupRef, GroupService, InstanceName, Licensable, License, UsageRejection,
@@ -25,9 +26,6 @@ use crate::domain::{
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
-
-/// Read-then-write operations retry this often when a concurrent request changed what they read.
-const STALE_READ_RETRIES: u32 = 8;
 
 fn s(v: &str) -> AttributeValue {
     AttributeValue::S(v.to_owned())
@@ -244,7 +242,8 @@ impl UsageStore for DynamoStore {
         services: &[GroupService],
     ) -> Result<(), StoreError> {
         let pk = group_pk(group);
-        for _ in 0..STALE_READ_RETRIES {
+        let mut backoff = Backoff::new();
+        loop {
             let current = self.group_service_licenses(group).await?;
             let mut actions = Vec::new();
             let mut refused = Vec::new();
@@ -294,10 +293,9 @@ impl UsageStore for DynamoStore {
             }
             match self.transact(actions).await? {
                 Ok(()) => return Ok(()),
-                Err(_) => continue, // changed since the read: read again
+                Err(_) => backoff.pause().await?, // changed since the read: read again
             }
         }
-        Err(StoreError::Contended)
     }
 
     async fn instances(

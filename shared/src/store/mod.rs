@@ -9,7 +9,10 @@ pub mod dynamo_configs;
 mod dynamo_holdings;
 mod dynamo_pool;
 pub mod dynamo_usage;
+pub mod etag;
+pub mod idempotency;
 pub mod keys;
+pub mod retry;
 pub mod schema;
 
 use crate::domain::{
@@ -50,8 +53,14 @@ pub enum StoreError {
     Rejected(Vec<Rejection>),
     /// The store could not be reached or did not answer in time; nothing is known to be written.
     Unavailable(String),
-    /// Other requests kept changing the same items; nothing was written and a retry may succeed.
+    /// Other requests kept changing the same items until the request's time ran out; nothing
+    /// was written and a retry may succeed.
     Contended,
+    /// The request's idempotency claim was taken over by a retry of it (its lease ran out);
+    /// nothing was written.
+    ClaimLost,
+    /// A write's `If-Match` no longer matches what is stored; nothing was written.
+    PreconditionFailed,
     /// The request would need more writes than one transaction holds; nothing was written.
     TooManyWrites { needed: usize },
 }
@@ -62,6 +71,8 @@ impl fmt::Display for StoreError {
             StoreError::Rejected(r) => write!(f, "{} item(s) rejected by stored state", r.len()),
             StoreError::Unavailable(why) => write!(f, "storage unavailable: {why}"),
             StoreError::Contended => f.write_str("too many concurrent changes of the same items"),
+            StoreError::ClaimLost => f.write_str("the idempotency key was taken over"),
+            StoreError::PreconditionFailed => f.write_str("If-Match no longer matches"),
             StoreError::TooManyWrites { needed } => {
                 write!(f, "the request needs {needed} writes in one transaction")
             }
@@ -71,6 +82,21 @@ impl fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
+/// A write's `If-Match`: any current representation (`*`), or one of these tags (the opaque
+/// part, without quotes or `W/`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IfMatch {
+    Any,
+    Tags(Vec<String>),
+}
+
+/// A value read with its entity tag (the opaque part; `store/etag.rs`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tagged<T> {
+    pub value: T,
+    pub etag: String,
+}
+
 /// Licensing state of groups.
 pub trait LicenseStore: Send + Sync {
     /// Every license record of the group (one `Query`).
@@ -79,16 +105,24 @@ pub trait LicenseStore: Send + Sync {
         group: &GroupRef,
     ) -> impl Future<Output = Result<GroupLicenses, StoreError>> + Send;
 
+    /// The same, tagged with the group's allocations version (the same `Query`).
+    fn tagged_group_licenses(
+        &self,
+        group: &GroupRef,
+    ) -> impl Future<Output = Result<Tagged<GroupLicenses>, StoreError>> + Send;
+
     /// Applies all changes or none (one transaction, after one read of the group's records to
     /// know what each change moves in the tenant's pool). A change whose rule fails against the
     /// stored state yields a [`StoreError::Rejected`] naming it: `BelowUsage`, or `Pool`
     /// (`Exhausted`, `NotUnlimited`, `PackNotDefined`, and under a tenant's [`Authority`]
-    /// `NotLicensedToTenant`).
+    /// `NotLicensedToTenant`). Moves the group's allocations version; with `if_match`, only
+    /// from a version it names (else `PreconditionFailed`).
     fn update_group_licenses(
         &self,
         group: &GroupRef,
         changes: &[LicenseChange],
         authority: Authority,
+        if_match: Option<&IfMatch>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
@@ -99,10 +133,11 @@ pub trait ConfigStore: Send + Sync {
         &self,
     ) -> impl Future<Output = Result<Vec<UserServiceConfig>, StoreError>> + Send;
 
+    /// One object with its strong tag.
     fn user_service_config(
         &self,
         name: &InstanceName,
-    ) -> impl Future<Output = Result<Option<UserServiceConfig>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Option<Tagged<UserServiceConfig>>, StoreError>> + Send;
 
     /// Stores `config` unless its instance exists; `Ok(false)` when it does. One conditional
     /// write, so of two racing creates exactly one succeeds.
@@ -111,16 +146,20 @@ pub trait ConfigStore: Send + Sync {
         config: &UserServiceConfig,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Creates or replaces.
+    /// Creates or replaces; with `if_match`, only replaces an object it matches (else
+    /// `PreconditionFailed`).
     fn put_user_service_config(
         &self,
         config: &UserServiceConfig,
+        if_match: Option<&IfMatch>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Deletes the instance if present; `Ok(false)` when there was none. One conditional write.
+    /// With `if_match`, only an object it matches (else `PreconditionFailed`).
     fn delete_user_service_config(
         &self,
         name: &InstanceName,
+        if_match: Option<&IfMatch>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
@@ -216,18 +255,20 @@ pub trait TenantStore: Send + Sync {
     ) -> impl Future<Output = Result<TenantState, StoreError>> + Send;
 
     /// Sets tenant allocations, all or none. Rejections: `Pool(BelowAllocated)`,
-    /// `Pool(GroupHoldsUnlimited)`, `Pool(PackNotDefined)`.
+    /// `Pool(GroupHoldsUnlimited)`, `Pool(PackNotDefined)`. Moves the tenant's allocations
+    /// version; with `if_match`, only from a version it names (else `PreconditionFailed`).
     fn update_tenant_licenses(
         &self,
         tenant: &TenantId,
         changes: &[LicenseChange],
+        if_match: Option<&IfMatch>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     fn pack_definition(
         &self,
         tenant: &TenantId,
         name: &PackName,
-    ) -> impl Future<Output = Result<Option<PackDefinition>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Option<Tagged<PackDefinition>>, StoreError>> + Send;
 
     /// Stores a new pack; `Ok(false)` when the name exists.
     fn create_pack(
@@ -236,18 +277,22 @@ pub trait TenantStore: Send + Sync {
         pack: &PackDefinition,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Replaces an existing pack; `Ok(false)` when there is none. Rejection: `Pool(PackInUse)`.
+    /// Replaces an existing pack; `Ok(false)` when there is none. Rejection: `Pool(PackInUse)`;
+    /// with `if_match`, `PreconditionFailed` unless it matches.
     fn replace_pack(
         &self,
         tenant: &TenantId,
         pack: &PackDefinition,
+        if_match: Option<&IfMatch>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Deletes a pack; `Ok(false)` when there is none. Rejection: `Pool(PackInUse)`.
+    /// Deletes a pack; `Ok(false)` when there is none. Rejection: `Pool(PackInUse)`; with
+    /// `if_match`, `PreconditionFailed` unless it matches.
     fn delete_pack(
         &self,
         tenant: &TenantId,
         name: &PackName,
+        if_match: Option<&IfMatch>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
@@ -258,4 +303,6 @@ pub struct TenantState {
     pub pool: Vec<(Licensable, TenantLicense)>,
     /// Pack definitions, in name order.
     pub packs: Vec<PackDefinition>,
+    /// The allocations version (the tenant licenses' weak tag; `store/etag.rs`).
+    pub version: u64,
 }

@@ -36,7 +36,10 @@ pub async fn ensure_table(client: &Client, table: &str) -> Result<(), String> {
         .send()
         .await;
     match result {
-        Ok(_) => Ok(()),
+        Ok(_) => {
+            wait_active(client, table).await?;
+            enable_ttl(client, table).await
+        }
         Err(SdkError::ServiceError(e))
             if matches!(e.err(), CreateTableError::ResourceInUseException(_)) =>
         {
@@ -49,10 +52,57 @@ pub async fn ensure_table(client: &Client, table: &str) -> Result<(), String> {
     }
 }
 
+/// In AWS a new table takes seconds to become usable (DynamoDB Local: none).
+async fn wait_active(client: &Client, table: &str) -> Result<(), String> {
+    use aws_sdk_dynamodb::types::TableStatus;
+    for _ in 0..120 {
+        let out = client
+            .describe_table()
+            .table_name(table)
+            .send()
+            .await
+            .map_err(|e| aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())?;
+        if out.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    Err(format!("{table} did not become active within a minute"))
+}
+
+/// Deletes a table (the tables of a test run against a real DynamoDB).
+pub async fn drop_table(client: &Client, table: &str) -> Result<(), String> {
+    client
+        .delete_table()
+        .table_name(table)
+        .send()
+        .await
+        .map_err(|e| aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())?;
+    Ok(())
+}
+
+/// Idempotency records expire through the `expires` attribute, as `template.yaml` declares.
+async fn enable_ttl(client: &Client, table: &str) -> Result<(), String> {
+    let spec = aws_sdk_dynamodb::types::TimeToLiveSpecification::builder()
+        .attribute_name("expires")
+        .enabled(true)
+        .build()
+        .map_err(|e| e.to_string())?;
+    client
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(spec)
+        .send()
+        .await
+        .map_err(|e| aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())?;
+    Ok(())
+}
+
 /// The layout of the licensing table's records this version reads and writes. 2: a user's
 /// services are holdings (`USER#<u>#SVC#<s>` with `direct`, `packs`, `v`), counted once per
-/// user whatever gives them.
-pub const LAYOUT_VERSION: u32 = 2;
+/// user whatever gives them. 3: pack definitions carry a content tag (`etag`), groups and
+/// tenants an allocations version (`LIC#ALLOCATIONS`), and idempotency records live here.
+pub const LAYOUT_VERSION: u32 = 3;
 
 const LAYOUT_PK: &str = "META#layout";
 

@@ -1,0 +1,105 @@
+//! Contention in one place: how long a request may keep retrying, and how long it waits between
+//! attempts.
+//!
+//! In AWS two transactions touching one item at once cancel one with `TransactionConflict`, and
+//! a read-then-write finds what it read changed; hot items (a popular service's license, a
+//! tenant's pool record) see both on every burst. Every such retry waits a full-jitter
+//! exponential backoff (AWS Architecture Blog, "Exponential Backoff And Jitter") so racing
+//! requests spread out instead of colliding again in lockstep, and stops while the request still
+//! has time to answer: then the caller gets a 409 `CONCURRENT_UPDATE`, which is safe to retry.
+//!
+//! The request's deadline reaches the store as a task-local set by the HTTP front
+//! ([`with_deadline`]); outside a request (store tests, tools) a fixed budget applies.
+
+use super::StoreError;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+tokio::task_local! {
+    static DEADLINE: Instant;
+}
+
+/// First backoff ceiling; each retry doubles it up to [`CAP`].
+const BASE: Duration = Duration::from_millis(8);
+const CAP: Duration = Duration::from_millis(200);
+/// Kept back from the deadline for the last attempt and the answer.
+const RESERVE: Duration = Duration::from_millis(1500);
+/// The budget of work that runs outside any request.
+const DEFAULT_BUDGET: Duration = Duration::from_secs(8);
+
+/// Runs `work` with `deadline` as the time by which its request must answer.
+pub async fn with_deadline<F: Future>(deadline: Instant, work: F) -> F::Output {
+    DEADLINE.scope(deadline, work).await
+}
+
+/// When the current request must answer (a fixed budget from now outside a request).
+pub fn deadline() -> Instant {
+    DEADLINE
+        .try_with(|d| *d)
+        .unwrap_or_else(|_| Instant::now() + DEFAULT_BUDGET)
+}
+
+/// The waits of one operation's retries.
+pub(super) struct Backoff {
+    attempt: u32,
+    until: Instant,
+}
+
+impl Backoff {
+    pub(super) fn new() -> Self {
+        let deadline = deadline();
+        Backoff {
+            attempt: 0,
+            until: deadline.checked_sub(RESERVE).unwrap_or(deadline),
+        }
+    }
+
+    /// Waits before the next attempt, or says the request has no time left for one.
+    pub(super) async fn pause(&mut self) -> Result<(), StoreError> {
+        let ceiling = BASE.saturating_mul(1 << self.attempt.min(8)).min(CAP);
+        let wait = ceiling.mul_f64(fastrand::f64());
+        if Instant::now() + wait >= self.until {
+            return Err(StoreError::Contended);
+        }
+        self.attempt += 1;
+        tokio::time::sleep(wait).await;
+        Ok(())
+    }
+}
+
+/// A fresh `ClientRequestToken`: the SDK resends it with every retry of one attempt (after a
+/// lost response, an I/O error or a 2 s attempt timeout), and DynamoDB answers a resend of a
+/// committed transaction with its first outcome instead of running it again.
+pub(super) fn request_token() -> String {
+    format!("{:032x}", fastrand::u128(..))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn backoff_gives_up_before_the_deadline() {
+        let deadline = Instant::now() + RESERVE + Duration::from_millis(300);
+        let started = Instant::now();
+        let outcome = with_deadline(deadline, async {
+            let mut backoff = Backoff::new();
+            loop {
+                if let Err(e) = backoff.pause().await {
+                    return e;
+                }
+            }
+        })
+        .await;
+        assert!(matches!(outcome, StoreError::Contended));
+        // It stopped within the time it had, keeping the reserve for the answer.
+        assert!(started.elapsed() < Duration::from_millis(300));
+    }
+
+    #[test]
+    fn tokens_are_distinct_and_short_enough() {
+        let (a, b) = (request_token(), request_token());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 32); // DynamoDB allows 1-36 characters
+    }
+}

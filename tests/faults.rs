@@ -1,0 +1,580 @@
+//! The API as DynamoDB in AWS makes it behave: each test starts its own `local-api` (what
+//! `make run` serves) whose DynamoDB is a fault proxy (`support/faults.rs`) in front of the test
+//! stack's DynamoDB Local, drives it over HTTP, checks every answer, shows the faults really
+//! happened, and ends with `licensing-audit` on the test's tenant.
+//!
+//! The tests run one at a time (they load the machine on purpose).
+
+use api_tests::faults::{FaultProxy, Faults, Injected};
+use api_tests::server::{LocalServer, audit_clean};
+use api_tests::{Api, Caller, Reply, Tenant};
+use futures_util::future::join_all;
+use serde_json::{Value, json};
+use std::future::IntoFuture;
+use std::time::{Duration, Instant};
+
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The test stack's DynamoDB, when it is one the proxy can stand in front of (plain HTTP).
+fn upstream() -> Option<String> {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").ok()?;
+    if endpoint.starts_with("http://") {
+        Some(endpoint)
+    } else {
+        eprintln!("fault tests skipped: {endpoint} is not a local DynamoDB");
+        None
+    }
+}
+
+/// A fault proxy with `faults` and a server using it.
+async fn stack(faults: Faults) -> Option<(FaultProxy, LocalServer)> {
+    let proxy = FaultProxy::start(&upstream()?, faults).await;
+    let server = LocalServer::start(&proxy.endpoint()).await;
+    Some((proxy, server))
+}
+
+/// The conflict model on: every transaction held a few ms, so overlapping ones cancel.
+fn conflicts(seed: u64) -> Faults {
+    Faults {
+        seed,
+        conflicts: true,
+        hold: Duration::from_millis(3),
+        ..Faults::default()
+    }
+}
+
+fn limited(max: u32) -> Value {
+    json!({"unlimited": false, "maximum": max})
+}
+
+fn named(names: &[&str]) -> Value {
+    Value::Array(names.iter().map(|n| json!({"name": n})).collect())
+}
+
+fn tally(replies: &[Reply]) -> std::collections::BTreeMap<(u16, String), usize> {
+    let mut tally = std::collections::BTreeMap::new();
+    for r in replies {
+        *tally.entry((r.status, r.code().to_owned())).or_default() += 1;
+    }
+    tally
+}
+
+/// 200 users at once for one service: the license counter is the hot item.
+async fn race(api: &Api, t: &Tenant, group: &str, maximum: u32) -> Vec<Reply> {
+    t.license(
+        api,
+        group,
+        json!({"userServices": [{"name": "Call Waiting", "allocated": limited(maximum)}]}),
+    )
+    .await;
+    let paths: Vec<String> = (0..200).map(|i| t.user(group, &format!("u{i}"))).collect();
+    let body = json!({"services": named(&["Call Waiting"])});
+    join_all(paths.iter().map(|p| api.post(p, &body))).await
+}
+
+#[tokio::test]
+async fn two_hundred_assignments_under_conflicts_count_exactly() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let Some((proxy, server)) = stack(conflicts(1)).await else {
+        return;
+    };
+    let api = Api::at(&server.base, Caller::operator());
+    let t = Tenant::new("race200");
+
+    let replies = race(&api, &t, "g", 150).await;
+    assert_eq!(
+        tally(&replies),
+        [
+            ((201, String::new()), 150),
+            ((409, "OVER_LIMIT".into()), 50)
+        ]
+        .into(),
+        "maximum 150"
+    );
+    assert_eq!(
+        t.in_use(&api, "g", "userServices", "Call Waiting").await,
+        Some(150)
+    );
+
+    let replies = race(&api, &t, "big", 1000).await;
+    assert_eq!(
+        tally(&replies),
+        [((201, String::new()), 200)].into(),
+        "maximum 1000"
+    );
+    assert_eq!(
+        t.in_use(&api, "big", "userServices", "Call Waiting").await,
+        Some(200)
+    );
+
+    let injected = proxy.injected();
+    assert!(
+        Injected::get(&injected.conflicts) >= 50,
+        "the race met conflicts: {injected:?}"
+    );
+    audit_clean(&t.id).await;
+}
+
+/// One provisioning script, every answer recorded with the tenant's name taken out.
+async fn script(api: &Api, t: &Tenant) -> Vec<(u16, Value)> {
+    let g = t.group_licenses("g");
+    let hunt = format!(
+        "/api/v1/tenants/{}/groups/g/services/Hunt%20Group/instances/",
+        t.id
+    );
+    let mut answers = Vec::new();
+    let mut record = |r: Reply| {
+        let text = r.json.to_string().replace(&t.id, "TENANT");
+        answers.push((r.status, serde_json::from_str(&text).unwrap_or(Value::Null)));
+    };
+    let pack = json!({"name": "Basic", "services": ["Call Forwarding Always", "Call Waiting"]});
+    record(api.post(&t.packs(), &pack).await);
+    record(api.post(&t.packs(), &pack).await);
+    record(
+        api.put(
+            &g,
+            &json!({
+                "userServices": [
+                    {"name": "Call Waiting", "allocated": limited(2)},
+                    {"name": "Call Forwarding Always", "allocated": {"unlimited": true}},
+                ],
+                "groupServices": [{"name": "Hunt Group", "allocated": limited(1)}],
+                "servicePacks": [{"name": "Basic", "allocated": limited(1)}],
+            }),
+        )
+        .await,
+    );
+    let cw = json!({"services": named(&["Call Waiting"])});
+    let basic = json!({"servicePacks": named(&["Basic"])});
+    for (user, body) in [
+        ("u1", &cw),
+        ("u2", &cw),
+        ("u3", &cw),
+        ("u1", &basic),
+        ("u3", &basic),
+        ("u1", &cw),
+    ] {
+        record(api.post(&t.user("g", user), body).await);
+    }
+    for name in ["Sales", "Sales", "Support"] {
+        record(api.post(&hunt, &json!({"name": name})).await);
+    }
+    record(api.send("DELETE", &format!("{hunt}Sales"), None).await);
+    record(api.send("DELETE", &format!("{hunt}Sales"), None).await);
+    for answer in churn(api, t).await {
+        record(answer);
+    }
+    for (user, body) in [("u2", &cw), ("u2", &cw), ("u1", &basic)] {
+        record(api.delete(&t.user("g", user), body).await);
+    }
+    record(api.send("DELETE", &t.pack("Basic"), None).await);
+    record(api.get(&g).await);
+    record(api.get(&t.user("g", "u1")).await);
+    answers
+}
+
+/// Creates and deletes: each, run twice, would answer differently (exists, 404).
+async fn churn(api: &Api, t: &Tenant) -> Vec<Reply> {
+    let hunt = format!(
+        "/api/v1/tenants/{}/groups/g/services/Hunt%20Group/instances/",
+        t.id
+    );
+    let mut answers = Vec::new();
+    for round in 0..8 {
+        let name = format!("Line {round}");
+        answers.push(api.post(&hunt, &json!({"name": name})).await);
+        answers.push(
+            api.send("DELETE", &format!("{hunt}Line%20{round}"), None)
+                .await,
+        );
+        let pack = json!({"name": format!("P{round}"), "services": ["Call Waiting"]});
+        answers.push(api.post(&t.packs(), &pack).await);
+        answers.push(
+            api.send("DELETE", &t.pack(&format!("P{round}")), None)
+                .await,
+        );
+    }
+    answers
+}
+
+/// The control of the test below: with the proxy dropping `ClientRequestToken`s, the same
+/// losses do change answers (a resent create finds its own item, a resent delete finds none),
+/// so the test below can tell.
+#[tokio::test]
+async fn without_request_tokens_lost_responses_would_change_answers() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let Some((_proxy, server)) = stack(Faults {
+        seed: 7,
+        lose: 0.3,
+        strip_tokens: true,
+        ..Faults::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let api = Api::at(&server.base, Caller::operator());
+    let t = Tenant::new("tokenless");
+    t.license(
+        &api,
+        "g",
+        json!({"groupServices": [{"name": "Hunt Group", "allocated": limited(1)}]}),
+    )
+    .await;
+    let changed = churn(&api, &t)
+        .await
+        .iter()
+        .filter(|r| r.status >= 400)
+        .count();
+    assert!(
+        changed > 0,
+        "some resent write answered for its own first run"
+    );
+}
+
+#[tokio::test]
+async fn lost_responses_change_no_answer() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let Some((proxy, server)) = stack(Faults {
+        seed: 2,
+        lose: 0.2,
+        ..Faults::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let faulty = Api::at(&server.base, Caller::operator());
+    let (a, b) = (Tenant::new("lost"), Tenant::new("lost"));
+    // Twice the script on the faulty path gives the loss enough transactions to hit.
+    let (with_faults, again) = (script(&faulty, &a).await, {
+        let c = Tenant::new("lost");
+        let answers = script(&faulty, &c).await;
+        audit_clean(&c.id).await;
+        answers
+    });
+    let without = script(&Api::from_env(), &b).await;
+    assert_eq!(with_faults, without);
+    assert_eq!(again, without);
+    let injected = proxy.injected();
+    eprintln!("lost responses: {injected:?}");
+    assert!(
+        Injected::get(&injected.lost) >= 10,
+        "responses were lost: {injected:?}"
+    );
+    audit_clean(&a.id).await;
+}
+
+/// A success, or a 503 JSON that says when to retry.
+fn success_or_retry_later(r: &Reply, what: &str) {
+    if (200..300).contains(&r.status) {
+        return;
+    }
+    assert_eq!(r.status, 503, "{what}: {}", r.json);
+    assert_eq!(r.header("retry-after"), Some("1"), "{what}");
+    assert!(
+        ["STORAGE_UNAVAILABLE", "DEADLINE_EXCEEDED"].contains(&r.code()),
+        "{what}: {}",
+        r.json
+    );
+}
+
+#[tokio::test]
+async fn throttling_answers_success_or_503_with_retry_after() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let Some((proxy, server)) = stack(Faults {
+        seed: 3,
+        throttle: 0.3,
+        ..Faults::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let api = Api::at(&server.base, Caller::operator());
+    let t = Tenant::new("throttled");
+    // The license itself through the stack's own server, so every user below has one.
+    t.license(
+        &Api::from_env(),
+        "g",
+        json!({"userServices": [{"name": "Call Waiting", "allocated": {"unlimited": true}}]}),
+    )
+    .await;
+    let body = json!({"services": named(&["Call Waiting"])});
+    let paths: Vec<String> = (0..40).map(|i| t.user("g", &format!("u{i}"))).collect();
+    let writes = join_all(paths.iter().map(|p| api.post(p, &body))).await;
+    let reads = join_all(paths.iter().map(|p| api.get(p))).await;
+    let mut retry_later = 0;
+    for (r, what) in writes
+        .iter()
+        .zip(paths.iter())
+        .chain(reads.iter().zip(paths.iter()))
+    {
+        success_or_retry_later(r, what);
+        retry_later += usize::from(r.status == 503);
+    }
+    let injected = proxy.injected();
+    assert!(
+        Injected::get(&injected.throttled) >= 10,
+        "calls were throttled: {injected:?}"
+    );
+    eprintln!("throttling: {retry_later} of 80 answers were 503; {injected:?}");
+    audit_clean(&t.id).await;
+}
+
+#[tokio::test]
+async fn dynamodb_stopped_is_503_within_the_deadline_then_served_again() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let Some((proxy, server)) = stack(conflicts(4)).await else {
+        return;
+    };
+    let api = Api::at(&server.base, Caller::operator());
+    let t = Tenant::new("stopped");
+    t.license(
+        &api,
+        "g",
+        json!({"userServices": [{"name": "Call Waiting", "allocated": {"unlimited": true}}]}),
+    )
+    .await;
+    let body = json!({"services": named(&["Call Waiting"])});
+    // Load, then DynamoDB goes away.
+    let warm: Vec<String> = (0..20).map(|i| t.user("g", &format!("w{i}"))).collect();
+    let load = join_all(warm.iter().map(|p| api.post(p, &body)));
+    let (before, ()) = tokio::join!(load, async {
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        proxy.stop();
+    });
+    for r in &before {
+        assert!(
+            r.status == 201 || r.status == 503,
+            "{} {}",
+            r.status,
+            r.json
+        );
+    }
+    let paths: Vec<String> = (0..20).map(|i| t.user("g", &format!("s{i}"))).collect();
+    let timed = |p: String| {
+        let api = &api;
+        let body = &body;
+        async move {
+            let started = Instant::now();
+            let reply = if p.ends_with("s0/services/") {
+                api.get(&p).await
+            } else {
+                api.post(&p, body).await
+            };
+            (reply, started.elapsed())
+        }
+    };
+    let during = join_all(paths.iter().cloned().map(timed)).await;
+    for (r, took) in &during {
+        assert_eq!(r.status, 503, "{}", r.json);
+        success_or_retry_later(r, "while stopped");
+        assert!(
+            *took < Duration::from_secs(8),
+            "answered within the deadline: {took:?}"
+        );
+    }
+
+    proxy.start_again().await;
+    let started = Instant::now();
+    loop {
+        let r = api.post(&t.user("g", "after"), &body).await;
+        if r.status == 201 {
+            break;
+        }
+        success_or_retry_later(&r, "after the restart");
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the server serves again after the restart"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    audit_clean(&t.id).await;
+}
+
+#[tokio::test]
+async fn one_idempotency_key_sent_ten_times_runs_once() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    // Slow transactions, so the repeats arrive while the first runs.
+    let Some((proxy, server)) = stack(Faults {
+        seed: 5,
+        conflicts: true,
+        hold: Duration::from_millis(300),
+        ..Faults::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let api = Api::at(&server.base, Caller::operator());
+    let t = Tenant::new("idem");
+    t.license(
+        &api,
+        "g",
+        json!({"groupServices": [{"name": "Hunt Group", "allocated": limited(5)}]}),
+    )
+    .await;
+    let hunt = format!(
+        "/api/v1/tenants/{}/groups/g/services/Hunt%20Group/instances/",
+        t.id
+    );
+    let body = json!({"name": "Sales"}).to_string();
+    let send = || {
+        api.send("POST", &hunt, Some(&body))
+            .with("Idempotency-Key", "create-sales-1")
+    };
+    let replies = join_all((0..10).map(|_| send().into_future())).await;
+    let mut created = 0;
+    for r in &replies {
+        match r.status {
+            201 => {
+                assert_eq!(r.json, json!({"name": "Sales"}));
+                created += 1;
+            }
+            409 => assert_eq!(r.code(), "IN_PROGRESS", "{}", r.json),
+            other => panic!("{other}: {}", r.json),
+        }
+    }
+    assert!(created >= 1, "the first request answered 201");
+    // Once it finished, a repeat replays the answer without running.
+    let replay = send().await;
+    assert_eq!(
+        (replay.status, &replay.json),
+        (201, &json!({"name": "Sales"}))
+    );
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    assert_eq!(
+        t.in_use(&api, "g", "groupServices", "Hunt Group").await,
+        Some(1)
+    );
+
+    // The same key for another request: 422, nothing done.
+    let other = api
+        .send("POST", &hunt, Some(&json!({"name": "Support"}).to_string()))
+        .with("Idempotency-Key", "create-sales-1")
+        .await;
+    assert_eq!(
+        (other.status, other.code()),
+        (422, "IDEMPOTENCY_KEY_REUSED")
+    );
+    // Keys are per tenant: another tenant's admin with the same key runs its own request.
+    let u = Tenant::new("idem-other");
+    let admin = Api::at(&server.base, Caller::tenant_admin(&u.id));
+    let theirs = admin
+        .send(
+            "POST",
+            &u.packs(),
+            Some(&json!({"name": "P", "services": ["Call Waiting"]}).to_string()),
+        )
+        .with("Idempotency-Key", "create-sales-1")
+        .await;
+    assert_eq!(theirs.status, 201, "{}", theirs.json);
+    let bad = api
+        .send("POST", &hunt, Some(&body))
+        .with("Idempotency-Key", "caf\u{e9}")
+        .await;
+    assert_eq!((bad.status, bad.code()), (400, "INVALID_IDEMPOTENCY_KEY"));
+    assert_eq!(
+        t.in_use(&api, "g", "groupServices", "Hunt Group").await,
+        Some(1)
+    );
+    let _ = proxy;
+    audit_clean(&t.id).await;
+}
+
+#[tokio::test]
+async fn two_portals_saving_the_same_version_one_wins_one_412() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let Some((_proxy, server)) = stack(conflicts(6)).await else {
+        return;
+    };
+    let api = Api::at(&server.base, Caller::operator());
+    let t = Tenant::new("portals");
+    t.license(
+        &api,
+        "g",
+        json!({"userServices": [{"name": "Call Waiting", "allocated": limited(5)}]}),
+    )
+    .await;
+    let read = api.get(&t.group_licenses("g")).await;
+    let tag = read.header("etag").expect("an ETag").to_owned();
+    assert!(tag.starts_with("W/\""), "a weak tag: {tag}");
+    // Usage moves without moving the tag.
+    let assigned = api
+        .post(
+            &t.user("g", "u1"),
+            &json!({"services": named(&["Call Waiting"])}),
+        )
+        .await;
+    assert_eq!(assigned.status, 201);
+    assert_eq!(
+        api.get(&t.group_licenses("g")).await.header("etag"),
+        Some(tag.as_str())
+    );
+
+    let save = |max: u32| {
+        let body = json!({"userServices": [{"name": "Call Waiting", "allocated": limited(max)}]})
+            .to_string();
+        let path = t.group_licenses("g");
+        let (api, tag) = (&api, tag.clone());
+        async move {
+            api.send("PUT", &path, Some(&body))
+                .with("If-Match", &tag)
+                .await
+        }
+    };
+    let (a, b) = tokio::join!(save(7), save(9));
+    let mut statuses = [a.status, b.status];
+    statuses.sort();
+    assert_eq!(statuses, [200, 412], "{} / {}", a.json, b.json);
+    let (winner, loser) = if a.status == 200 { (7, &b) } else { (9, &a) };
+    assert_eq!(loser.code(), "PRECONDITION_FAILED");
+    let now = api.get(&t.group_licenses("g")).await;
+    assert_ne!(now.header("etag"), Some(tag.as_str()));
+    let cw = now.json["userServices"]
+        .as_array()
+        .and_then(|l| l.iter().find(|e| e["name"] == "Call Waiting").cloned())
+        .unwrap_or_default();
+    assert_eq!(cw["allocated"], limited(winner), "the winner's save stands");
+    // The stale tag stays refused; the new one is accepted.
+    assert_eq!(save(3).await.status, 412);
+    let fresh = now.header("etag").unwrap_or_default().to_owned();
+    let body =
+        json!({"userServices": [{"name": "Call Waiting", "allocated": limited(3)}]}).to_string();
+    let ok = api
+        .send("PUT", &t.group_licenses("g"), Some(&body))
+        .with("If-Match", &fresh)
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.json);
+
+    // Packs: a strong tag of what the GET returns, enforced on PUT and DELETE.
+    t.define(&api, "Basic", &["Call Waiting"]).await;
+    let pack = api.get(&t.pack("Basic")).await;
+    let strong = pack.header("etag").expect("an ETag").to_owned();
+    assert!(strong.starts_with('"'), "a strong tag: {strong}");
+    let redefine = json!({"services": ["Call Waiting", "Call Forwarding Always"]}).to_string();
+    let put = |tag: String| {
+        let (api, body, path) = (&api, redefine.clone(), t.pack("Basic"));
+        async move {
+            api.send("PUT", &path, Some(&body))
+                .with("If-Match", &tag)
+                .await
+        }
+    };
+    assert_eq!(put(strong.clone()).await.status, 200);
+    assert_eq!(put(strong.clone()).await.status, 412);
+    let gone = api
+        .send("DELETE", &t.pack("Basic"), None)
+        .with("If-Match", &strong)
+        .await;
+    assert_eq!((gone.status, gone.code()), (412, "PRECONDITION_FAILED"));
+    let current = api.get(&t.pack("Basic")).await;
+    assert_ne!(current.header("etag"), Some(strong.as_str()));
+    let deleted = api
+        .send("DELETE", &t.pack("Basic"), None)
+        .with("If-Match", current.header("etag").unwrap_or_default())
+        .await;
+    assert_eq!(deleted.status, 204);
+    audit_clean(&t.id).await;
+}
