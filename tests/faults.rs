@@ -38,7 +38,7 @@ fn conflicts(seed: u64) -> Faults {
     Faults {
         seed,
         conflicts: true,
-        hold: Duration::from_millis(3),
+        hold: Duration::from_millis(5),
         ..Faults::default()
     }
 }
@@ -69,10 +69,16 @@ async fn race(api: &Api, t: &Tenant, group: &str, maximum: u32) -> Vec<Reply> {
     .await;
     let paths: Vec<String> = (0..200).map(|i| t.user(group, &format!("u{i}"))).collect();
     let body = json!({"services": named(&["Call Waiting"])});
-    join_all(paths.iter().map(|p| api.post(p, &body))).await
+    let started = Instant::now();
+    let replies = join_all(paths.iter().map(|p| api.post(p, &body))).await;
+    eprintln!(
+        "200 assignments, maximum {maximum}: {:?}",
+        started.elapsed()
+    );
+    replies
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_assignments_under_conflicts_count_exactly() {
     let _one = ONE_AT_A_TIME.lock().await;
     let Some((proxy, server)) = stack(conflicts(1)).await else {
@@ -82,6 +88,7 @@ async fn two_hundred_assignments_under_conflicts_count_exactly() {
     let t = Tenant::new("race200");
 
     let replies = race(&api, &t, "g", 150).await;
+    eprintln!("{:?}", proxy.injected());
     assert_eq!(
         tally(&replies),
         [
@@ -200,7 +207,7 @@ async fn churn(api: &Api, t: &Tenant) -> Vec<Reply> {
 /// The control of the test below: with the proxy dropping `ClientRequestToken`s, the same
 /// losses do change answers (a resent create finds its own item, a resent delete finds none),
 /// so the test below can tell.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_request_tokens_lost_responses_would_change_answers() {
     let _one = ONE_AT_A_TIME.lock().await;
     let Some((_proxy, server)) = stack(Faults {
@@ -232,7 +239,7 @@ async fn without_request_tokens_lost_responses_would_change_answers() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lost_responses_change_no_answer() {
     let _one = ONE_AT_A_TIME.lock().await;
     let Some((proxy, server)) = stack(Faults {
@@ -279,7 +286,7 @@ fn success_or_retry_later(r: &Reply, what: &str) {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttling_answers_success_or_503_with_retry_after() {
     let _one = ONE_AT_A_TIME.lock().await;
     let Some((proxy, server)) = stack(Faults {
@@ -322,7 +329,7 @@ async fn throttling_answers_success_or_503_with_retry_after() {
     audit_clean(&t.id).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamodb_stopped_is_503_within_the_deadline_then_served_again() {
     let _one = ONE_AT_A_TIME.lock().await;
     let Some((proxy, server)) = stack(conflicts(4)).await else {
@@ -393,7 +400,7 @@ async fn dynamodb_stopped_is_503_within_the_deadline_then_served_again() {
     audit_clean(&t.id).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_idempotency_key_sent_ten_times_runs_once() {
     let _one = ONE_AT_A_TIME.lock().await;
     // Slow transactions, so the repeats arrive while the first runs.
@@ -483,7 +490,7 @@ async fn one_idempotency_key_sent_ten_times_runs_once() {
     audit_clean(&t.id).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_portals_saving_the_same_version_one_wins_one_412() {
     let _one = ONE_AT_A_TIME.lock().await;
     let Some((_proxy, server)) = stack(conflicts(6)).await else {

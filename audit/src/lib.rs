@@ -253,25 +253,23 @@ fn check_tenant(t: &str, tenant: &Tenant, out: &mut Vec<String>) {
         let Some(record) = record else { continue };
         // Under a limited tenant allocation (an unlimited one has no `remaining` to check).
         if let Some(AttributeValue::Bool(false)) = record.get("unlimited") {
-            {
-                let maximum = number(record, "maximum").unwrap_or(0);
-                if stored("remaining") != maximum - allocated as i64 {
-                    out.push(format!(
-                        "{at}: remaining is {} but the tenant maximum {maximum} less {allocated} allocated is {}",
-                        stored("remaining"),
-                        maximum - allocated as i64
-                    ));
-                }
-                if allocated as i64 > maximum {
-                    out.push(format!(
-                        "{at}: groups hold {allocated}, above the tenant maximum {maximum}"
-                    ));
-                }
-                if unlimited > 0 {
-                    out.push(format!(
-                        "{at}: {unlimited} groups hold unlimited under a limited tenant allocation"
-                    ));
-                }
+            let maximum = number(record, "maximum").unwrap_or(0);
+            if stored("remaining") != maximum - allocated as i64 {
+                out.push(format!(
+                    "{at}: remaining is {} but the tenant maximum {maximum} less {allocated} allocated is {}",
+                    stored("remaining"),
+                    maximum - allocated as i64
+                ));
+            }
+            if allocated as i64 > maximum {
+                out.push(format!(
+                    "{at}: groups hold {allocated}, above the tenant maximum {maximum}"
+                ));
+            }
+            if unlimited > 0 {
+                out.push(format!(
+                    "{at}: {unlimited} groups hold unlimited under a limited tenant allocation"
+                ));
             }
         }
     }

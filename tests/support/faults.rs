@@ -5,8 +5,8 @@
 //! - `TransactionConflict`: a `TransactWriteItems` whose items overlap a transaction still in
 //!   flight is cancelled with per-item `CancellationReasons` (`TransactionConflict` on the
 //!   overlapping items, `None` on the others); a single write (`PutItem`, `UpdateItem`,
-//!   `DeleteItem`) on such an item gets `TransactionConflictException`. Each transaction is held
-//!   [`Faults::hold`] before it is forwarded, which opens the window.
+//!   `DeleteItem`) on such an item gets `TransactionConflictException`. A transaction holds its
+//!   items for [`Faults::hold`] before it is forwarded: that is the window.
 //! - `ThrottlingException` on a share of all calls, added latency, connection resets.
 //! - Lost responses: a share of committed transactions whose answer never arrives (the
 //!   connection closes), so the SDK resends them with the same `ClientRequestToken`.
@@ -64,6 +64,9 @@ pub struct Injected {
     pub throttled: AtomicU64,
     pub resets: AtomicU64,
     pub lost: AtomicU64,
+    /// Transactions that reached DynamoDB, and the time they took there (µs).
+    pub forwarded: AtomicU64,
+    pub forward_micros: AtomicU64,
 }
 
 impl Injected {
@@ -71,6 +74,9 @@ impl Injected {
         counter.load(Ordering::Relaxed)
     }
 }
+
+/// Calls forwarded to DynamoDB Local at once.
+const UPSTREAM_SLOTS: usize = 4;
 
 /// An item as the conflict model sees it: table and key, as JSON text.
 type ItemKey = (String, String, String);
@@ -81,6 +87,9 @@ struct State {
     http: reqwest::Client,
     rng: Mutex<fastrand::Rng>,
     in_flight: Mutex<HashMap<ItemKey, u32>>,
+    /// DynamoDB Local slows down sharply with many concurrent requests (its transactions run
+    /// one at a time); DynamoDB does not. Calls queue here before they count as in flight.
+    upstream_slots: tokio::sync::Semaphore,
     injected: Arc<Injected>,
 }
 
@@ -117,6 +126,7 @@ impl FaultProxy {
             faults,
             http: reqwest::Client::new(),
             in_flight: Mutex::new(HashMap::new()),
+            upstream_slots: tokio::sync::Semaphore::new(UPSTREAM_SLOTS),
             injected: Arc::new(Injected::default()),
         });
         let proxy = FaultProxy {
@@ -146,7 +156,11 @@ impl FaultProxy {
             loop {
                 let stream = tokio::select! {
                     accepted = listener.accept() => match accepted {
-                        Ok((stream, _)) => stream,
+                        Ok((stream, _)) => {
+                            // As DynamoDB's endpoints: no Nagle delay on small answers.
+                            let _ = stream.set_nodelay(true);
+                            stream
+                        }
                         Err(_) => continue,
                     },
                     _ = stopped.changed() => return, // the listener closes: connections refused
@@ -270,6 +284,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Answer {
             json!({"message": "Rate of requests exceeds the allowed throughput."}),
         ));
     }
+    let _slot = state.upstream_slots.acquire().await.map_err(|_| Dropped)?;
     let transaction = operation == "TransactWriteItems";
     if transaction {
         injected.transactions.fetch_add(1, Ordering::Relaxed);
@@ -332,24 +347,33 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Answer {
             }
         }
     }
-    let release = |state: &State| {
-        if transaction && !items.is_empty() {
-            let mut in_flight = state.in_flight.lock().expect("in-flight lock");
-            for key in &items {
-                if let Some(n) = in_flight.get_mut(key) {
-                    *n -= 1;
-                    if *n == 0 {
-                        in_flight.remove(key);
-                    }
-                }
-            }
-        }
-    };
+    // The window is the hold: DynamoDB keeps a transaction's items for the few ms of its
+    // commit. DynamoDB Local's own latency (30-40 ms per transaction on two busy cores, where
+    // DynamoDB takes about 10) is not counted: that would make a hot item's window several
+    // times DynamoDB's. DynamoDB Local still applies what it receives one at a time, conditions
+    // included.
     if transaction && !state.faults.hold.is_zero() {
         tokio::time::sleep(state.faults.hold).await;
     }
+    if transaction && !items.is_empty() {
+        let mut in_flight = state.in_flight.lock().expect("in-flight lock");
+        for key in &items {
+            if let Some(n) = in_flight.get_mut(key) {
+                *n -= 1;
+                if *n == 0 {
+                    in_flight.remove(key);
+                }
+            }
+        }
+    }
+    let started = std::time::Instant::now();
     let forwarded = forward(&state, &parts, body).await;
-    release(&state);
+    if transaction {
+        injected.forwarded.fetch_add(1, Ordering::Relaxed);
+        injected
+            .forward_micros
+            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+    }
     let response = forwarded?;
     if transaction && response.status() == StatusCode::OK && chance(&state, state.faults.lose) {
         injected.lost.fetch_add(1, Ordering::Relaxed);

@@ -134,7 +134,7 @@ impl ApiError {
             StoreError::TooManyWrites { needed } => ApiError::bad_request(ErrorItem::new(
                 "TOO_MANY_ITEMS",
                 format!(
-                    "this request needs up to {needed} writes and one request makes at most {MAX_WRITES_PER_REQUEST} (one transaction): 2 per service, and per pack 2 plus 2 per service of the pack; split it"
+                    "this request needs up to {needed} writes and one request makes at most {MAX_WRITES_PER_REQUEST} (one transaction): 2 per service, per pack 2 plus 2 per service of the pack, and 1 for an Idempotency-Key; split it"
                 ),
             )),
             StoreError::Contended => ApiError::ConcurrentUpdate,

@@ -197,6 +197,10 @@ pub async fn claim(
             Some(PutItemError::ConditionalCheckFailedException(e)) => {
                 e.item().cloned().unwrap_or_default()
             }
+            // The first request's transaction, carrying the claim, is committing right now.
+            Some(PutItemError::TransactionConflictException(_)) => {
+                return Ok(Claimed::InProgress { applied: false });
+            }
             _ => return Err(unavailable(err)),
         },
     };

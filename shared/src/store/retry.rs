@@ -21,9 +21,9 @@ tokio::task_local! {
 
 /// First backoff ceiling; each retry doubles it up to [`CAP`].
 const BASE: Duration = Duration::from_millis(8);
-const CAP: Duration = Duration::from_millis(200);
+const CAP: Duration = Duration::from_millis(500);
 /// Kept back from the deadline for the last attempt and the answer.
-const RESERVE: Duration = Duration::from_millis(1500);
+const RESERVE: Duration = Duration::from_millis(500);
 /// The budget of work that runs outside any request.
 const DEFAULT_BUDGET: Duration = Duration::from_secs(8);
 
