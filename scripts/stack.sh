@@ -114,6 +114,11 @@ if [ -z "$external" ]; then
   fi
 else
   echo "DynamoDB: ${AWS_ENDPOINT_URL_DYNAMODB:-AWS (region ${AWS_REGION:-from the profile})}; no DynamoDB Local started" >&2
+  if [ "$external" = endpoint ] && [ -z "${AWS_PROFILE:-}${AWS_ACCESS_KEY_ID:-}" ]; then
+    # A proxy or another DynamoDB Local: any credentials sign.
+    export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local
+    export AWS_REGION=${AWS_REGION:-us-east-1} AWS_EC2_METADATA_DISABLED=true
+  fi
   if [ "$mode" = test ]; then
     # Tables of this run only, gone afterwards.
     suffix=$(python3 -c 'import secrets; print(secrets.token_hex(4))')
@@ -129,8 +134,13 @@ target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,s
 "$target/debug/local-db" create-tables
 
 if [ "$mode" = run ]; then
-  "$target/debug/local-db" seed
-  echo "DynamoDB Local on :$dynamo_port (data in .local/dynamodb); API at $API_URL" >&2
+  # The README's examples only where nothing can be a real account's data.
+  [ -z "$external" ] && "$target/debug/local-db" seed
+  if [ -z "$external" ]; then
+    echo "DynamoDB Local on :$dynamo_port (data in .local/dynamodb); API at $API_URL" >&2
+  else
+    echo "tables $LICENSES_TABLE and $USER_SERVICES_TABLE; API at $API_URL" >&2
+  fi
   echo "try: curl $API_URL/api/v1/tenants/foo/groups/foogroup/licenses/?licensed=true" >&2
   # In a group of its own like everything else, so Ctrl-C or a TERM to this script stops it too.
   PORT=$api_port setsid "$target/debug/local-api" &

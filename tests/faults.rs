@@ -6,7 +6,7 @@
 //! The tests run one at a time (they load the machine on purpose).
 
 use api_tests::faults::{FaultProxy, Faults, Injected};
-use api_tests::server::{LocalServer, audit_clean};
+use api_tests::server::{LocalServer, audit, audit_clean};
 use api_tests::{Api, Caller, Reply, Tenant};
 use futures_util::future::join_all;
 use serde_json::{Value, json};
@@ -584,4 +584,78 @@ async fn two_portals_saving_the_same_version_one_wins_one_412() {
         .await;
     assert_eq!(deleted.status, 204);
     audit_clean(&t.id).await;
+}
+
+/// The audit is not a rubber stamp: a counter moved by hand, a holding without a route and a pool
+/// figure off by one are each reported, with exit code 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_reports_each_broken_invariant() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let api = Api::from_env();
+    let t = Tenant::new("audited");
+    let pool = json!({"userServices": [{"name": "Call Waiting", "allocated": limited(10)}]});
+    let tenant = api.put(&t.licenses(), &pool).await;
+    assert_eq!(tenant.status, 200, "{}", tenant.json);
+    t.license(
+        &api,
+        "g",
+        json!({"userServices": [{"name": "Call Waiting", "allocated": limited(3)}]}),
+    )
+    .await;
+    let body = json!({"services": named(&["Call Waiting"])});
+    assert_eq!(api.post(&t.user("g", "u1"), &body).await.status, 201);
+    audit_clean(&t.id).await;
+
+    let client = api_tests::dynamo_client().await;
+    let table = api_tests::licenses_table();
+    let group_pk = licensing::store::keys::group_pk(&api_tests::group_ref(&t.id, "g"));
+    let set = |pk: String, sk: &str, update: &str, value: AttributeValue| {
+        client
+            .update_item()
+            .table_name(&table)
+            .key("PK", AttributeValue::S(pk))
+            .key("SK", AttributeValue::S(sk.to_owned()))
+            .update_expression(update)
+            .expression_attribute_values(":v", value)
+            .send()
+    };
+    let n = |v: &str| AttributeValue::N(v.to_owned());
+    set(
+        group_pk.clone(),
+        "LIC#USER#Call Waiting",
+        "SET inUse = :v",
+        n("2"),
+    )
+    .await
+    .expect("counter moved");
+    let (code, report) = audit(&t.id).await;
+    assert_eq!(code, Some(1), "{report}");
+    assert!(report.contains("inUse 2 but 1 holders"), "{report}");
+
+    set(
+        group_pk,
+        "USER#u1#SVC#Call Waiting",
+        "SET direct = :v",
+        AttributeValue::Bool(false),
+    )
+    .await
+    .expect("route removed");
+    let tenant_pk =
+        licensing::store::keys::tenant_pk(&licensing::domain::TenantId::parse(&t.id).unwrap());
+    set(
+        tenant_pk,
+        "POOL#USER#Call Waiting",
+        "SET currentlyAllocated = :v",
+        n("4"),
+    )
+    .await
+    .expect("pool figure moved");
+    let (code, report) = audit(&t.id).await;
+    assert_eq!(code, Some(1), "{report}");
+    assert!(report.contains("by no route"), "{report}");
+    assert!(
+        report.contains("currentlyAllocated is 4 but its groups hold 3"),
+        "{report}"
+    );
+    assert!(report.contains("3 discrepancies"), "{report}");
 }

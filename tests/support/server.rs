@@ -53,18 +53,25 @@ impl LocalServer {
 }
 
 /// Runs `licensing-audit` on the tenant's partitions of the test table (straight to DynamoDB
-/// Local, not through any proxy) and fails the test with its report unless it is clean.
-pub async fn audit_clean(tenant: &str) {
+/// Local, not through any proxy): its exit code and report.
+pub async fn audit(tenant: &str) -> (Option<i32>, String) {
     let out = tokio::process::Command::new(binary("licensing-audit"))
         .args(["--table", &crate::licenses_table(), "--tenant", tenant])
         .output()
         .await
         .expect("licensing-audit is built by scripts/stack.sh");
-    let report = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "licensing-audit found discrepancies for {tenant}:\n{report}{}",
-        String::from_utf8_lossy(&out.stderr)
+    let report =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code(), report)
+}
+
+/// [`audit`], failing the test with the report unless it is clean.
+pub async fn audit_clean(tenant: &str) {
+    let (code, report) = audit(tenant).await;
+    assert_eq!(
+        code,
+        Some(0),
+        "licensing-audit found discrepancies for {tenant}:\n{report}"
     );
     assert!(
         report.contains(" 1 tenants,"),
