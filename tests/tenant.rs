@@ -587,3 +587,44 @@ async fn a_deleted_pack_can_no_longer_be_licensed() {
     assert_eq!(errors(&reply)[0]["code"], "UNKNOWN_PACK");
     assert_eq!(api.get(&t.licenses()).await.json["servicePacks"], json!([]));
 }
+
+#[tokio::test]
+async fn tenant_licenses_answer_a_weak_etag_that_only_their_puts_move() {
+    let api = Api::from_env();
+    let t = Tenant::new("t-etag");
+    let body = json!({"userServices": [limited("Call Waiting", 5)]});
+    assert_eq!(api.put(&t.licenses(), &body).await.status, 200);
+    let tag = api
+        .get(&t.licenses())
+        .await
+        .header("etag")
+        .map(str::to_owned);
+    let tag = tag.expect("an ETag");
+    assert!(tag.starts_with("W/\""), "{tag}");
+    // A group taking from the pool moves currentlyAllocated, not the tag.
+    t.license(
+        &api,
+        "g",
+        json!({"userServices": [limited("Call Waiting", 2)]}),
+    )
+    .await;
+    assert_eq!(
+        api.get(&t.licenses()).await.header("etag"),
+        Some(tag.as_str())
+    );
+    let put = |max: u32| {
+        let body = json!({"userServices": [limited("Call Waiting", max)]}).to_string();
+        let (api, path, tag) = (&api, t.licenses(), tag.clone());
+        async move {
+            api.send("PUT", &path, Some(&body))
+                .with("If-Match", &tag)
+                .await
+        }
+    };
+    assert_eq!(put(6).await.status, 200);
+    let stale = put(7).await;
+    assert_eq!(
+        (stale.status, stale.json["errors"][0]["code"].as_str()),
+        (412, Some("PRECONDITION_FAILED"))
+    );
+}

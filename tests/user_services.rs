@@ -428,3 +428,72 @@ async fn licenses_filtered_by_configuration_list_only_offered_user_services() {
         [("INVALID_QUERY".into(), Some("for_enduser".into()))]
     );
 }
+
+#[tokio::test]
+async fn configuration_objects_answer_a_strong_etag_and_honour_if_match_and_idempotency_keys() {
+    let api = Api::from_env();
+    let name = unique_tenant("tagged");
+    let path = instance_path(&name);
+    let body = json!({"technical_name": "Call Return", "display_name": "One"}).to_string();
+    // A PUT with a key: run once, then replayed without running.
+    let put = |body: String, key: &'static str| {
+        let (api, path) = (&api, path.clone());
+        async move {
+            api.send("PUT", &path, Some(&body))
+                .with("Idempotency-Key", key)
+                .await
+        }
+    };
+    let first = put(body.clone(), "config-put-1").await;
+    assert_eq!(first.status, 200, "{}", first.json);
+    let again = put(body.clone(), "config-put-1").await;
+    assert_eq!((again.status, &again.json), (200, &first.json));
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    let reused = put(body.replace("One", "Two"), "config-put-1").await;
+    assert_eq!(
+        (reused.status, reused.json["errors"][0]["code"].as_str()),
+        (422, Some("IDEMPOTENCY_KEY_REUSED"))
+    );
+
+    let read = api.get(&path).await;
+    let tag = read.header("etag").expect("an ETag").to_owned();
+    assert!(tag.starts_with('"') && tag.len() > 2, "a strong tag: {tag}");
+    assert_eq!(
+        api.get(&path).await.header("etag"),
+        Some(tag.as_str()),
+        "stable"
+    );
+    let edit = |display: &str, tag: &str| {
+        let body = json!({"technical_name": "Call Return", "display_name": display}).to_string();
+        let (api, path, tag) = (&api, path.clone(), tag.to_owned());
+        async move {
+            api.send("PUT", &path, Some(&body))
+                .with("If-Match", &tag)
+                .await
+        }
+    };
+    assert_eq!(edit("Two", &tag).await.status, 200);
+    let stale = edit("Three", &tag).await;
+    assert_eq!(
+        (stale.status, stale.json["errors"][0]["code"].as_str()),
+        (412, Some("PRECONDITION_FAILED"))
+    );
+    let now = api.get(&path).await;
+    assert_eq!(
+        now.json["display_name"], "Two",
+        "the stale edit changed nothing"
+    );
+    assert_ne!(now.header("etag"), Some(tag.as_str()));
+    let malformed = api
+        .send("DELETE", &path, None)
+        .with("If-Match", "no-quotes")
+        .await;
+    assert_eq!(malformed.status, 400);
+    let deleted = api
+        .send("DELETE", &path, None)
+        .with("If-Match", now.header("etag").unwrap_or_default())
+        .await;
+    assert_eq!(deleted.status, 204);
+    // If-Match on what no longer exists: 412, not a create.
+    assert_eq!(edit("Four", "*").await.status, 412);
+}
