@@ -38,7 +38,7 @@ fn conflicts(seed: u64) -> Faults {
     Faults {
         seed,
         conflicts: true,
-        hold: Duration::from_millis(5),
+        hold: Duration::from_millis(3),
         ..Faults::default()
     }
 }
@@ -87,8 +87,23 @@ async fn two_hundred_assignments_under_conflicts_count_exactly() {
     let api = Api::at(&server.base, Caller::operator());
     let t = Tenant::new("race200");
 
+    // DynamoDB Local's JIT is cold at the start of the run and then several times slower than
+    // later (DynamoDB has no such phase): the same load once through the stack's own server
+    // first, nothing asserted.
+    race(&Api::from_env(), &t, "warm-up", 1000).await;
+
+    let replies = race(&api, &t, "big", 1000).await;
+    assert_eq!(
+        tally(&replies),
+        [((201, String::new()), 200)].into(),
+        "maximum 1000"
+    );
+    assert_eq!(
+        t.in_use(&api, "big", "userServices", "Call Waiting").await,
+        Some(200)
+    );
+
     let replies = race(&api, &t, "g", 150).await;
-    eprintln!("{:?}", proxy.injected());
     assert_eq!(
         tally(&replies),
         [
@@ -103,20 +118,9 @@ async fn two_hundred_assignments_under_conflicts_count_exactly() {
         Some(150)
     );
 
-    let replies = race(&api, &t, "big", 1000).await;
-    assert_eq!(
-        tally(&replies),
-        [((201, String::new()), 200)].into(),
-        "maximum 1000"
-    );
-    assert_eq!(
-        t.in_use(&api, "big", "userServices", "Call Waiting").await,
-        Some(200)
-    );
-
     let injected = proxy.injected();
     assert!(
-        Injected::get(&injected.conflicts) >= 50,
+        Injected::get(&injected.conflicts) >= 100,
         "the race met conflicts: {injected:?}"
     );
     audit_clean(&t.id).await;
