@@ -193,9 +193,8 @@ impl FaultProxy {
         let listener = loop {
             match TcpListener::bind(self.addr).await {
                 Ok(listener) => break listener,
-                Err(e) if tries < 50 => {
+                Err(_) if tries < 50 => {
                     tries += 1;
-                    let _ = e;
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 Err(e) => panic!("cannot listen on {} again: {e}", self.addr),

@@ -108,20 +108,14 @@ impl DynamoConfigStore {
     async fn write(&self, action: TransactWriteItem) -> Result<bool, StoreError> {
         Ok(transact(&self.client, vec![action]).await?.is_ok())
     }
-
-    /// A put or delete of an existing object under `If-Match`: `PreconditionFailed` unless it
-    /// applied.
-    async fn write_matching(&self, action: TransactWriteItem) -> Result<(), StoreError> {
-        match self.write(action).await? {
-            true => Ok(()),
-            false => Err(StoreError::PreconditionFailed),
-        }
-    }
 }
 
-fn matching(if_match: &IfMatch) -> (String, HashMap<String, AttributeValue>) {
-    let (condition, values) = etag::content_condition(if_match);
-    (condition, values.into_iter().collect())
+/// A refused write under `If-Match` is a failed precondition; without one, `Ok(false)`.
+fn unless_precondition(applied: bool, if_match: Option<&IfMatch>) -> Result<bool, StoreError> {
+    match (applied, if_match) {
+        (false, Some(_)) => Err(StoreError::PreconditionFailed),
+        (applied, _) => Ok(applied),
+    }
 }
 
 impl ConfigStore for DynamoConfigStore {
@@ -190,28 +184,20 @@ impl ConfigStore for DynamoConfigStore {
         config: &UserServiceConfig,
         if_match: Option<&IfMatch>,
     ) -> Result<(), StoreError> {
+        // Creates or replaces; only `If-Match` makes it conditional.
         let mut put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(encode(config)));
-        let Some(if_match) = if_match else {
-            self.write(
-                TransactWriteItem::builder()
-                    .put(built(put.build())?)
-                    .build(),
-            )
-            .await?;
-            return Ok(());
-        };
-        let (condition, values) = matching(if_match);
-        put = put
-            .condition_expression(condition)
-            .set_expression_attribute_values((!values.is_empty()).then_some(values));
-        self.write_matching(
-            TransactWriteItem::builder()
-                .put(built(put.build())?)
-                .build(),
-        )
-        .await
+        if if_match.is_some() {
+            let (condition, values) = etag::existing(if_match);
+            put = put
+                .condition_expression(condition)
+                .set_expression_attribute_values(values);
+        }
+        let put = TransactWriteItem::builder()
+            .put(built(put.build())?)
+            .build();
+        unless_precondition(self.write(put).await?, if_match).map(|_| ())
     }
 
     async fn delete_user_service_config(
@@ -219,29 +205,15 @@ impl ConfigStore for DynamoConfigStore {
         name: &InstanceName,
         if_match: Option<&IfMatch>,
     ) -> Result<bool, StoreError> {
+        let (condition, values) = etag::existing(if_match);
         let delete = Delete::builder()
             .table_name(&self.table)
-            .set_key(Some(key_of(name)));
-        let Some(if_match) = if_match else {
-            let delete = delete.condition_expression("attribute_exists(PK)");
-            return self
-                .write(
-                    TransactWriteItem::builder()
-                        .delete(built(delete.build())?)
-                        .build(),
-                )
-                .await;
-        };
-        let (condition, values) = matching(if_match);
-        let delete = delete
+            .set_key(Some(key_of(name)))
             .condition_expression(condition)
-            .set_expression_attribute_values((!values.is_empty()).then_some(values));
-        self.write_matching(
-            TransactWriteItem::builder()
-                .delete(built(delete.build())?)
-                .build(),
-        )
-        .await?;
-        Ok(true)
+            .set_expression_attribute_values(values);
+        let delete = TransactWriteItem::builder()
+            .delete(built(delete.build())?)
+            .build();
+        unless_precondition(self.write(delete).await?, if_match)
     }
 }

@@ -304,15 +304,9 @@ impl DynamoStore {
                     meaning.push(Action::Pool { change: i });
                 }
             }
-            // The allocations version moves with every change, and `If-Match` is its condition;
-            // a PUT that changes nothing only checks it.
-            if actions.is_empty() {
-                match etag::check_version(self.table(), &pk, if_match)? {
-                    Some(check) => actions.push(check),
-                    None => return Ok(()),
-                }
-            } else {
-                actions.push(etag::bump_version(self.table(), &pk, if_match)?);
+            match etag::version_action(self.table(), &pk, !actions.is_empty(), if_match)? {
+                Some(version) => actions.push(version),
+                None => return Ok(()),
             }
             meaning.push(Action::Version);
             let failed = match self.transact(actions).await? {
@@ -397,20 +391,6 @@ impl DynamoStore {
             return Err(StoreError::Unavailable(
                 "transaction refused without a reason".into(),
             ));
-        }
-    }
-}
-
-/// "The item exists", and with `If-Match` "and matches it" (`store/etag.rs`).
-fn exists_matching(
-    if_match: Option<&IfMatch>,
-) -> (String, Option<HashMap<String, AttributeValue>>) {
-    match if_match {
-        None => ("attribute_exists(SK)".into(), None),
-        Some(if_match) => {
-            let (condition, values) = etag::content_condition(if_match);
-            let values: HashMap<_, _> = values.into_iter().collect();
-            (condition, (!values.is_empty()).then_some(values))
         }
     }
 }
@@ -595,15 +575,10 @@ impl TenantStore for DynamoStore {
                     .build(),
             );
         }
-        // The allocations version moves with every change, and `If-Match` is its condition.
         let version = actions.len();
-        if actions.is_empty() {
-            match etag::check_version(self.table(), &pk, if_match)? {
-                Some(check) => actions.push(check),
-                None => return Ok(()),
-            }
-        } else {
-            actions.push(etag::bump_version(self.table(), &pk, if_match)?);
+        match etag::version_action(self.table(), &pk, !actions.is_empty(), if_match)? {
+            Some(action) => actions.push(action),
+            None => return Ok(()),
         }
         match self.transact(actions).await? {
             Ok(()) => Ok(()),
@@ -691,7 +666,7 @@ impl TenantStore for DynamoStore {
         pack: &PackDefinition,
         if_match: Option<&IfMatch>,
     ) -> Result<bool, StoreError> {
-        let (condition, values) = exists_matching(if_match);
+        let (condition, values) = etag::existing(if_match);
         let put = Put::builder()
             .table_name(self.table())
             .set_item(Some(encode_pack(tenant, pack)))
@@ -710,7 +685,7 @@ impl TenantStore for DynamoStore {
         name: &PackName,
         if_match: Option<&IfMatch>,
     ) -> Result<bool, StoreError> {
-        let (condition, values) = exists_matching(if_match);
+        let (condition, values) = etag::existing(if_match);
         let delete = Delete::builder()
             .table_name(self.table())
             .set_key(Some(key(&tenant_pk(tenant), packdef_sk(name))))

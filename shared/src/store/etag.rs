@@ -4,7 +4,8 @@
 //!   a hash of the stored attributes), written with every write; `If-Match` becomes the write's
 //!   condition `etag IN (...)`.
 //! - A group's (tenant's) licenses carry a weak tag: the allocations version `v` of one record
-//!   in the group's (tenant's) partition, which every licenses PUT moves in its transaction.
+//!   in the group's (tenant's) partition, which every licenses PUT moves in its transaction
+//!   ([`version_action`]).
 //!   Live usage moves without it, so a portal's save is not refused because a user was assigned
 //!   meanwhile. `If-Match` becomes the condition `v IN (...)` of that move.
 //!
@@ -15,6 +16,7 @@ use super::dynamo::{Item, built, key, number};
 use super::{IfMatch, StoreError};
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem, Update};
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 
 /// The attribute holding a strong tag.
 pub const ATTRIBUTE: &str = "etag";
@@ -63,21 +65,24 @@ pub fn stored(item: &Item) -> String {
 /// A condition expression with the values it names.
 pub type Condition = (String, Vec<(String, AttributeValue)>);
 
-/// The condition a write on an existing item adds for `If-Match`: `*` is "exists", a list of
-/// tags `etag IN (...)`.
-pub fn content_condition(if_match: &IfMatch) -> Condition {
-    match if_match {
-        IfMatch::Any => ("attribute_exists(SK)".into(), Vec::new()),
-        IfMatch::Tags(tags) => {
-            let values: Vec<(String, AttributeValue)> = tags
-                .iter()
-                .enumerate()
-                .map(|(i, t)| (format!(":ifMatch{i}"), AttributeValue::S(t.clone())))
-                .collect();
-            let names: Vec<&str> = values.iter().map(|(n, _)| n.as_str()).collect();
-            (format!("{ATTRIBUTE} IN ({})", names.join(", ")), values)
-        }
-    }
+/// Expression values as the SDK's builders take them (`None` when there are none).
+pub type Values = Option<HashMap<String, AttributeValue>>;
+
+/// The condition of a write on an existing item: "it exists", and with `If-Match` "it is one of
+/// these tags" (`*`: any).
+pub fn existing(if_match: Option<&IfMatch>) -> (String, Values) {
+    let Some(IfMatch::Tags(tags)) = if_match else {
+        return ("attribute_exists(SK)".into(), None);
+    };
+    let values: HashMap<String, AttributeValue> = tags
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (format!(":ifMatch{i}"), AttributeValue::S(t.clone())))
+        .collect();
+    let mut names: Vec<&str> = values.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    let condition = format!("{ATTRIBUTE} IN ({})", names.join(", "));
+    (condition, Some(values))
 }
 
 /// Sort key of the allocations version in a group's and in a tenant's partition. Not a license
@@ -127,42 +132,42 @@ fn number_u64(v: u64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
-/// The action that moves a partition's allocations version, under `If-Match` if given.
-pub fn bump_version(
+/// The action on a partition's allocations version that a licenses PUT adds: when it changes
+/// something, the version moves (under `If-Match` if given); when it changes nothing, an
+/// `If-Match` is still checked; otherwise there is nothing to do (`None`).
+pub fn version_action(
     table: &str,
     pk: &str,
-    if_match: Option<&IfMatch>,
-) -> Result<TransactWriteItem, StoreError> {
-    let mut update = Update::builder()
-        .table_name(table)
-        .set_key(Some(key(pk, VERSION_SK.into())))
-        .update_expression("SET v = if_not_exists(v, :zero) + :one")
-        .expression_attribute_values(":zero", number(0))
-        .expression_attribute_values(":one", number(1));
-    if let Some((condition, values)) = version_condition(if_match)? {
-        update = update.condition_expression(condition);
-        for (name, value) in values {
-            update = update.expression_attribute_values(name, value);
-        }
-    }
-    Ok(TransactWriteItem::builder()
-        .update(built(update.build())?)
-        .build())
-}
-
-/// The action that only checks a partition's allocations version (a PUT that changes nothing);
-/// `None` without an `If-Match` to check.
-pub fn check_version(
-    table: &str,
-    pk: &str,
+    changes: bool,
     if_match: Option<&IfMatch>,
 ) -> Result<Option<TransactWriteItem>, StoreError> {
-    let Some((condition, values)) = version_condition(if_match)? else {
+    let condition = version_condition(if_match)?;
+    let key = Some(key(pk, VERSION_SK.into()));
+    if changes {
+        let mut update = Update::builder()
+            .table_name(table)
+            .set_key(key)
+            .update_expression("SET v = if_not_exists(v, :zero) + :one")
+            .expression_attribute_values(":zero", number(0))
+            .expression_attribute_values(":one", number(1));
+        if let Some((condition, values)) = condition {
+            update = update.condition_expression(condition);
+            for (name, value) in values {
+                update = update.expression_attribute_values(name, value);
+            }
+        }
+        return Ok(Some(
+            TransactWriteItem::builder()
+                .update(built(update.build())?)
+                .build(),
+        ));
+    }
+    let Some((condition, values)) = condition else {
         return Ok(None);
     };
     let mut check = ConditionCheck::builder()
         .table_name(table)
-        .set_key(Some(key(pk, VERSION_SK.into())))
+        .set_key(key)
         .condition_expression(condition);
     for (name, value) in values {
         check = check.expression_attribute_values(name, value);
