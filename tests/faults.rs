@@ -431,18 +431,26 @@ async fn one_idempotency_key_sent_ten_times_runs_once() {
             .with("Idempotency-Key", "create-sales-1")
     };
     let replies = join_all((0..10).map(|_| send().into_future())).await;
-    let mut created = 0;
+    // The record is an action of the write's own transaction: one request commits it, and each
+    // repeat meets it (after waiting out the conflict) and gets the same answer, replayed.
+    let (mut ran, mut replayed) = (0, 0);
     for r in &replies {
         match r.status {
             201 => {
                 assert_eq!(r.json, json!({"name": "Sales"}));
-                created += 1;
+                if r.header("idempotent-replayed") == Some("true") {
+                    replayed += 1;
+                } else {
+                    ran += 1;
+                }
             }
-            409 => assert_eq!(r.code(), "IN_PROGRESS", "{}", r.json),
+            // Only when the repeats kept conflicting until their time ran out.
+            409 => assert_eq!(r.code(), "CONCURRENT_UPDATE", "{}", r.json),
             other => panic!("{other}: {}", r.json),
         }
     }
-    assert!(created >= 1, "the first request answered 201");
+    assert_eq!(ran, 1, "exactly one request ran: {:?}", tally(&replies));
+    assert!(replayed >= 1, "the repeats were replayed");
     // Once it finished, a repeat replays the answer without running.
     let replay = send().await;
     assert_eq!(
@@ -656,4 +664,338 @@ async fn the_audit_reports_each_broken_invariant() {
         "{report}"
     );
     assert!(report.contains("3 discrepancies"), "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_dynamodb_refuses_as_invalid_is_a_logged_500_not_a_retry_later() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let Some((proxy, server)) = stack(Faults {
+        seed: 9,
+        invalid: 1.0,
+        ..Faults::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let api = Api::at(&server.base, Caller::operator());
+    let t = Tenant::new("invalid");
+    let reply = api
+        .put(
+            &t.group_licenses("g"),
+            &json!({"userServices": [{"name": "Call Waiting", "allocated": limited(3)}]}),
+        )
+        .await;
+    // Retrying cannot fix a request DynamoDB refuses as invalid: a defect, not an outage.
+    assert_eq!(
+        (reply.status, reply.code()),
+        (500, "INTERNAL"),
+        "{}",
+        reply.json
+    );
+    assert_eq!(reply.header("retry-after"), None);
+    assert!(Injected::get(&proxy.injected().invalid) >= 1);
+    // Nothing was written.
+    let reply = Api::from_env().get(&t.group_licenses("g")).await;
+    assert_eq!(reply.header("etag"), Some("W/\"0\""));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_responses_on_a_hot_counter_never_answer_a_callers_own_create_as_taken() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    // Eight function instances creating instances of one group service: its counter is hot, so
+    // the SDK's resend of a committed transaction meets conflicts, and the retry must keep the
+    // transaction's token to be recognised as the same write.
+    let Some((proxy, server)) = stack(Faults {
+        seed: 12,
+        conflicts: true,
+        hold: Duration::from_millis(3),
+        lose: 0.2,
+        ..Faults::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let api = Api::at(&server.base, Caller::operator());
+    let t = Tenant::new("own");
+    t.license(
+        &api,
+        "g",
+        json!({"groupServices": [{"name": "Hunt Group", "allocated": {"unlimited": true}}]}),
+    )
+    .await;
+    let path = format!(
+        "/api/v1/tenants/{}/groups/g/services/hunt-group/instances/",
+        t.id
+    );
+    let clients = (0..8).map(|c| {
+        let api = &api;
+        let path = &path;
+        async move {
+            let mut replies = Vec::new();
+            for i in 0..5 {
+                replies.push(api.post(path, &json!({"name": format!("c{c}-{i}")})).await);
+            }
+            replies
+        }
+    });
+    let replies: Vec<Reply> = join_all(clients).await.into_iter().flatten().collect();
+    let injected = proxy.injected();
+    eprintln!("own creates: {:?}; {injected:?}", tally(&replies));
+    assert_eq!(
+        tally(&replies),
+        [((201, String::new()), 40)].into(),
+        "every create is the caller's own"
+    );
+    assert!(
+        Injected::get(&injected.lost) >= 3,
+        "responses were lost: {injected:?}"
+    );
+    assert!(
+        Injected::get(&injected.conflicts) >= 1,
+        "the counter was hot: {injected:?}"
+    );
+    let listed = api.get(&path).await;
+    assert_eq!(listed.json["instances"].as_array().map(Vec::len), Some(40));
+    audit_clean(&t.id).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_whose_outcome_is_unknown_says_so_and_its_key_then_tells_the_outcome() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    // Every committed response is lost, however often the SDK resends: the server cannot learn
+    // the outcome.
+    let Some((_proxy, server)) = stack(Faults {
+        seed: 13,
+        lose: 1.0,
+        ..Faults::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let t = Tenant::new("unknown");
+    let direct = Api::from_env();
+    t.license(
+        &direct,
+        "g",
+        json!({"groupServices": [{"name": "Hunt Group", "allocated": limited(5)}]}),
+    )
+    .await;
+    let path = format!(
+        "/api/v1/tenants/{}/groups/g/services/hunt-group/instances/",
+        t.id
+    );
+    let body = json!({"name": "Sales"}).to_string();
+    let key = format!("{}-sales", t.id);
+    let faulty = Api::at(&server.base, Caller::operator());
+    let lost = faulty
+        .send("POST", &path, Some(&body))
+        .with("Idempotency-Key", &key)
+        .await;
+    assert_eq!(
+        (lost.status, lost.code()),
+        (503, "STORAGE_UNAVAILABLE"),
+        "{}",
+        lost.json
+    );
+    let message = lost.json["errors"][0]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        message.contains("may or may not have been applied")
+            && !message.contains("nothing was changed"),
+        "the answer says the outcome is unknown: {message}"
+    );
+    // It was applied; the same request with its key (DynamoDB reachable again) learns that,
+    // with the first answer, instead of an IN_PROGRESS limbo or a conflict with itself.
+    let again = direct
+        .send("POST", &path, Some(&body))
+        .with("Idempotency-Key", &key)
+        .await;
+    assert_eq!(
+        (again.status, &again.json),
+        (201, &json!({"name": "Sales"}))
+    );
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(
+        t.in_use(&direct, "g", "groupServices", "Hunt Group").await,
+        Some(1)
+    );
+    audit_clean(&t.id).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_assignment_uses_the_pack_definition_its_transaction_checks() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    // Transactions wait at the proxy long enough for the pack to be redefined meanwhile.
+    let Some((_proxy, server)) = stack(Faults {
+        seed: 14,
+        hold: Duration::from_millis(1500),
+        ..Faults::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let direct = Api::from_env();
+    let t = Tenant::new("redefined");
+    t.define(&direct, "Flex", &["Call Waiting"]).await;
+    let pack = |max: u32| json!({"servicePacks": [{"name": "Flex", "allocated": limited(max)}]});
+    t.license(
+        &direct,
+        "g",
+        json!({"userServices": [{"name": "Call Waiting", "allocated": limited(5)},
+                                {"name": "Call Return", "allocated": limited(5)}],
+               "servicePacks": [{"name": "Flex", "allocated": limited(5)}]}),
+    )
+    .await;
+    let slow = Api::at(&server.base, Caller::operator());
+    let user = t.user("g", "ursula");
+    let flex = json!({"servicePacks": named(&["Flex"])});
+    let assign = slow.post(&user, &flex);
+    let redefine = async {
+        // The assignment has read the definition and its transaction waits at the proxy.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        t.license(&direct, "g", pack(0)).await;
+        let replaced = direct
+            .send(
+                "PUT",
+                &t.pack("Flex"),
+                Some(&json!({"services": ["Call Return"]}).to_string()),
+            )
+            .await;
+        assert_eq!(replaced.status, 200, "{}", replaced.json);
+        t.license(&direct, "g", pack(5)).await;
+    };
+    let (assigned, ()) = tokio::join!(assign, redefine);
+    assert_eq!(assigned.status, 201, "{}", assigned.json);
+    // The user holds what the pack gives now, not what it gave when first read.
+    assert_eq!(
+        direct.get(&user).await.json["effectiveServices"],
+        json!([{"name": "Call Return", "via": ["Flex"]}])
+    );
+    assert_eq!(
+        t.in_use(&direct, "g", "userServices", "Call Waiting").await,
+        Some(0)
+    );
+    assert_eq!(
+        t.in_use(&direct, "g", "userServices", "Call Return").await,
+        Some(1)
+    );
+    audit_clean(&t.id).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_reports_each_state_it_used_to_miss() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let _one = ONE_AT_A_TIME.lock().await;
+    let api = Api::from_env();
+    let t = Tenant::new("audit-more");
+    t.define(&api, "Gold", &["Call Waiting"]).await;
+    t.define(&api, "Silver", &["Call Return"]).await;
+    assert_eq!(
+        api.put(
+            &t.licenses(),
+            &json!({"servicePacks": [{"name": "Gold", "allocated": limited(2)}]})
+        )
+        .await
+        .status,
+        200
+    );
+    t.license(
+        &api,
+        "g",
+        json!({"userServices": [{"name": "Call Waiting", "allocated": limited(3)},
+                                {"name": "Call Return", "allocated": limited(3)}],
+               "groupServices": [{"name": "Voice Messaging Group", "allocated": limited(1)}],
+               "servicePacks": [{"name": "Gold", "allocated": limited(2)}]}),
+    )
+    .await;
+    let gold = json!({"servicePacks": named(&["Gold"])});
+    assert_eq!(api.post(&t.user("g", "u1"), &gold).await.status, 201);
+    audit_clean(&t.id).await;
+
+    let client = api_tests::dynamo_client().await;
+    let table = api_tests::licenses_table();
+    let group_pk = licensing::store::keys::group_pk(&api_tests::group_ref(&t.id, "g"));
+    let tenant_pk =
+        licensing::store::keys::tenant_pk(&licensing::domain::TenantId::parse(&t.id).unwrap());
+    let s = |v: &str| AttributeValue::S(v.to_owned());
+    let put = |pk: &str, sk: &str, extra: Vec<(&str, AttributeValue)>| {
+        let mut item =
+            std::collections::HashMap::from([("PK".to_owned(), s(pk)), ("SK".to_owned(), s(sk))]);
+        for (name, value) in extra {
+            item.insert(name.to_owned(), value);
+        }
+        client
+            .put_item()
+            .table_name(&table)
+            .set_item(Some(item))
+            .send()
+    };
+    // 1. A license record limited without a maximum.
+    put(
+        &group_pk,
+        "LIC#USER#Call Return",
+        vec![
+            ("unlimited", AttributeValue::Bool(false)),
+            ("inUse", AttributeValue::N("0".into())),
+        ],
+    )
+    .await
+    .expect("record broken");
+    // 2. A pack assignment whose services differ from the definition (and its holding).
+    put(
+        &group_pk,
+        "USER#u1#PACK#Gold",
+        vec![(
+            "services",
+            AttributeValue::L(vec![s("Call Waiting"), s("Call Return")]),
+        )],
+    )
+    .await
+    .expect("assignment broken");
+    // 3. A packDefined mark without its definition.
+    client
+        .delete_item()
+        .table_name(&table)
+        .key("PK", s(&tenant_pk))
+        .key("SK", s("PACKDEF#Silver"))
+        .send()
+        .await
+        .expect("definition deleted");
+    // 4. An instance under a noInstance group service.
+    put(&group_pk, "INST#Voice Messaging Group#Lobby", vec![])
+        .await
+        .expect("instance written");
+    // 5. Groups holding a pack beyond the tenant's allocation.
+    client
+        .update_item()
+        .table_name(&table)
+        .key("PK", s(&tenant_pk))
+        .key("SK", s("POOL#PACK#Gold"))
+        .update_expression("SET maximum = :m, remaining = :r")
+        .expression_attribute_values(":m", AttributeValue::N("1".into()))
+        .expression_attribute_values(":r", AttributeValue::N("-1".into()))
+        .send()
+        .await
+        .expect("allocation lowered");
+
+    let (code, report) = audit(&t.id).await;
+    assert_eq!(code, Some(1), "{report}");
+    for expected in [
+        "user service \"Call Return\" has no readable allocation",
+        "user \"u1\" holds pack \"Gold\" with services",
+        "service pack \"Silver\" is marked packDefined but the pack has no definition",
+        "group service \"Voice Messaging Group\" has instances",
+        "groups hold 2, beyond the tenant's allocation of maximum 1",
+    ] {
+        assert_eq!(
+            report.matches(expected).count(),
+            1,
+            "one line says {expected:?}:\n{report}"
+        );
+    }
 }

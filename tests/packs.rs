@@ -338,6 +338,19 @@ async fn a_pack_defined_again_starts_from_nothing() {
     let allocate = json!({"servicePacks": [{"name": "Again", "allocated": limited(7)}]});
     assert_eq!(api.put(&t.licenses(), &allocate).await.status, 200);
     let pack = format!("{}Again/", t.packs());
+    // The operator's allocation holds the pack: it cannot be deleted from under it.
+    let held = api.send("DELETE", &pack, None).await;
+    assert_eq!(
+        (held.status, held.code()),
+        (409, "PACK_IN_USE"),
+        "{}",
+        held.json
+    );
+    assert_eq!(held.json["errors"][0]["maximum"], 7, "{}", held.json);
+    // Once the operator removes the allocation nothing holds it, and a new definition of the
+    // name starts from nothing.
+    let remove = json!({"servicePacks": [{"name": "Again", "allocated": null}]});
+    assert_eq!(api.put(&t.licenses(), &remove).await.status, 200);
     assert_eq!(api.send("DELETE", &pack, None).await_empty().await, 204);
     t.define(&api, "Again", &["Call Return"]).await;
     let view = api.get(&t.licenses()).await.json;
@@ -348,7 +361,12 @@ async fn a_pack_defined_again_starts_from_nothing() {
         .find(|e| e["name"] == "Again")
         .cloned()
         .unwrap();
-    assert_eq!(entry["allocated"], limited(0), "{view}");
+    assert_eq!(
+        entry,
+        json!({"name": "Again", "description": "", "pooled": false, "currentlyAllocated": 0,
+               "unlimitedGroups": 0}),
+        "{view}"
+    );
 }
 
 #[tokio::test]
@@ -411,5 +429,120 @@ async fn a_repeated_json_key_is_refused_in_every_route_family() {
     assert_eq!(
         t.in_use(&api, "g", "userServices", "Call Waiting").await,
         None
+    );
+}
+
+#[tokio::test]
+async fn a_tenant_admin_cannot_shed_the_operators_cap_on_a_pack() {
+    let operator = Api::from_env();
+    let t = Tenant::new("acme");
+    let admin = Api::as_caller(Caller::tenant_admin(&t.id));
+    let gold = json!({"name": "Gold", "services": ["Call Waiting"]});
+    assert_eq!(operator.post(&t.packs(), &gold).await.status, 201);
+    let cap = json!({"servicePacks": [{"name": "Gold", "allocated": limited(2)}]});
+    assert_eq!(operator.put(&t.licenses(), &cap).await.status, 200);
+    let tag = operator
+        .get(&t.licenses())
+        .await
+        .header("etag")
+        .map(str::to_owned);
+
+    let unlimited = json!({"servicePacks": [{"name": "Gold", "allocated": {"unlimited": true}}]});
+    let refused = admin.put(&t.group_licenses("g1"), &unlimited).await;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (409, "POOL_NOT_UNLIMITED")
+    );
+    // Deleting the pack would take the operator's allocation with it: refused, naming it.
+    let delete = admin.send("DELETE", &t.pack("Gold"), None).await;
+    assert_eq!(
+        (delete.status, delete.code()),
+        (409, "PACK_IN_USE"),
+        "{}",
+        delete.json
+    );
+    assert!(
+        first_error(&delete)["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("allocated to the tenant by the operator (maximum 2)")),
+        "{}",
+        delete.json
+    );
+    assert_eq!(admin.post(&t.packs(), &gold).await.code(), "ALREADY_EXISTS");
+    for group in ["g1", "g2"] {
+        let again = admin.put(&t.group_licenses(group), &unlimited).await;
+        assert_eq!((again.status, again.code()), (409, "POOL_NOT_UNLIMITED"));
+    }
+    let view = operator.get(&t.licenses()).await;
+    assert_eq!(view.header("etag").map(str::to_owned), tag);
+    assert_eq!(
+        view.json["servicePacks"],
+        json!([{"name": "Gold", "description": "", "pooled": true, "allocated": limited(2),
+                "currentlyAllocated": 0, "unlimitedGroups": 0, "remaining": 2}])
+    );
+    // Nor can the tenant admin lift or remove the cap itself.
+    let lift = json!({"servicePacks": [{"name": "Gold", "allocated": null}]});
+    assert_eq!(admin.put(&t.licenses(), &lift).await.status, 403);
+}
+
+#[tokio::test]
+async fn an_if_match_is_bounded_and_a_long_one_is_the_clients_error() {
+    let api = Api::from_env();
+    let t = Tenant::new("tags");
+    t.define(&api, "Tagged", &["Call Waiting"]).await;
+    let strong: Vec<String> = (0..101).map(|i| format!("\"tag{i}\"")).collect();
+    let replaced = api
+        .send(
+            "PUT",
+            &t.pack("Tagged"),
+            Some(&json!({"services": ["Call Return"]}).to_string()),
+        )
+        .with("If-Match", &strong.join(", "))
+        .await;
+    assert_eq!(
+        (replaced.status, replaced.code()),
+        (400, "INVALID_IF_MATCH"),
+        "{}",
+        replaced.json
+    );
+    let weak: Vec<String> = (0..200).map(|i| format!("W/\"{i}\"")).collect();
+    let put = api
+        .send(
+            "PUT",
+            &t.group_licenses("g"),
+            Some(
+                &json!({"userServices": [{"name": "Call Waiting", "allocated": limited(1)}]})
+                    .to_string(),
+            ),
+        )
+        .with("If-Match", &weak.join(", "))
+        .await;
+    assert_eq!(
+        (put.status, put.code()),
+        (400, "INVALID_IF_MATCH"),
+        "{}",
+        put.json
+    );
+    // Twenty tags are fine: the one that matches wins.
+    let tag = api
+        .get(&t.pack("Tagged"))
+        .await
+        .header("etag")
+        .map(str::to_owned);
+    let mut twenty: Vec<String> = (0..19).map(|i| format!("\"other{i}\"")).collect();
+    twenty.push(tag.unwrap_or_default());
+    let replaced = api
+        .send(
+            "PUT",
+            &t.pack("Tagged"),
+            Some(&json!({"services": ["Call Return"]}).to_string()),
+        )
+        .with("If-Match", &twenty.join(", "))
+        .await;
+    assert_eq!(replaced.status, 200, "{}", replaced.json);
+    // Nothing else changed.
+    assert_eq!(
+        api.get(&t.group_licenses("g")).await.header("etag"),
+        Some("W/\"0\"")
     );
 }

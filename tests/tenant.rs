@@ -43,7 +43,7 @@ async fn a_new_tenant_lists_the_catalog_unallocated() {
     );
     assert_eq!(
         users[0],
-        json!({"name": "3G/4G Continuity", "allocated": {"unlimited": false, "maximum": 0}, "currentlyAllocated": 0})
+        json!({"name": "3G/4G Continuity", "pooled": false, "currentlyAllocated": 0, "unlimitedGroups": 0})
     );
     assert_eq!(reply.json["servicePacks"], json!([]));
     let licensed = api.get(&format!("{}?licensed=true", t.licenses())).await;
@@ -311,7 +311,7 @@ async fn the_pool_bounds_what_groups_hold() {
     let tenant = api.get(&t.licenses()).await;
     assert_eq!(
         entry(&tenant, "userServices", "Call Forwarding Always"),
-        &json!({"name": "Call Forwarding Always", "allocated": {"unlimited": false, "maximum": 10}, "currentlyAllocated": 10})
+        &json!({"name": "Call Forwarding Always", "pooled": true, "allocated": {"unlimited": false, "maximum": 10}, "currentlyAllocated": 10, "unlimitedGroups": 0, "remaining": 0})
     );
     // Lowering a group gives units back; the tenant cannot go below what groups hold.
     assert_eq!(
@@ -357,7 +357,7 @@ async fn the_pool_bounds_what_groups_hold() {
     let licensed = api.get(&format!("{}?licensed=true", t.licenses())).await;
     assert_eq!(
         licensed.json["userServices"],
-        json!([{"name": "Call Forwarding Always", "allocated": {"unlimited": false, "maximum": 6}, "currentlyAllocated": 6}])
+        json!([{"name": "Call Forwarding Always", "pooled": true, "allocated": {"unlimited": false, "maximum": 6}, "currentlyAllocated": 6, "unlimitedGroups": 0, "remaining": 0}])
     );
     let no_auto_assign = api.put(&t.licenses(), &json!({"auto_assign": true})).await;
     assert_eq!(errors(&no_auto_assign)[0]["field"], "auto_assign");
@@ -397,7 +397,7 @@ async fn unlimited_groups_need_an_unlimited_tenant() {
     let tenant = api.get(&t.licenses()).await;
     assert_eq!(
         entry(&tenant, "groupServices", "Hunt Group"),
-        &json!({"name": "Hunt Group", "allocated": {"unlimited": true}, "currentlyAllocated": 12})
+        &json!({"name": "Hunt Group", "pooled": true, "allocated": {"unlimited": true}, "currentlyAllocated": 12, "unlimitedGroups": 1})
     );
     let limited_now = api
         .put(
@@ -459,7 +459,7 @@ async fn services_without_a_tenant_allocation_are_not_pooled() {
     let tenant = api.get(&t.licenses()).await;
     assert_eq!(
         entry(&tenant, "userServices", "Call Waiting"),
-        &json!({"name": "Call Waiting", "allocated": {"unlimited": false, "maximum": 0}, "currentlyAllocated": 40})
+        &json!({"name": "Call Waiting", "pooled": false, "currentlyAllocated": 40, "unlimitedGroups": 1})
     );
     // Once the tenant sets an allocation the rule holds: it must cover what groups hold.
     let refused = api
@@ -512,8 +512,8 @@ async fn the_tenant_view_shows_packs_with_their_descriptions() {
     assert_eq!(
         reply.json["servicePacks"],
         json!([
-            {"name": "Basic CFx", "description": "Call forwarding bundle", "allocated": {"unlimited": false, "maximum": 20}, "currentlyAllocated": 5},
-            {"name": "Unused", "description": "", "allocated": {"unlimited": false, "maximum": 0}, "currentlyAllocated": 0}])
+            {"name": "Basic CFx", "description": "Call forwarding bundle", "pooled": true, "allocated": {"unlimited": false, "maximum": 20}, "currentlyAllocated": 5, "unlimitedGroups": 0, "remaining": 15},
+            {"name": "Unused", "description": "", "pooled": false, "currentlyAllocated": 0, "unlimitedGroups": 0}])
     );
 }
 
@@ -627,4 +627,61 @@ async fn tenant_licenses_answer_a_weak_etag_that_only_their_puts_move() {
         (stale.status, stale.json["errors"][0]["code"].as_str()),
         (412, Some("PRECONDITION_FAILED"))
     );
+}
+
+#[tokio::test]
+async fn the_tenant_view_tells_what_groups_hold_and_round_trips_unchanged() {
+    let api = Api::from_env();
+    let t = Tenant::new("t9");
+    t.license(
+        &api,
+        "a",
+        json!({"userServices": [unlimited("Call Waiting")]}),
+    )
+    .await;
+    t.license(
+        &api,
+        "b",
+        json!({"userServices": [limited("Call Waiting", 40)]}),
+    )
+    .await;
+    let cw = json!({"name": "Call Waiting", "pooled": false, "currentlyAllocated": 40,
+                    "unlimitedGroups": 1});
+    let full = api.get(&t.licenses()).await;
+    assert_eq!(entry(&full, "userServices", "Call Waiting"), &cw);
+    // Not pooled, but held by groups: listed as licensed.
+    let licensed = api.get(&format!("{}?licensed=true", t.licenses())).await;
+    assert_eq!(licensed.json["userServices"], json!([cw]));
+
+    // What the GET answered, PUT back whole (the full catalog): nothing changes, tag included.
+    let tag = full.header("etag").map(str::to_owned);
+    let back = api.put(&t.licenses(), &full.json).await;
+    assert_eq!(back.status, 200, "{}", back.json);
+    let after = api.get(&t.licenses()).await;
+    assert_eq!(after.json, full.json);
+    assert_eq!(after.header("etag").map(str::to_owned), tag);
+    // Pooling it, then `"allocated": null`, unpools it again.
+    let pooled = api
+        .put(
+            &t.licenses(),
+            &json!({"userServices": [unlimited("Call Waiting")]}),
+        )
+        .await;
+    assert_eq!(pooled.status, 200, "{}", pooled.json);
+    let view = api.get(&t.licenses()).await;
+    assert_eq!(entry(&view, "userServices", "Call Waiting")["pooled"], true);
+    assert_ne!(view.header("etag").map(str::to_owned), tag);
+    let unpool = json!({"userServices": [{"name": "Call Waiting", "allocated": null}]});
+    assert_eq!(api.put(&t.licenses(), &unpool).await.status, 200);
+    assert_eq!(
+        entry(
+            &api.get(&t.licenses()).await,
+            "userServices",
+            "Call Waiting"
+        ),
+        &cw
+    );
+    // Only the operator sets tenant allocations.
+    let admin = Api::as_caller(api_tests::Caller::tenant_admin(&t.id));
+    assert_eq!(admin.put(&t.licenses(), &unpool).await.status, 403);
 }

@@ -586,3 +586,143 @@ async fn parallel_instances_never_exceed_the_maximum() {
         Some(records)
     );
 }
+
+#[tokio::test]
+async fn no_more_assignable_holds_for_a_body_that_names_only_packs() {
+    let api = Api::from_env();
+    let g = Group::new("xfer");
+    let config = format!("/api/v1/configs/user_services/{}-blocked/", g.tenant);
+    // A service no other test of this binary assigns: the configuration is global.
+    let blocked = json!({"technical_name": "Priority Alert", "no_more_assignable": true});
+    assert_eq!(api.put(&config, &blocked).await.status, 200);
+    g.define_pack(&api, "Xfer", &["Priority Alert"]).await;
+    g.license(
+        &api,
+        json!({"userServices": [{"name": "Priority Alert", "allocated": {"unlimited": true}},
+                                {"name": "Call Waiting", "allocated": {"unlimited": true}}],
+               "servicePacks": [{"name": "Xfer", "allocated": {"unlimited": true}}]}),
+    )
+    .await;
+    let mixed = api
+        .post(
+            &g.user("ulf"),
+            &json!({"services": named(&["Call Waiting"]), "servicePacks": named(&["Xfer"])}),
+        )
+        .await;
+    let packs_only = api
+        .post(&g.user("ulf"), &json!({"servicePacks": named(&["Xfer"])}))
+        .await;
+    let cleanup = api.send("DELETE", &config, None).await_empty().await;
+    for reply in [&mixed, &packs_only] {
+        assert_eq!(reply.status, 409, "{}", reply.json);
+        assert_eq!(
+            (
+                &errors(reply)[0]["code"],
+                &errors(reply)[0]["name"],
+                &errors(reply)[0]["servicePack"]
+            ),
+            (
+                &json!("NO_MORE_ASSIGNABLE"),
+                &json!("Priority Alert"),
+                &json!("Xfer")
+            )
+        );
+    }
+    assert_eq!(
+        g.in_use(&api, "userServices", "Priority Alert").await,
+        Some(0)
+    );
+    assert_eq!(g.in_use(&api, "servicePacks", "Xfer").await, Some(0));
+    assert_eq!(cleanup, 204);
+}
+
+#[tokio::test]
+async fn a_repeat_is_the_same_request_however_it_is_spelled() {
+    let api = Api::from_env();
+    let g = Group::new("spelling");
+    g.license(
+        &api,
+        json!({"groupServices": [{"name": "Hunt Group", "allocated": {"unlimited": true}}]}),
+    )
+    .await;
+    let key = format!("{}-k2", g.tenant);
+    let by_slug = g.instances("hunt-group");
+    let first = api
+        .send("POST", &by_slug, Some(r#"{"name":"N1"}"#))
+        .with("Idempotency-Key", &key)
+        .await;
+    assert_eq!((first.status, &first.json), (201, &json!({"name": "N1"})));
+    // Without the trailing slash, by catalog name, with other whitespace: the same request.
+    for (path, body) in [
+        (by_slug.trim_end_matches('/').to_owned(), r#"{"name":"N1"}"#),
+        (g.instances("Hunt Group"), r#"{"name":"N1"}"#),
+        (by_slug.clone(), "{ \"name\" :  \"N1\" }\n"),
+    ] {
+        let again = api
+            .send("POST", &path, Some(body))
+            .with("Idempotency-Key", &key)
+            .await;
+        assert_eq!(
+            (
+                again.status,
+                &again.json,
+                again.header("idempotent-replayed")
+            ),
+            (201, &json!({"name": "N1"}), Some("true")),
+            "{path} {body}"
+        );
+    }
+    // Another name is another request.
+    let other = api
+        .send("POST", &by_slug, Some(r#"{"name":"N2"}"#))
+        .with("Idempotency-Key", &key)
+        .await;
+    assert_eq!(
+        (other.status, &errors(&other)[0]["code"]),
+        (422, &json!("IDEMPOTENCY_KEY_REUSED"))
+    );
+    assert_eq!(g.in_use(&api, "groupServices", "Hunt Group").await, Some(1));
+}
+
+#[tokio::test]
+async fn a_group_admins_keys_are_its_groups_own() {
+    let operator = Api::from_env();
+    let tenant = unique_tenant("keys");
+    let licenses = |g: &str| format!("/api/v1/tenants/{tenant}/groups/{g}/licenses/");
+    let instances =
+        |g: &str| format!("/api/v1/tenants/{tenant}/groups/{g}/services/hunt-group/instances/");
+    for g in ["g1", "g2"] {
+        let reply = operator
+            .put(
+                &licenses(g),
+                &json!({"groupServices": [{"name": "Hunt Group", "allocated": {"unlimited": true}}]}),
+            )
+            .await;
+        assert_eq!(reply.status, 200);
+    }
+    let admin = |g: &str| Api::as_caller(api_tests::Caller::group_admin(&tenant, g));
+    let key = format!("{tenant}-shared");
+    let create = |api: Api, g: &'static str, name: &'static str| {
+        let key = key.clone();
+        let path = instances(g);
+        async move {
+            api.send("POST", &path, Some(&json!({"name": name}).to_string()))
+                .with("Idempotency-Key", &key)
+                .await
+        }
+    };
+    let first = create(admin("g1"), "g1", "Lobby").await;
+    assert_eq!(first.status, 201, "{}", first.json);
+    // The other group's admin, same key, its own request: it runs (neither replayed from nor
+    // refused because of another group's key).
+    let second = create(admin("g2"), "g2", "Desk").await;
+    assert_eq!(
+        (second.status, &second.json),
+        (201, &json!({"name": "Desk"}))
+    );
+    assert_eq!(second.header("idempotent-replayed"), None);
+    // The tenant's admin has a scope of its own too.
+    let tenant_admin = Api::as_caller(api_tests::Caller::tenant_admin(&tenant));
+    let third = create(tenant_admin, "g1", "Hall").await;
+    assert_eq!((third.status, &third.json), (201, &json!({"name": "Hall"})));
+}

@@ -10,7 +10,11 @@
 //!   an assigned pack gave is held through it;
 //! - each tenant pool's `currentlyAllocated`, `unlimitedGroups` and `remaining` equal the sums
 //!   over its groups' licenses and the tenant allocation;
-//! - every pack a group licenses is defined by its tenant.
+//! - every pack a group licenses is defined by its tenant, each definition carries its mark on
+//!   the pack's pool record (`packDefined`) and each mark its definition, and every user's
+//!   assignment of a pack gave the services the definition names;
+//! - every license record is readable: a limited one has its `maximum`;
+//! - instances exist only under group services that have instances.
 //!
 //! Run it against a quiet table (or accept that a write landing mid-scan can show as a
 //! discrepancy that a second run no longer reports).
@@ -36,6 +40,8 @@ pub struct Report {
 #[derive(Debug, Default, Clone, Copy)]
 struct Lic {
     unlimited: bool,
+    /// `unlimited` is stored at all (a record without it is unreadable).
+    has_unlimited: bool,
     maximum: Option<u64>,
     in_use: u64,
     assigned: bool,
@@ -63,7 +69,8 @@ struct Group {
 #[derive(Debug, Default)]
 struct Tenant {
     pool: BTreeMap<Licensable, Item>,
-    defined: BTreeSet<String>,
+    /// Pack definitions: name → services.
+    defined: BTreeMap<String, Vec<String>>,
     groups: BTreeMap<String, Group>,
 }
 
@@ -88,6 +95,7 @@ fn text<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
 fn lic(item: &Item) -> Lic {
     Lic {
         unlimited: flag(item, "unlimited"),
+        has_unlimited: matches!(item.get("unlimited"), Some(AttributeValue::Bool(_))),
         maximum: number(item, "maximum").map(|m| m.max(0) as u64),
         in_use: number(item, "inUse").unwrap_or(0).max(0) as u64,
         assigned: flag(item, "assigned"),
@@ -111,6 +119,20 @@ fn partition(pk: &str) -> Option<(&str, Option<&str>)> {
     })
 }
 
+/// The `services` list of a pack definition or assignment.
+fn services(item: &Item) -> Vec<String> {
+    match item.get("services") {
+        Some(AttributeValue::L(list)) => list
+            .iter()
+            .filter_map(|v| match v {
+                AttributeValue::S(s) => Some(s.clone()),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 fn add_group_item(group: &mut Group, sk: &str, item: &Item) {
     if let Some(licensable) = parse_license_sk(sk) {
         group.licenses.insert(licensable, lic(item));
@@ -131,19 +153,9 @@ fn add_group_item(group: &mut Group, sk: &str, item: &Item) {
                 (flag(item, "direct"), packs),
             );
         } else if let Some(pack) = what.strip_prefix("PACK#") {
-            let services = match item.get("services") {
-                Some(AttributeValue::L(list)) => list
-                    .iter()
-                    .filter_map(|v| match v {
-                        AttributeValue::S(s) => Some(s.clone()),
-                        _ => None,
-                    })
-                    .collect(),
-                _ => Vec::new(),
-            };
             group
                 .packs
-                .insert((user.to_owned(), pack.to_owned()), services);
+                .insert((user.to_owned(), pack.to_owned()), services(item));
         }
     }
 }
@@ -188,7 +200,7 @@ pub async fn audit(client: &Client, table: &str, tenant: Option<&str>) -> Result
                 Some(g) => add_group_item(entry.groups.entry(g.to_owned()).or_default(), sk, item),
                 None => {
                     if let Some(pack) = sk.strip_prefix(PACKDEF_PREFIX) {
-                        entry.defined.insert(pack.to_owned());
+                        entry.defined.insert(pack.to_owned(), services(item));
                     } else if let Some(licensable) = parse_pool_sk(sk) {
                         entry.pool.insert(licensable, item.clone());
                     }
@@ -209,11 +221,47 @@ pub async fn audit(client: &Client, table: &str, tenant: Option<&str>) -> Result
 }
 
 fn check_tenant(t: &str, tenant: &Tenant, out: &mut Vec<String>) {
+    // Each definition marks its pack's pool record, and each mark has its definition.
+    for pack in tenant.defined.keys() {
+        let marked = licensing::domain::PackName::parse(pack.as_str())
+            .ok()
+            .and_then(|p| tenant.pool.get(&Licensable::Pack(p)))
+            .is_some_and(|record| flag(record, "packDefined"));
+        if !marked {
+            out.push(format!(
+                "tenant {t:?} defines service pack {pack:?} but its pool record is not marked packDefined"
+            ));
+        }
+    }
+    for (l, record) in &tenant.pool {
+        if let Licensable::Pack(p) = l
+            && flag(record, "packDefined")
+            && !tenant.defined.contains_key(p.as_str())
+        {
+            out.push(format!(
+                "tenant {t:?} pool of {} is marked packDefined but the pack has no definition",
+                name(l)
+            ));
+        }
+    }
     // Sums over the groups, per licensable: (sum of limited maximums, unlimited groups).
     let mut sums: BTreeMap<&Licensable, (u64, u64)> = BTreeMap::new();
     for (g, group) in &tenant.groups {
         let at = format!("tenant {t:?} group {g:?}");
         check_group(&at, group, out);
+        // A pack assigned to a user gave the services of the definition: a licensed pack's
+        // definition cannot change, so the two agree.
+        for ((user, pack), given) in &group.packs {
+            if let Some(defined) = tenant.defined.get(pack) {
+                let given: BTreeSet<&String> = given.iter().collect();
+                let defined: BTreeSet<&String> = defined.iter().collect();
+                if given != defined {
+                    out.push(format!(
+                        "{at}: user {user:?} holds pack {pack:?} with services {given:?}, but its definition names {defined:?}"
+                    ));
+                }
+            }
+        }
         for (l, license) in &group.licenses {
             let sum = sums.entry(l).or_default();
             if license.unlimited {
@@ -223,7 +271,7 @@ fn check_tenant(t: &str, tenant: &Tenant, out: &mut Vec<String>) {
             }
             if let Licensable::Pack(p) = l
                 && license.licensed()
-                && !tenant.defined.contains(p.as_str())
+                && !tenant.defined.contains_key(p.as_str())
             {
                 out.push(format!(
                     "{at}: licenses {} which the tenant does not define",
@@ -263,7 +311,7 @@ fn check_tenant(t: &str, tenant: &Tenant, out: &mut Vec<String>) {
             }
             if allocated as i64 > maximum {
                 out.push(format!(
-                    "{at}: groups hold {allocated}, above the tenant maximum {maximum}"
+                    "{at}: groups hold {allocated}, beyond the tenant's allocation of maximum {maximum}"
                 ));
             }
             if unlimited > 0 {
@@ -313,10 +361,27 @@ fn check_group(at: &str, group: &Group, out: &mut Vec<String>) {
         }
     }
 
+    // Instances only under group services that have instances.
+    for service in group.instances.keys() {
+        if GroupService::parse(service).is_ok_and(|s| s.no_instance()) {
+            out.push(format!(
+                "{at}: group service {service:?} has instances, but it is assigned to the group as a whole"
+            ));
+        }
+    }
+
     // Every counter equals what it counts; every count has a license.
     let mut counted: BTreeSet<Licensable> = BTreeSet::new();
     for (l, license) in &group.licenses {
         counted.insert(l.clone());
+        if !license.has_unlimited || (!license.unlimited && license.maximum.is_none()) {
+            out.push(format!(
+                "{at}: {} has no readable allocation (unlimited {}, maximum {:?}); the API reads it as not licensed",
+                name(l),
+                if license.has_unlimited { license.unlimited.to_string() } else { "missing".into() },
+                license.maximum
+            ));
+        }
         let (what, actual) = match l {
             Licensable::User(s) => ("holders", holders.get(s.name()).copied().unwrap_or(0)),
             Licensable::Pack(p) => (
@@ -402,6 +467,7 @@ mod tests {
             Licensable::User(UserService::parse("Call Waiting").unwrap()),
             Lic {
                 unlimited: false,
+                has_unlimited: true,
                 maximum: Some(1),
                 in_use: 2,
                 assigned: false,

@@ -38,7 +38,12 @@ fn config(name: &str, service: &str) -> UserServiceConfig {
 async fn objects_round_trip_exactly() {
     let store = store().await;
     let c = config("round trip no. 1", "Basic Call Logs");
-    assert!(store.create_user_service_config(&c).await.unwrap());
+    assert!(
+        store
+            .create_user_service_config(&write_ctx(), &c)
+            .await
+            .unwrap()
+    );
     assert_eq!(
         store
             .user_service_config(&c.instance_name)
@@ -66,7 +71,15 @@ async fn concurrent_creates_of_one_instance_store_exactly_one() {
         // Different contents, so the winner can be identified.
         let mut c = config("contested", "Call Return");
         c.description = format!("attempt {i}");
-        tokio::spawn(async move { (store.create_user_service_config(&c).await.unwrap(), c) })
+        tokio::spawn(async move {
+            (
+                store
+                    .create_user_service_config(&write_ctx(), &c)
+                    .await
+                    .unwrap(),
+                c,
+            )
+        })
     });
     let mut winners = Vec::new();
     for attempt in attempts {
@@ -89,12 +102,12 @@ async fn put_replaces_and_delete_reports_presence() {
     let store = store().await;
     let name = "replace me";
     store
-        .put_user_service_config(&config(name, "Call Return"), None)
+        .put_user_service_config(&write_ctx(), &config(name, "Call Return"), None)
         .await
         .unwrap();
     let replacement = config(name, "Call Waiting");
     store
-        .put_user_service_config(&replacement, None)
+        .put_user_service_config(&write_ctx(), &replacement, None)
         .await
         .unwrap();
     assert_eq!(
@@ -107,13 +120,13 @@ async fn put_replaces_and_delete_reports_presence() {
     );
     assert!(
         store
-            .delete_user_service_config(&replacement.instance_name, None)
+            .delete_user_service_config(&write_ctx(), &replacement.instance_name, None)
             .await
             .unwrap()
     );
     assert!(
         !store
-            .delete_user_service_config(&replacement.instance_name, None)
+            .delete_user_service_config(&write_ctx(), &replacement.instance_name, None)
             .await
             .unwrap()
     );
@@ -124,7 +137,7 @@ async fn the_list_is_in_instance_name_order() {
     let store = store().await;
     for name in ["order-c", "order-a", "order-b"] {
         store
-            .put_user_service_config(&config(name, "Call Return"), None)
+            .put_user_service_config(&write_ctx(), &config(name, "Call Return"), None)
             .await
             .unwrap();
     }
@@ -137,4 +150,9 @@ async fn the_list_is_in_instance_name_order() {
         .filter(|n| n.starts_with("order-"))
         .collect();
     assert_eq!(names, ["order-a", "order-b", "order-c"]);
+}
+
+/// A write outside any request: the request deadline's budget, no idempotency key.
+fn write_ctx() -> licensing::store::WriteCtx {
+    licensing::store::WriteCtx::within(std::time::Duration::from_secs(8))
 }

@@ -48,7 +48,12 @@ async fn define_pack(store: &DynamoStore, group: &GroupRef, name: &str) {
         description: String::new(),
         services: vec![UserService::parse("Call Return").unwrap()],
     };
-    assert!(store.create_pack(&group.tenant, &pack).await.unwrap());
+    assert!(
+        store
+            .create_pack(&write_ctx(), &group.tenant, &pack)
+            .await
+            .unwrap()
+    );
 }
 
 /// Writes a record directly, for usage the API cannot create yet.
@@ -112,7 +117,7 @@ async fn updates_are_stored_and_read_back() {
     ];
     // Packs are licensed only once their tenant defines them.
     let refused = store
-        .update_group_licenses(&g, &changes, Authority::Operator, None)
+        .update_group_licenses(&write_ctx(), &g, &changes, Authority::Operator, None)
         .await
         .unwrap_err();
     assert!(matches!(refused, StoreError::Rejected(ref r) if r.len() == 2));
@@ -124,7 +129,7 @@ async fn updates_are_stored_and_read_back() {
         define_pack(&store, &g, name).await;
     }
     store
-        .update_group_licenses(&g, &changes, Authority::Operator, None)
+        .update_group_licenses(&write_ctx(), &g, &changes, Authority::Operator, None)
         .await
         .unwrap();
 
@@ -170,6 +175,7 @@ async fn updates_are_stored_and_read_back() {
     // Switching to unlimited drops the stored maximum; the usage is kept.
     store
         .update_group_licenses(
+            &write_ctx(),
             &g,
             &[change(user("Call Forwarding Busy"), Allocation::Unlimited)],
             Authority::Operator,
@@ -200,7 +206,7 @@ async fn below_usage_is_refused_and_the_whole_transaction_with_it() {
         change(cfb.clone(), Allocation::Limited(3)),
     ];
     let err = store
-        .update_group_licenses(&g, &changes, Authority::Operator, None)
+        .update_group_licenses(&write_ctx(), &g, &changes, Authority::Operator, None)
         .await
         .unwrap_err();
     match err {
@@ -222,6 +228,7 @@ async fn below_usage_is_refused_and_the_whole_transaction_with_it() {
     // Exactly the usage is fine.
     store
         .update_group_licenses(
+            &write_ctx(),
             &g,
             &[change(cfb.clone(), Allocation::Limited(4))],
             Authority::Operator,
@@ -266,6 +273,7 @@ async fn unlicensing_removes_the_record_only_when_nothing_is_in_use() {
 
     let err = store
         .update_group_licenses(
+            &write_ctx(),
             &g,
             &[change(busy.clone(), Allocation::NOT_LICENSED)],
             Authority::Operator,
@@ -280,6 +288,7 @@ async fn unlicensing_removes_the_record_only_when_nothing_is_in_use() {
 
     store
         .update_group_licenses(
+            &write_ctx(),
             &g,
             &[
                 change(idle.clone(), Allocation::NOT_LICENSED),
@@ -320,6 +329,11 @@ async fn an_unreachable_store_is_unavailable_not_a_hang() {
         .group_licenses(&fresh_group("down"))
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    assert!(matches!(err, StoreError::Unavailable { .. }), "{err:?}");
     assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+/// A write outside any request: the request deadline's budget, no idempotency key.
+fn write_ctx() -> licensing::store::WriteCtx {
+    licensing::store::WriteCtx::within(std::time::Duration::from_secs(8))
 }

@@ -6,7 +6,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use licensing::domain::{
     Allocation, Assignable, Authority, GroupId, GroupRef, GroupService, InstanceName, Licensable,
-    LicenseChange, PoolRejection, TenantId, UserId, UserService,
+    LicenseChange, PoolChange, PoolRejection, TenantId, UserId, UserService,
 };
 use licensing::store::dynamo::DynamoStore;
 use licensing::store::keys::group_pk;
@@ -31,7 +31,7 @@ async fn license(store: &DynamoStore, group: &GroupRef, item: Licensable, max: u
         auto_assign: false,
     };
     store
-        .update_group_licenses(group, &[change], Authority::Operator, None)
+        .update_group_licenses(&write_ctx(), group, &[change], Authority::Operator, None)
         .await
         .unwrap();
 }
@@ -68,7 +68,7 @@ async fn sixty_racing_assignments_of_five_licenses_give_exactly_five() {
             tokio::spawn(async move {
                 let user = UserId::parse(format!("user{i}")).unwrap();
                 store
-                    .assign_to_user(&group, &user, &[Assignable::Service(cw)], &[])
+                    .assign_to_user(&write_ctx(), &group, &user, &[Assignable::Service(cw)], &[])
                     .await
             })
         })
@@ -108,9 +108,13 @@ async fn racing_assign_and_unassign_of_one_user_keep_the_count_exact() {
                 tokio::spawn(async move {
                     let items = [Assignable::Service(cw)];
                     if i % 2 == 0 {
-                        store.assign_to_user(&group, &user, &items, &[]).await
+                        store
+                            .assign_to_user(&write_ctx(), &group, &user, &items, &[])
+                            .await
                     } else {
-                        store.unassign_from_user(&group, &user, &items).await
+                        store
+                            .unassign_from_user(&write_ctx(), &group, &user, &items)
+                            .await
                     }
                 })
             })
@@ -148,7 +152,7 @@ async fn racing_instances_never_exceed_the_maximum_nor_drift() {
             let (store, group) = (store.clone(), group.clone());
             tokio::spawn(async move {
                 let name = InstanceName::parse(format!("aa{i:02}")).unwrap();
-                store.add_instance(&group, aa, &name).await
+                store.add_instance(&write_ctx(), &group, aa, &name).await
             })
         })
         .collect();
@@ -182,9 +186,15 @@ async fn racing_instances_never_exceed_the_maximum_nor_drift() {
             let (store, group, name) = (store.clone(), group.clone(), name.clone());
             tokio::spawn(async move {
                 if i % 2 == 0 {
-                    store.add_instance(&group, aa, &name).await.map(|_| ())
+                    store
+                        .add_instance(&write_ctx(), &group, aa, &name)
+                        .await
+                        .map(|_| ())
                 } else {
-                    store.remove_instance(&group, aa, &name).await.map(|_| ())
+                    store
+                        .remove_instance(&write_ctx(), &group, aa, &name)
+                        .await
+                        .map(|_| ())
                 }
             })
         })
@@ -231,7 +241,7 @@ async fn pool_totals(
         .iter()
         .find(|(item, _)| *item == Licensable::User(s))
         .map_or(0, |(_, l)| l.currently_allocated);
-    (held, counter)
+    (held, u32::try_from(counter).expect("a small pool"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -245,7 +255,15 @@ async fn groups_racing_for_a_tenant_pool_never_exceed_it() {
         auto_assign: false,
     };
     store
-        .update_tenant_licenses(&tenant, &[change(10)], None)
+        .update_tenant_licenses(
+            &write_ctx(),
+            &tenant,
+            &[PoolChange {
+                item: Licensable::User(cw),
+                allocation: Some(Allocation::Limited(10)),
+            }],
+            None,
+        )
         .await
         .unwrap();
     let groups: Vec<GroupRef> = (0..20)
@@ -262,7 +280,7 @@ async fn groups_racing_for_a_tenant_pool_never_exceed_it() {
             let (store, g, change) = (store.clone(), g.clone(), change(1));
             tokio::spawn(async move {
                 store
-                    .update_group_licenses(&g, &[change], Authority::Operator, None)
+                    .update_group_licenses(&write_ctx(), &g, &[change], Authority::Operator, None)
                     .await
             })
         })
@@ -294,7 +312,7 @@ async fn groups_racing_for_a_tenant_pool_never_exceed_it() {
             let wanted = if i % 2 == 0 { change(0) } else { change(2) };
             tokio::spawn(async move {
                 store
-                    .update_group_licenses(&g, &[wanted], Authority::Operator, None)
+                    .update_group_licenses(&write_ctx(), &g, &[wanted], Authority::Operator, None)
                     .await
             })
         })
@@ -308,4 +326,9 @@ async fn groups_racing_for_a_tenant_pool_never_exceed_it() {
     let (held, counter) = pool_totals(&store, &tenant, &groups, cw).await;
     assert_eq!(held, counter);
     assert!(held <= 10, "{held} held of a pool of 10");
+}
+
+/// A write outside any request: the request deadline's budget, no idempotency key.
+fn write_ctx() -> licensing::store::WriteCtx {
+    licensing::store::WriteCtx::within(std::time::Duration::from_secs(8))
 }

@@ -52,6 +52,9 @@ pub struct Faults {
     pub lose: f64,
     /// Remove `ClientRequestToken` from transactions (a control: what a resend does without).
     pub strip_tokens: bool,
+    /// Share of transactions answered `ValidationException` (a request DynamoDB refuses as
+    /// invalid: our defect, which no retry fixes).
+    pub invalid: f64,
 }
 
 /// How often each fault was injected.
@@ -64,6 +67,7 @@ pub struct Injected {
     pub throttled: AtomicU64,
     pub resets: AtomicU64,
     pub lost: AtomicU64,
+    pub invalid: AtomicU64,
     /// Transactions that reached DynamoDB, and the time they took there (µs).
     pub forwarded: AtomicU64,
     pub forward_micros: AtomicU64,
@@ -72,6 +76,32 @@ pub struct Injected {
 impl Injected {
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
+    }
+}
+
+/// A transaction's claim on its items in the conflict model, released when dropped.
+struct InFlight<'a> {
+    state: &'a State,
+    items: Vec<ItemKey>,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if self.items.is_empty() {
+            return;
+        }
+        let mut in_flight = match self.state.in_flight.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        for key in &self.items {
+            if let Some(n) = in_flight.get_mut(key) {
+                *n -= 1;
+                if *n == 0 {
+                    in_flight.remove(key);
+                }
+            }
+        }
     }
 }
 
@@ -285,6 +315,13 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Answer {
     }
     let _slot = state.upstream_slots.acquire().await.map_err(|_| Dropped)?;
     let transaction = operation == "TransactWriteItems";
+    if transaction && chance(&state, state.faults.invalid) {
+        injected.invalid.fetch_add(1, Ordering::Relaxed);
+        return Ok(error(
+            "ValidationException",
+            json!({"message": "Invalid ConditionExpression: too many operands"}),
+        ));
+    }
     if transaction {
         injected.transactions.fetch_add(1, Ordering::Relaxed);
     }
@@ -346,6 +383,16 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Answer {
             }
         }
     }
+    // The items stay in flight until the hold ends, or until this call is dropped (a stopped
+    // proxy cuts its connections mid-call): the guard gives them back either way.
+    let claimed = InFlight {
+        state: &state,
+        items: if transaction {
+            items.clone()
+        } else {
+            Vec::new()
+        },
+    };
     // The window is the hold: DynamoDB keeps a transaction's items for the few ms of its
     // commit. DynamoDB Local's own latency (30-40 ms per transaction on two busy cores, where
     // DynamoDB takes about 10) is not counted: that would make a hot item's window several
@@ -354,17 +401,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Answer {
     if transaction && !state.faults.hold.is_zero() {
         tokio::time::sleep(state.faults.hold).await;
     }
-    if transaction && !items.is_empty() {
-        let mut in_flight = state.in_flight.lock().expect("in-flight lock");
-        for key in &items {
-            if let Some(n) = in_flight.get_mut(key) {
-                *n -= 1;
-                if *n == 0 {
-                    in_flight.remove(key);
-                }
-            }
-        }
-    }
+    drop(claimed);
     let started = std::time::Instant::now();
     let forwarded = forward(&state, &parts, body).await;
     if transaction {

@@ -6,6 +6,7 @@
 //! `USER_SERVICES_TABLE` to the tests.
 
 pub mod faults;
+pub mod model;
 pub mod server;
 pub mod spec;
 
@@ -140,7 +141,7 @@ pub async fn seed_example_group(
     let store = DynamoStore::new(client.clone(), table);
     // A pack is licensed only once its tenant defines it.
     store
-        .create_pack(&group.tenant, &example_pack())
+        .create_pack(&write_ctx(), &group.tenant, &example_pack())
         .await
         .map_err(|e| e.to_string())?;
     let changes: Vec<LicenseChange> = example_licenses()
@@ -153,7 +154,7 @@ pub async fn seed_example_group(
         .collect();
     let failed = |e: licensing::store::StoreError| e.to_string();
     store
-        .update_group_licenses(group, &changes, Authority::Operator, None)
+        .update_group_licenses(&write_ctx(), group, &changes, Authority::Operator, None)
         .await
         .map_err(failed)?;
     let service = |n| Assignable::Service(UserService::parse(n).expect("catalog user service"));
@@ -164,7 +165,7 @@ pub async fn seed_example_group(
         }
         let user = UserId::parse(format!("user{i}@example.com")).expect("user id");
         store
-            .assign_to_user(group, &user, &items, &[])
+            .assign_to_user(&write_ctx(), group, &user, &items, &[])
             .await
             .map_err(failed)?;
     }
@@ -172,7 +173,7 @@ pub async fn seed_example_group(
     for name in ["Sales", "Support", "Billing", "Reception"] {
         let name = InstanceName::parse(name).expect("instance name");
         store
-            .add_instance(group, hunt_group, &name)
+            .add_instance(&write_ctx(), group, hunt_group, &name)
             .await
             .map_err(failed)?;
     }
@@ -495,6 +496,12 @@ impl Api {
         self.send("GET", path, None).await
     }
 
+    /// [`Api::get`] of a path built on the spot (for futures that outlive their caller's
+    /// temporaries).
+    pub async fn get_owned(&self, path: String) -> Reply {
+        self.send("GET", &path, None).await
+    }
+
     pub async fn put(&self, path: &str, body: &serde_json::Value) -> Reply {
         self.send("PUT", path, Some(&body.to_string())).await
     }
@@ -506,4 +513,9 @@ impl Api {
     pub async fn delete(&self, path: &str, body: &serde_json::Value) -> Reply {
         self.send("DELETE", path, Some(&body.to_string())).await
     }
+}
+
+/// A write outside any request: the request deadline's budget, no idempotency key.
+fn write_ctx() -> licensing::store::WriteCtx {
+    licensing::store::WriteCtx::within(std::time::Duration::from_secs(8))
 }

@@ -35,7 +35,7 @@ async fn seed(client: &Client) -> Result<(), String> {
     seed_example_group(client, &env("LICENSES_TABLE")?, &example_group(), true).await?;
     let configs = DynamoConfigStore::new(client.clone(), env("USER_SERVICES_TABLE")?);
     configs
-        .create_user_service_config(&example_config())
+        .create_user_service_config(&write_ctx(), &example_config())
         .await
         .map(|_created| ())
         .map_err(|e| e.to_string())
@@ -58,4 +58,9 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A write outside any request: the request deadline's budget, no idempotency key.
+fn write_ctx() -> licensing::store::WriteCtx {
+    licensing::store::WriteCtx::within(std::time::Duration::from_secs(8))
 }

@@ -70,19 +70,26 @@ impl Principal {
         }
     }
 
-    /// Whose `Idempotency-Key`s the principal's share: an operator's are the operators', anyone
-    /// else's their tenant's.
+    /// Whose `Idempotency-Key`s the principal's share: what the caller can reach. Operators
+    /// share the operators' keys; a tenant admin its tenant's; a group admin its group's, so one
+    /// group's admins neither collide with nor see another group's keys. The broadest role of a
+    /// token decides.
     pub fn key_scope(&self) -> String {
         if self.roles.contains(&Role::Operator) {
             return "operator".to_owned();
         }
-        let tenant = self.roles.iter().find_map(|role| match role {
+        if let Some(t) = self.roles.iter().find_map(|role| match role {
             Role::TenantAdmin(t) => Some(t),
-            Role::GroupAdmin(g) => Some(&g.tenant),
-            Role::Operator => None,
-        });
-        match tenant {
-            Some(t) => format!("tenant:{}", t.as_str()),
+            _ => None,
+        }) {
+            return format!("tenant:{}", t.as_str());
+        }
+        match self.roles.iter().find_map(|role| match role {
+            Role::GroupAdmin(g) => Some(g),
+            _ => None,
+        }) {
+            // Ids hold no `/`, so the pair reads back one way only.
+            Some(g) => format!("group:{}/{}", g.tenant.as_str(), g.group.as_str()),
             None => "none".to_owned(),
         }
     }

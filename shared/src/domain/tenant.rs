@@ -4,17 +4,47 @@
 //! maximums only while their sum stays within the tenant maximum, and `unlimited` only while the
 //! tenant's allocation is unlimited. A service without a tenant allocation record is not pooled.
 
-use super::{Allocation, PackName, UserService};
+use super::{Allocation, Licensable, PackName, UserService};
 
 /// A tenant's view of one service or pack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TenantLicense {
-    /// The tenant's allocation; `None` when the tenant never set one (not pooled).
+    /// The tenant's allocation; `None` when the operator set none (not pooled).
     pub allocation: Option<Allocation>,
-    /// Sum of the limited maximums the tenant's groups hold.
-    pub currently_allocated: u32,
+    /// Sum of the limited maximums the tenant's groups hold (many groups of up to
+    /// [`Allocation::MAX_LIMIT`] each: a 64-bit count).
+    pub currently_allocated: u64,
     /// How many of the tenant's groups hold it unlimited.
     pub unlimited_groups: u32,
+}
+
+impl TenantLicense {
+    /// Pooled: the operator set a tenant allocation (a maximum of 0 included), which bounds
+    /// what the tenant's groups may be given.
+    pub fn pooled(&self) -> bool {
+        self.allocation.is_some()
+    }
+
+    /// Some group of the tenant holds it (a limited maximum above 0, or unlimited).
+    pub fn held_by_groups(&self) -> bool {
+        self.currently_allocated > 0 || self.unlimited_groups > 0
+    }
+
+    /// What the pool has left for its groups: only when pooled and limited.
+    pub fn remaining(&self) -> Option<i64> {
+        match self.allocation {
+            Some(Allocation::Limited(m)) => Some(i64::from(m) - self.currently_allocated as i64),
+            _ => None,
+        }
+    }
+}
+
+/// One item of a tenant licenses PUT: set the tenant's allocation, or (`None`) remove it, so the
+/// service is no longer pooled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolChange {
+    pub item: Licensable,
+    pub allocation: Option<Allocation>,
 }
 
 /// What one group license takes from its tenant's pool: a limited amount, or unlimited.
@@ -64,17 +94,23 @@ impl PackDefinition {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PoolRejection {
     /// A group's limited maximum would take more than the tenant has left.
-    Exhausted { tenant_maximum: u32, available: u32 },
+    Exhausted { tenant_maximum: u32, available: u64 },
     /// A group may hold `unlimited` only while the tenant's allocation is unlimited.
     NotUnlimited { tenant_maximum: u32 },
     /// The tenant maximum would fall below what its groups hold.
-    BelowAllocated { currently_allocated: u32 },
+    BelowAllocated { currently_allocated: u64 },
     /// The tenant allocation cannot become limited while a group holds it unlimited.
     GroupHoldsUnlimited { groups: u32 },
     /// The tenant has not defined this pack.
     PackNotDefined,
-    /// The pack is licensed to a group (maximum above zero or unlimited).
-    PackInUse,
+    /// The pack is held: licensed to groups (limited maximums summing to
+    /// `currently_allocated`, `unlimited_groups` unlimited) or, for a delete, allocated to the
+    /// tenant by the operator (`tenant`).
+    PackInUse {
+        currently_allocated: u64,
+        unlimited_groups: u32,
+        tenant: Option<Allocation>,
+    },
     /// A tenant admin licensed a group a service the tenant holds no allocation of.
     NotLicensedToTenant,
 }

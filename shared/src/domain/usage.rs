@@ -45,9 +45,10 @@ pub const MAX_WRITES_PER_REQUEST: usize = 100;
 
 /// The writes an assignment change of `services` direct services and of packs with
 /// `pack_sizes` services each may need at most: per service its holding and its counter; per
-/// pack its assignment, its counter, and per service of the pack a holding and a counter.
+/// pack its assignment, its counter, the check of its definition, and per service of the pack a
+/// holding and a counter.
 pub fn writes_needed(services: usize, pack_sizes: &[usize]) -> usize {
-    2 * services + pack_sizes.iter().map(|k| 2 + 2 * k).sum::<usize>()
+    2 * services + pack_sizes.iter().map(|k| 3 + 2 * k).sum::<usize>()
 }
 
 /// One user service a user holds, and by which routes: assigned directly, through packs, or
@@ -83,8 +84,8 @@ mod tests {
     #[test]
     fn a_full_pack_and_fifty_services_each_fit_one_transaction() {
         assert_eq!(writes_needed(50, &[]), 100);
-        assert_eq!(writes_needed(0, &[25]), 52);
-        assert_eq!(writes_needed(0, &[25, 25]), 104);
-        assert_eq!(writes_needed(1, &[1]), 6);
+        assert_eq!(writes_needed(0, &[25]), 53);
+        assert_eq!(writes_needed(0, &[25, 25]), 106);
+        assert_eq!(writes_needed(1, &[1]), 7);
     }
 }

@@ -12,6 +12,10 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
 
+/// The most entity tags one `If-Match` may carry. A write's condition names each tag, and
+/// DynamoDB bounds an expression's operands; no client needs more than a few.
+pub const MAX_TAGS: usize = 20;
+
 /// The request's `If-Match`, if any.
 pub struct IfMatchHeader(pub Option<IfMatch>);
 
@@ -19,27 +23,48 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatchHeader {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
-        let mut values = parts.headers.get_all(header::IF_MATCH).iter().peekable();
-        if values.peek().is_none() {
+        let values = parts
+            .headers
+            .get_all(header::IF_MATCH)
+            .iter()
+            .map(|v| v.to_str().map_err(|_| invalid()))
+            .collect::<Result<Vec<&str>, ApiError>>()?;
+        if values.is_empty() {
             return Ok(IfMatchHeader(None));
         }
-        let mut tags = Vec::new();
-        for value in values {
-            let text = value.to_str().map_err(|_| invalid())?;
-            if text.trim() == "*" {
-                return Ok(IfMatchHeader(Some(IfMatch::Any)));
-            }
-            tags.extend(parse_tags(text)?);
-        }
-        Ok(IfMatchHeader(Some(IfMatch::Tags(tags))))
+        parse_if_match(&values.join(", ")).map(|m| IfMatchHeader(Some(m)))
     }
+}
+
+/// `*`, or a comma-separated list of 1 to [`MAX_TAGS`] entity tags (several header lines
+/// joined with commas read the same).
+pub fn parse_if_match(text: &str) -> Result<IfMatch, ApiError> {
+    if text.split(',').any(|part| part.trim() == "*") {
+        return Ok(IfMatch::Any);
+    }
+    let tags = parse_tags(text)?;
+    if tags.len() > MAX_TAGS {
+        return Err(ApiError::bad_request(
+            ErrorItem::new(
+                "INVALID_IF_MATCH",
+                format!(
+                    "If-Match carries {} entity tags; at most {MAX_TAGS} are accepted",
+                    tags.len()
+                ),
+            )
+            .field("If-Match"),
+        ));
+    }
+    Ok(IfMatch::Tags(tags))
 }
 
 fn invalid() -> ApiError {
     ApiError::bad_request(
         ErrorItem::new(
             "INVALID_IF_MATCH",
-            "If-Match must be * or a list of entity tags such as \"3f2a\" or W/\"7\"",
+            format!(
+                "If-Match must be * or a list of at most {MAX_TAGS} entity tags such as \"3f2a\" or W/\"7\""
+            ),
         )
         .field("If-Match"),
     )
@@ -90,5 +115,21 @@ mod tests {
         assert!(parse_tags("7").is_err());
         assert!(parse_tags(r#""a"b""#).is_err());
         assert!(parse_tags(" , ").is_err());
+    }
+
+    #[test]
+    fn more_than_twenty_tags_are_a_client_error() {
+        let tags = |n: usize| {
+            (0..n)
+                .map(|i| format!("\"t{i}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        assert!(parse_if_match(&tags(MAX_TAGS)).is_ok());
+        let refused = parse_if_match(&tags(MAX_TAGS + 1)).err();
+        assert!(
+            matches!(refused, Some(ApiError::BadRequest(ref e)) if e[0].code == "INVALID_IF_MATCH")
+        );
+        assert_eq!(parse_if_match(r#""a", *"#).ok(), Some(IfMatch::Any));
     }
 }

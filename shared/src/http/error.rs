@@ -3,8 +3,9 @@
 
 use super::json_response;
 use crate::domain::usage::MAX_WRITES_PER_REQUEST;
-use crate::domain::{PoolRejection, UsageRejection};
-use crate::store::{RejectReason, Rejection, StoreError};
+use crate::domain::{Allocation, LicenseChange, PoolRejection, UsageRejection};
+use crate::store::idempotency::{Answer, Earlier};
+use crate::store::{Outcome, RejectReason, Rejection, StoreError};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde::Serialize;
@@ -23,15 +24,18 @@ pub struct ErrorItem {
     /// Usage that blocked a change, on usage conflicts.
     #[serde(rename = "inUse", skip_serializing_if = "Option::is_none")]
     pub in_use: Option<u32>,
+    /// Groups holding it unlimited, when they block a change.
+    #[serde(rename = "unlimitedGroups", skip_serializing_if = "Option::is_none")]
+    pub unlimited_groups: Option<u32>,
     /// The licensed maximum (the tenant's, on pool conflicts), when it is what blocked a change.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub maximum: Option<u32>,
     /// What is left in the tenant's pool, on pool conflicts.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub available: Option<u32>,
+    pub available: Option<u64>,
     /// What the tenant's groups hold, when a tenant maximum would fall below it.
     #[serde(rename = "currentlyAllocated", skip_serializing_if = "Option::is_none")]
-    pub currently_allocated: Option<u32>,
+    pub currently_allocated: Option<u64>,
     /// The pack a refused service would have come through.
     #[serde(rename = "servicePack", skip_serializing_if = "Option::is_none")]
     pub service_pack: Option<String>,
@@ -45,6 +49,7 @@ impl ErrorItem {
             field: None,
             name: None,
             in_use: None,
+            unlimited_groups: None,
             maximum: None,
             available: None,
             currently_allocated: None,
@@ -83,27 +88,31 @@ pub enum ApiError {
     /// 409 `CONCURRENT_UPDATE`: other requests kept changing the same items until the request's
     /// time ran out; nothing was changed, and a retry is safe.
     ConcurrentUpdate,
-    /// 409 `IN_PROGRESS`: the first request with this `Idempotency-Key` has not finished
-    /// (`applied`: it wrote, then stopped before its answer was kept).
-    InProgress { applied: bool },
     /// 412: `If-Match` names a version that is no longer current; nothing was changed.
     PreconditionFailed,
     /// 422: the `Idempotency-Key` was used for another request.
     IdempotencyKeyReused,
+    /// The answer an earlier request with the same `Idempotency-Key` got, given again.
+    Replayed(Answer),
     /// 413: the body is larger than the route accepts.
     PayloadTooLarge { limit: usize },
-    /// 503: storage could not be reached; the caller may retry.
-    Unavailable,
+    /// 503: storage could not be reached, or throttled; the caller may retry. `outcome` says
+    /// whether a write may have been applied.
+    Unavailable { outcome: Outcome },
     /// 503: the request ran past its deadline and was abandoned; the caller may retry.
     DeadlineExceeded,
-    /// 500: a defect of ours (a handler panicked). Never for anything a client sent.
-    Internal,
+    /// 500: a defect of ours (a handler panicked, DynamoDB refused a request we built, a broken
+    /// invariant), logged with the request id. Never for anything a client sent.
+    Internal(String),
 }
 
-/// Marks an answer that says nothing about the request itself (contention, an unavailable store,
-/// a defect): a retry with the same `Idempotency-Key` runs again instead of replaying it.
+/// What a 500 was about, for the request's log line (`front.rs`); never sent to the client.
+#[derive(Clone, Debug)]
+pub struct Defect(pub String);
+
+/// Marks a replayed answer (`Idempotent-Replayed: true`).
 #[derive(Clone, Copy, Debug)]
-pub struct Transient;
+pub struct Replay;
 
 #[derive(Serialize)]
 struct ErrorBody<'a> {
@@ -113,6 +122,11 @@ struct ErrorBody<'a> {
 impl ApiError {
     pub fn bad_request(item: ErrorItem) -> Self {
         ApiError::BadRequest(vec![item])
+    }
+
+    /// A defect of ours, with what to log.
+    pub fn internal(why: impl Into<String>) -> Self {
+        ApiError::Internal(why.into())
     }
 
     /// A storage failure. `describe` names the request item of each rejection (only the handler
@@ -130,16 +144,25 @@ impl ApiError {
                     ApiError::Conflict(rejections.iter().map(describe).collect())
                 }
             }
-            StoreError::Unavailable(_) => ApiError::Unavailable,
+            StoreError::Unavailable { outcome, .. } => ApiError::Unavailable { outcome },
+            StoreError::Defect(why) => ApiError::Internal(why),
             StoreError::TooManyWrites { needed } => ApiError::bad_request(ErrorItem::new(
                 "TOO_MANY_ITEMS",
                 format!(
-                    "this request needs up to {needed} writes and one request makes at most {MAX_WRITES_PER_REQUEST} (one transaction): 2 per service, per pack 2 plus 2 per service of the pack, and 1 for an Idempotency-Key; split it"
+                    "this request needs up to {needed} writes and one request makes at most {MAX_WRITES_PER_REQUEST} (one transaction): 2 per service, per pack 3 plus 2 per service of the pack, and 1 for an Idempotency-Key; split it"
+                ),
+            )),
+            StoreError::TooManyChanges { changing } => ApiError::bad_request(ErrorItem::new(
+                "TOO_MANY_ITEMS",
+                format!(
+                    "this request changes {changing} licenses and one request changes at most {} (one transaction); items equal to what is stored do not count; split it",
+                    LicenseChange::MAX_PER_REQUEST
                 ),
             )),
             StoreError::Contended => ApiError::ConcurrentUpdate,
-            StoreError::ClaimLost => ApiError::InProgress { applied: false },
             StoreError::PreconditionFailed => ApiError::PreconditionFailed,
+            StoreError::Keyed(Earlier::Replay(answer)) => ApiError::Replayed(answer),
+            StoreError::Keyed(Earlier::Reused) => ApiError::IdempotencyKeyReused,
         }
     }
 }
@@ -148,6 +171,20 @@ impl ApiError {
     /// A storage failure of an operation whose rejections need no request context.
     pub fn store(err: StoreError) -> Self {
         ApiError::from_store(err, |r| usage_error(&r.reason, "the request"))
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        ApiError::store(err)
+    }
+}
+
+/// How a tenant allocation reads in a sentence.
+fn allocation_text(allocation: Allocation) -> String {
+    match allocation {
+        Allocation::Unlimited => "unlimited".to_owned(),
+        Allocation::Limited(m) => format!("maximum {m}"),
     }
 }
 
@@ -250,10 +287,43 @@ pub fn usage_error(reason: &RejectReason, name: &str) -> ErrorItem {
                 "the tenant holds no allocation of {name}; a tenant admin may license a group only what the operator allocated to the tenant"
             ),
         ),
-        RejectReason::Pool(PoolRejection::PackInUse) => item(
-            "PACK_IN_USE",
-            format!("{name} is licensed to a group, so it cannot be changed or deleted"),
-        ),
+        RejectReason::Pool(PoolRejection::PackInUse {
+            currently_allocated,
+            unlimited_groups,
+            tenant,
+        }) => {
+            let mut holders = Vec::new();
+            if *currently_allocated > 0 || *unlimited_groups > 0 {
+                holders.push(format!(
+                    "licensed to the tenant's groups ({currently_allocated} limited units in all, {unlimited_groups} group(s) unlimited)"
+                ));
+            }
+            if let Some(allocation) = tenant {
+                holders.push(format!(
+                    "allocated to the tenant by the operator ({})",
+                    allocation_text(*allocation)
+                ));
+            }
+            let held = if holders.is_empty() {
+                "in use".to_owned()
+            } else {
+                holders.join(" and ")
+            };
+            let fix = if tenant.is_some() {
+                "unlicense it in every group and have the operator remove the tenant allocation (\"allocated\": null) first"
+            } else {
+                "unlicense it in every group first"
+            };
+            ErrorItem {
+                currently_allocated: Some(*currently_allocated),
+                unlimited_groups: Some(*unlimited_groups),
+                maximum: tenant.and_then(Allocation::maximum),
+                ..item(
+                    "PACK_IN_USE",
+                    format!("the service pack {name} is {held}: {fix}"),
+                )
+            }
+        }
     }
 }
 
@@ -265,20 +335,44 @@ impl ApiError {
             ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::NotFound | ApiError::NoSuch(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Conflict(_) | ApiError::ConcurrentUpdate | ApiError::InProgress { .. } => {
-                StatusCode::CONFLICT
-            }
+            ApiError::Conflict(_) | ApiError::ConcurrentUpdate => StatusCode::CONFLICT,
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Replayed(answer) => {
+                StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK)
+            }
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Unavailable | ApiError::DeadlineExceeded => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Unavailable { .. } | ApiError::DeadlineExceeded => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }
 
+/// An earlier answer given again: its status and body, marked `Idempotent-Replayed: true`.
+pub fn replay(answer: Answer) -> Response {
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
+    let empty = answer.body.is_empty();
+    let mut response = Response::new(axum::body::Body::from(answer.body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    if !empty {
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+    }
+    headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+    response.extensions_mut().insert(Replay);
+    response
+}
+
 impl axum::response::IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if let ApiError::Replayed(answer) = self {
+            return replay(answer);
+        }
         let status = self.status();
         let single;
         let items: &[ErrorItem] = match &self {
@@ -319,20 +413,6 @@ impl axum::response::IntoResponse for ApiError {
                 )];
                 &single
             }
-            ApiError::InProgress { applied: false } => {
-                single = [ErrorItem::new(
-                    "IN_PROGRESS",
-                    "the first request with this Idempotency-Key is still running; retry later for its answer",
-                )];
-                &single
-            }
-            ApiError::InProgress { applied: true } => {
-                single = [ErrorItem::new(
-                    "IN_PROGRESS",
-                    "the first request with this Idempotency-Key was applied but did not finish answering; it will not run again, so read the resource for its state",
-                )];
-                &single
-            }
             ApiError::PreconditionFailed => {
                 single = [ErrorItem::new(
                     "PRECONDITION_FAILED",
@@ -354,10 +434,21 @@ impl axum::response::IntoResponse for ApiError {
                 )];
                 &single
             }
-            ApiError::Unavailable => {
+            ApiError::Unavailable {
+                outcome: Outcome::NotWritten,
+            } => {
                 single = [ErrorItem::new(
                     "STORAGE_UNAVAILABLE",
                     "storage is unavailable; nothing was changed, retry later",
+                )];
+                &single
+            }
+            ApiError::Unavailable {
+                outcome: Outcome::Unknown,
+            } => {
+                single = [ErrorItem::new(
+                    "STORAGE_UNAVAILABLE",
+                    "storage did not confirm the write: it may or may not have been applied; retry with the same Idempotency-Key, or read before retrying",
                 )];
                 &single
             }
@@ -371,32 +462,29 @@ impl axum::response::IntoResponse for ApiError {
                 )];
                 &single
             }
-            ApiError::Internal => {
+            ApiError::Internal(_) => {
                 single = [ErrorItem::new(
                     "INTERNAL",
                     "an unexpected error occurred; it has been logged",
                 )];
                 &single
             }
+            ApiError::Replayed(_) => &[], // answered above
         };
         let mut response = json_response(status, &ErrorBody { errors: items });
-        if matches!(
-            self,
-            ApiError::ConcurrentUpdate
-                | ApiError::InProgress { .. }
-                | ApiError::Unavailable
-                | ApiError::DeadlineExceeded
-                | ApiError::Internal
-        ) {
-            response.extensions_mut().insert(Transient);
-        }
-        let headers = response.headers_mut();
         match self {
             ApiError::Unauthenticated => {
-                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
-            ApiError::Unavailable | ApiError::DeadlineExceeded => {
-                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            ApiError::Unavailable { .. } | ApiError::DeadlineExceeded => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            ApiError::Internal(why) => {
+                response.extensions_mut().insert(Defect(why));
             }
             _ => {}
         }

@@ -12,9 +12,8 @@
 //! to which axum adds `Allow`.
 
 use super::auth;
-use super::error::{ApiError, ErrorItem};
+use super::error::{ApiError, Defect, ErrorItem};
 use super::path::PathIds;
-use crate::store::retry;
 use axum::Router;
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::{self, Next};
@@ -38,8 +37,7 @@ pub fn finish(routes: Router, deadline: Duration) -> Router {
             within(deadline, req, next)
         }))
         .layer(CatchPanicLayer::custom(|_panic| {
-            tracing::error!("handler panicked");
-            ApiError::Internal.into_response()
+            ApiError::internal("a handler panicked").into_response()
         }))
         .layer(middleware::from_fn(log_line))
 }
@@ -103,10 +101,16 @@ async fn refuse_cut_path(req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
-/// The request's deadline, which the store's retries also keep ([`retry::with_deadline`]).
-async fn within(deadline: Duration, req: Request, next: Next) -> Response {
-    let until = Instant::now() + deadline;
-    match tokio::time::timeout(deadline, retry::with_deadline(until, next.run(req))).await {
+/// When the request must have answered: in the request's extensions for the handlers, whose
+/// writes hand it to the store ([`super::write::Write`]), so retries stop in time.
+#[derive(Clone, Copy, Debug)]
+pub struct Deadline(pub Instant);
+
+/// The request's deadline.
+async fn within(deadline: Duration, mut req: Request, next: Next) -> Response {
+    req.extensions_mut()
+        .insert(Deadline(Instant::now() + deadline));
+    match tokio::time::timeout(deadline, next.run(req)).await {
         Ok(response) => response,
         Err(_) => ApiError::DeadlineExceeded.into_response(),
     }
@@ -135,14 +139,28 @@ async fn log_line(req: Request, next: Next) -> Response {
         .extensions()
         .get::<RouteTemplate>()
         .map_or("unmatched", |r| r.0.as_str());
-    tracing::info!(
-        method = %method,
-        route,
-        status = response.status().as_u16(),
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-        request_id = %request_id,
-        "request"
-    );
+    let status = response.status().as_u16();
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    match response.extensions().get::<Defect>() {
+        // A defect is logged once, on the request's own line, with what went wrong.
+        Some(Defect(why)) => tracing::error!(
+            method = %method,
+            route,
+            status,
+            latency_ms,
+            request_id = %request_id,
+            error = %why,
+            "request"
+        ),
+        None => tracing::info!(
+            method = %method,
+            route,
+            status,
+            latency_ms,
+            request_id = %request_id,
+            "request"
+        ),
+    }
     response
 }
 

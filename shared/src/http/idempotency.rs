@@ -1,32 +1,49 @@
-//! `Idempotency-Key` on writes (POST, PUT, DELETE), with Stripe's and Powertools' semantics: the
-//! first request with a key runs and its answer (status, body) is kept 24 h; a repeat with the
-//! same key, method, path and body gets that answer again without running (marked
-//! `Idempotent-Replayed: true`); the same key with another request is a 422
-//! `IDEMPOTENCY_KEY_REUSED`; a repeat while the first runs is a 409 `IN_PROGRESS`. Keys are
-//! scoped to the caller's tenant (operators share the operator scope).
+//! `Idempotency-Key` on writes (POST, PUT, DELETE), with Stripe's semantics: the first request
+//! with a key runs and its answer (status, body) is kept 24 h; a repeat with the same key and the
+//! same meaning gets that answer again without running (marked `Idempotent-Replayed: true`); the
+//! same key with another request is a 422 `IDEMPOTENCY_KEY_REUSED`. A refused request (a 4xx)
+//! keeps nothing, so a retry with its key runs afresh.
 //!
-//! The records and why a crash never runs a write twice: `store/idempotency.rs`. This layer
-//! claims the key, runs the route holding the claim (its transactions carry it), then keeps the
-//! answer, or gives the key back when the answer says nothing about the request (contention, an
-//! unavailable store, the deadline: [`Transient`]), so that a retry runs afresh.
+//! This layer only reads the key and fingerprints the request ([`Keyed`]); the record itself is
+//! one more action of the write's own transaction, with the answer the handler computed before
+//! writing ([`super::write::Write`], `store/idempotency.rs`), so a repeat is answered by that
+//! transaction's condition: no claim before, no completion after, no extra round trip. A repeat
+//! that the handler refuses before any transaction (its effect is already there: "no such
+//! instance" for a DELETE that succeeded) is checked against the record once, here.
+//!
+//! Keys are scoped to what the caller can reach ([`crate::domain::Principal::key_scope`]).
 
-use super::error::Transient;
+use super::conditional::parse_if_match;
+use super::error::{Replay, replay};
+use super::path::PathIds;
 use super::{ApiError, ErrorItem, MAX_BODY_BYTES};
 use crate::domain::Principal;
+use crate::store::IfMatch;
 use crate::store::etag::hex;
-use crate::store::idempotency::{self, Answer, Claimed, Records};
-use crate::store::retry;
-use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
+use crate::store::idempotency::{Earlier, Records};
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
-use std::time::Duration;
 
 pub const HEADER: &str = "idempotency-key";
-/// Kept back from the request's deadline to keep the answer (or give the key back).
-const RESERVE: Duration = Duration::from_millis(1000);
+
+/// A request with an `Idempotency-Key`: what its write's record is filed under and what makes a
+/// repeat "the same request". Left in the request's extensions for [`super::write::Write`].
+#[derive(Clone, Debug)]
+pub struct Keyed {
+    pub scope: String,
+    pub key: String,
+    pub fingerprint: String,
+}
+
+/// Marks a success whose answer went into its write's record; a keyed success without it is
+/// a handler that forgot its record (logged as a defect).
+#[derive(Clone, Copy, Debug)]
+pub struct Kept;
 
 /// The key as sent, if it is 1-255 printable ASCII characters.
 fn parse_key(value: &HeaderValue) -> Result<&str, ApiError> {
@@ -46,37 +63,107 @@ fn parse_key(value: &HeaderValue) -> Result<&str, ApiError> {
     ))
 }
 
-/// What makes two requests "the same": method, path with query, and body.
-fn fingerprint(method: &Method, uri: &axum::http::Uri, body: &[u8]) -> String {
+/// What makes two requests "the same": their meaning, not their spelling. The method; the
+/// matched route with its parsed ids (so a trailing slash, a slug for the catalog name, or the
+/// percent-encoding of a path do not matter); the query's parameters in order of name; the body
+/// as parsed JSON with its keys sorted (whitespace and key order do not matter; a body that is
+/// not JSON counts as its bytes); and `If-Match`, parsed.
+pub fn fingerprint(
+    method: &Method,
+    route: &str,
+    ids: &PathIds,
+    query: Option<&str>,
+    body: &[u8],
+    if_match: Option<&str>,
+) -> String {
     let mut hash = Sha256::new();
-    hash.update(method.as_str().as_bytes());
-    hash.update([0]);
-    hash.update(uri.path_and_query().map_or("", |p| p.as_str()).as_bytes());
-    hash.update([0]);
-    hash.update(body);
+    let mut part = |bytes: &[u8]| {
+        hash.update((bytes.len() as u64).to_be_bytes());
+        hash.update(bytes);
+    };
+    part(method.as_str().as_bytes());
+    part(route.trim_end_matches('/').as_bytes());
+    for (name, id) in [
+        ("tenant_id", ids.tenant.as_ref().map(|t| t.as_str())),
+        ("group_id", ids.group.as_ref().map(|g| g.group.as_str())),
+        ("user_id", ids.user.as_ref().map(|u| u.as_str())),
+        ("service", ids.service.map(|s| s.name())),
+        ("pack_name", ids.pack.as_ref().map(|p| p.as_str())),
+        ("instance_name", ids.instance.as_ref().map(|i| i.as_str())),
+    ] {
+        if let Some(id) = id {
+            part(name.as_bytes());
+            part(id.as_bytes());
+        }
+    }
+    let mut pairs: Vec<(String, String)> = query
+        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default();
+    pairs.sort();
+    for (name, value) in &pairs {
+        part(name.as_bytes());
+        part(value.as_bytes());
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(value) => {
+            let mut canonical = String::with_capacity(body.len());
+            write_canonical(&value, &mut canonical);
+            part(b"json");
+            part(canonical.as_bytes());
+        }
+        Err(_) => {
+            part(b"bytes");
+            part(body);
+        }
+    }
+    match if_match.map(|v| (v, parse_if_match(v))) {
+        None => part(b"no If-Match"),
+        Some((_, Ok(IfMatch::Any))) => part(b"*"),
+        Some((_, Ok(IfMatch::Tags(mut tags)))) => {
+            tags.sort();
+            tags.dedup();
+            for tag in tags {
+                part(tag.as_bytes());
+            }
+        }
+        Some((raw, Err(_))) => part(raw.as_bytes()),
+    }
     hex(&hash.finalize())
 }
 
-fn replay(answer: Answer) -> Response {
-    let mut response = Response::new(Body::from(answer.body));
-    *response.status_mut() =
-        axum::http::StatusCode::from_u16(answer.status).unwrap_or(axum::http::StatusCode::OK);
-    let empty = response.status() == axum::http::StatusCode::NO_CONTENT;
-    let headers = response.headers_mut();
-    if !empty {
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
+/// JSON with object keys in sorted order and no whitespace.
+fn write_canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, key) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(key.clone()).to_string());
+                out.push(':');
+                write_canonical(&map[key], out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
     }
-    if let Some(etag) = answer.etag.and_then(|e| HeaderValue::try_from(e).ok()) {
-        headers.insert(header::ETAG, etag);
-    }
-    headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
-    response
 }
 
-/// The layer (a `route_layer` inside authorization, so the caller is known and allowed).
+/// The layer (a `route_layer` inside authorization, so the caller is known and allowed, and the
+/// route's ids are parsed).
 pub async fn idempotent(State(records): State<Records>, req: Request, next: Next) -> Response {
     if !matches!(*req.method(), Method::POST | Method::PUT | Method::DELETE) {
         return next.run(req).await;
@@ -95,67 +182,78 @@ pub async fn idempotent(State(records): State<Records>, req: Request, next: Next
     else {
         return ApiError::Unauthenticated.into_response();
     };
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     let Ok(body) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
         return ApiError::PayloadTooLarge {
             limit: MAX_BODY_BYTES,
         }
         .into_response();
     };
-    let print = fingerprint(&parts.method, &parts.uri, &body);
-    let deadline = retry::deadline();
-    let claim = match records.claim(&scope, &key, &print, deadline).await {
-        Ok(Claimed::Mine(claim)) => claim,
-        Ok(Claimed::Replay(answer)) => return replay(answer),
-        Ok(Claimed::Reused) => return ApiError::IdempotencyKeyReused.into_response(),
-        Ok(Claimed::InProgress { applied }) => {
-            return ApiError::InProgress { applied }.into_response();
-        }
-        Err(_) => return ApiError::Unavailable.into_response(),
+    let route = parts
+        .extensions
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_default();
+    let ids = parts
+        .extensions
+        .get::<PathIds>()
+        .cloned()
+        .unwrap_or_default();
+    let if_match: Option<String> = {
+        let values: Vec<&str> = parts
+            .headers
+            .get_all(header::IF_MATCH)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        (!values.is_empty()).then(|| values.join(", "))
     };
-
-    // The route gets the request's time less what keeping the answer needs.
-    let until = deadline.checked_sub(RESERVE).unwrap_or(deadline);
-    let run = idempotency::holding(
-        claim.clone(),
-        retry::with_deadline(
-            until,
-            next.run(Request::from_parts(parts, Body::from(body))),
+    let keyed = Keyed {
+        scope,
+        fingerprint: fingerprint(
+            &parts.method,
+            &route,
+            &ids,
+            parts.uri.query(),
+            &body,
+            if_match.as_deref(),
         ),
-    );
-    let response = match tokio::time::timeout_at(until.into(), run).await {
-        Ok(response) => response,
-        Err(_) => ApiError::DeadlineExceeded.into_response(),
+        key,
     };
-    if response.extensions().get::<Transient>().is_some() {
-        // Failing to give the key back only delays a retry until the claim's lease ends.
-        let _ = records.release(&claim).await;
+    parts.extensions.insert(keyed.clone());
+    let response = next.run(Request::from_parts(parts, Body::from(body))).await;
+
+    let status = response.status();
+    if status.is_success() {
+        if response.extensions().get::<Kept>().is_none()
+            && response.extensions().get::<Replay>().is_none()
+        {
+            tracing::error!(route, "a keyed write answered without keeping its answer");
+        }
         return response;
     }
-    let (parts, body) = response.into_parts();
-    let body: Bytes = axum::body::to_bytes(body, usize::MAX)
-        .await
-        .unwrap_or_default();
-    let answer = Answer {
-        status: parts.status.as_u16(),
-        body: String::from_utf8_lossy(&body).into_owned(),
-        etag: parts
-            .headers
-            .get(header::ETAG)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
-    };
-    // Not kept (store unreachable): a repeat is told the write is applied or, if it wrote
-    // nothing, runs again once the lease ends. Either way the answer below stands.
-    if records.complete(&claim, &answer).await.is_err() {
-        tracing::warn!("the answer of an idempotent request could not be kept");
+    // A refusal may be a repeat whose first request succeeded (its effect is why this one is
+    // refused): the key's record, if any, is the answer. Storage failures and defects say
+    // nothing about the key; a 422 already is the record's answer.
+    if status.is_server_error() || status == axum::http::StatusCode::UNPROCESSABLE_ENTITY {
+        return response;
     }
-    Response::from_parts(parts, Body::from(body))
+    match records
+        .earlier(&keyed.scope, &keyed.key, &keyed.fingerprint)
+        .await
+    {
+        Ok(Some(Earlier::Replay(answer))) => replay(answer),
+        Ok(Some(Earlier::Reused)) => ApiError::IdempotencyKeyReused.into_response(),
+        // No record (the refusal stands), or it cannot be read now: the refusal, which says
+        // nothing was changed, is still true of this request.
+        Ok(None) | Err(_) => response,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{GroupService, TenantId};
 
     #[test]
     fn keys_are_1_to_255_printable_ascii() {
@@ -170,12 +268,74 @@ mod tests {
     }
 
     #[test]
-    fn fingerprints_tell_method_path_and_body_apart() {
-        let uri = |s: &str| s.parse::<axum::http::Uri>().unwrap();
-        let a = fingerprint(&Method::PUT, &uri("/x/"), b"{}");
-        assert_eq!(a, fingerprint(&Method::PUT, &uri("/x/"), b"{}"));
-        assert_ne!(a, fingerprint(&Method::POST, &uri("/x/"), b"{}"));
-        assert_ne!(a, fingerprint(&Method::PUT, &uri("/x"), b"{}"));
-        assert_ne!(a, fingerprint(&Method::PUT, &uri("/x/"), b"{ }"));
+    fn fingerprints_follow_meaning_not_spelling() {
+        let ids = PathIds {
+            tenant: Some(TenantId::parse("acme").unwrap()),
+            service: Some(GroupService::from_path("hunt-group").unwrap()),
+            ..PathIds::default()
+        };
+        let print = |method: &Method, route: &str, body: &[u8], if_match: Option<&str>| {
+            fingerprint(method, route, &ids, None, body, if_match)
+        };
+        let a = print(
+            &Method::POST,
+            "/x/{service}/",
+            br#"{"name":"N1","b":[1,2]}"#,
+            None,
+        );
+        // Trailing slash, whitespace and key order are spelling.
+        assert_eq!(
+            a,
+            print(
+                &Method::POST,
+                "/x/{service}",
+                b"{ \"b\": [1, 2], \"name\": \"N1\" }",
+                None
+            )
+        );
+        // Method, body values, array order and If-Match are meaning.
+        assert_ne!(
+            a,
+            print(
+                &Method::PUT,
+                "/x/{service}",
+                br#"{"name":"N1","b":[1,2]}"#,
+                None
+            )
+        );
+        assert_ne!(
+            a,
+            print(
+                &Method::POST,
+                "/x/{service}",
+                br#"{"name":"N2","b":[1,2]}"#,
+                None
+            )
+        );
+        assert_ne!(
+            a,
+            print(
+                &Method::POST,
+                "/x/{service}",
+                br#"{"name":"N1","b":[2,1]}"#,
+                None
+            )
+        );
+        let tagged = print(
+            &Method::POST,
+            "/x/{service}",
+            br#"{"name":"N1","b":[1,2]}"#,
+            Some(r#""a", W/"b""#),
+        );
+        assert_ne!(a, tagged);
+        assert_eq!(
+            tagged,
+            print(
+                &Method::POST,
+                "/x/{service}",
+                br#"{"name":"N1","b":[1,2]}"#,
+                Some(r#"W/"b","a""#)
+            )
+        );
     }
 }

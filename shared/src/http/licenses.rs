@@ -10,6 +10,7 @@ use super::front::{self, RouteBoth};
 use super::idempotency::idempotent;
 use super::licenses_body::{self, Holder, LicensesPut, List, licensable_name};
 use super::path::{GroupPath, PathIds};
+use super::write::Write;
 use super::{ApiError, ErrorItem, audience_query, bool_query, json_object_body, json_response};
 use super::{tenant, usage};
 use crate::domain::PoolRejection;
@@ -122,7 +123,7 @@ fn target<'a>(route: &str, ids: &'a PathIds) -> Result<Target<'a>, ApiError> {
         PACKS | PACK => Target::TenantData(ids.tenant()?),
         GROUP_LICENSES => Target::GroupLicenses(ids.group()?),
         GROUP_SERVICES | INSTANCES | INSTANCE | USER_SERVICES => Target::GroupUsage(ids.group()?),
-        _ => return Err(ApiError::Internal),
+        other => return Err(ApiError::internal(format!("route {other} has no target"))),
     })
 }
 
@@ -209,10 +210,7 @@ pub async fn get_group<S: LicenseStore, C: ConfigStore>(
     let licensed_only = bool_query(&input, "licensed")?.unwrap_or(false);
     let filter = audience_query(&input)?;
     if !filter.is_filtering() {
-        let licenses = store
-            .tagged_group_licenses(group)
-            .await
-            .map_err(|_| ApiError::Unavailable)?;
+        let licenses = store.tagged_group_licenses(group).await?;
         let body = render(&licenses.value, licensed_only, None);
         return Ok(conditional::weak(
             json_response(StatusCode::OK, &body),
@@ -224,10 +222,7 @@ pub async fn get_group<S: LicenseStore, C: ConfigStore>(
         store.tagged_group_licenses(group),
         configs.user_service_configs()
     );
-    let (licenses, all_configs) = (
-        licenses.map_err(|_| ApiError::Unavailable)?,
-        all_configs.map_err(|_| ApiError::Unavailable)?,
-    );
+    let (licenses, all_configs) = (licenses?, all_configs?);
     let mut offered = vec![false; UserService::count()];
     for config in all_configs.iter().filter(|c| filter.admits(&c.audience)) {
         offered[config.technical_name.index()] = true;
@@ -250,20 +245,23 @@ pub async fn put_group<S: LicenseStore, C: Send + Sync>(
     caller: Caller,
     GroupPath(group): GroupPath,
     IfMatchHeader(if_match): IfMatchHeader,
+    write: Write,
     input: Input,
 ) -> Result<Response, ApiError> {
     let body = json_object_body(&input)?;
     let put = licenses_body::parse(&body, Holder::Group).map_err(ApiError::BadRequest)?;
+    let (ctx, answer) = write.answer(StatusCode::OK, &receipt(&put));
     app.licenses
         .update_group_licenses(
+            &ctx,
             &group,
-            &put.changes,
+            &put.group_changes(),
             caller.0.authority(),
             if_match.as_ref(),
         )
         .await
         .map_err(|err| ApiError::from_store(err, |r| put_error(&put, r)))?;
-    Ok(json_response(StatusCode::OK, &receipt(&put)))
+    Ok(answer)
 }
 
 /// The error of one refused item of a licenses PUT (group or tenant).
@@ -276,11 +274,11 @@ pub(super) fn put_error(put: &LicensesPut, r: &Rejection) -> ErrorItem {
     };
     let item = usage_error(&r.reason, name).field(put.field(r.index, suffix));
     match (&r.reason, change.allocation) {
-        (RejectReason::BelowUsage { in_use }, Allocation::Limited(0)) => ErrorItem {
+        (RejectReason::BelowUsage { in_use }, Some(Allocation::Limited(0))) => ErrorItem {
             message: format!("{name} has {in_use} in use and cannot be unlicensed"),
             ..item
         },
-        (RejectReason::BelowUsage { in_use }, Allocation::Limited(max)) => ErrorItem {
+        (RejectReason::BelowUsage { in_use }, Some(Allocation::Limited(max))) => ErrorItem {
             message: format!("{name} has {in_use} in use; maximum {max} is below that"),
             ..item
         },

@@ -2,10 +2,16 @@
 //!
 //! The body is walked by hand rather than derived so that every bad item gets its own error with
 //! the JSON path of the offending value, and so that unknown fields are refused (a typo must never
-//! pass silently) while the read-only fields of a GET (`inUse`, `noInstance`) round-trip.
+//! pass silently) while the read-only fields of a GET round-trip: a body that is what the GET
+//! answered changes nothing. Group entries may carry `inUse` and `noInstance`; tenant entries
+//! `pooled`, `currentlyAllocated`, `unlimitedGroups`, `remaining` and `description`, and their
+//! `allocated` may be `null` (the tenant's allocation is removed) or absent (left as it is).
 
 use super::ErrorItem;
-use crate::domain::{Allocation, GroupService, Licensable, LicenseChange, PackName, UserService};
+use crate::domain::{
+    Allocation, AllocationError, GroupService, Licensable, LicenseChange, PackName, PoolChange,
+    UserService,
+};
 use serde_json::{Map, Value};
 use std::collections::HashSet;
 
@@ -29,10 +35,18 @@ impl List {
     }
 }
 
-/// A validated PUT: the changes in request order, and where each came from.
+/// The most entries one licenses body may name: the whole catalog (what a GET answers) and
+/// the tenant's packs fit. How many of them may *change* in one request is
+/// [`LicenseChange::MAX_PER_REQUEST`], which the store checks against what is stored.
+pub const MAX_ENTRIES: usize = 1_000;
+
+/// A validated PUT: the entries that set or remove an allocation, in request order, and where
+/// each came from. (A tenant entry without `allocated` leaves its item alone and is not here.)
 #[derive(Debug)]
 pub struct LicensesPut {
-    pub changes: Vec<LicenseChange>,
+    /// The requested allocation of each item; `None` (tenant only) removes it.
+    pub changes: Vec<PoolChange>,
+    pub auto_assign: bool,
     /// `origins[i]` is the list and position of `changes[i]` in the request.
     pub origins: Vec<(List, usize)>,
     /// Which lists the request carried (the response echoes exactly those).
@@ -43,6 +57,18 @@ impl LicensesPut {
     pub fn field(&self, index: usize, suffix: &str) -> String {
         let (list, i) = self.origins[index];
         format!("{}[{i}]{suffix}", list.key())
+    }
+
+    /// The changes of a group PUT (whose entries always carry an allocation).
+    pub fn group_changes(&self) -> Vec<LicenseChange> {
+        self.changes
+            .iter()
+            .map(|c| LicenseChange {
+                item: c.item.clone(),
+                allocation: c.allocation.unwrap_or(Allocation::NOT_LICENSED),
+                auto_assign: self.auto_assign,
+            })
+            .collect()
     }
 }
 
@@ -73,11 +99,11 @@ pub fn parse(body: &Map<String, Value>, holder: Holder) -> Result<LicensesPut, V
         }
     }
     let total: usize = lists.iter().flatten().map(|l| l.len()).sum();
-    if total > LicenseChange::MAX_PER_REQUEST {
+    if total > MAX_ENTRIES {
         errors.push(ErrorItem::new(
             "TOO_MANY_ITEMS",
             format!(
-                "a request may change at most {} licenses; this one has {total}",
+                "a request may name at most {MAX_ENTRIES} licenses (and change at most {}); this one names {total}",
                 LicenseChange::MAX_PER_REQUEST
             ),
         ));
@@ -86,6 +112,7 @@ pub fn parse(body: &Map<String, Value>, holder: Holder) -> Result<LicensesPut, V
 
     let mut put = LicensesPut {
         changes: Vec::with_capacity(total),
+        auto_assign,
         origins: Vec::with_capacity(total),
         present: lists.map(|l| l.is_some()),
     };
@@ -93,9 +120,9 @@ pub fn parse(body: &Map<String, Value>, holder: Holder) -> Result<LicensesPut, V
         let Some(items) = items else { continue };
         let mut seen = HashSet::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
-            match parse_item(list, i, item, auto_assign) {
-                Ok(change) if !seen.insert(change.item.clone()) => {
-                    let name = licensable_name(&change.item);
+            match parse_item(list, i, item, holder) {
+                Ok((item, _)) if !seen.insert(item.clone()) => {
+                    let name = licensable_name(&item);
                     errors.push(
                         ErrorItem::new(
                             "DUPLICATE_NAME",
@@ -105,10 +132,11 @@ pub fn parse(body: &Map<String, Value>, holder: Holder) -> Result<LicensesPut, V
                         .name(name),
                     );
                 }
-                Ok(change) => {
-                    put.changes.push(change);
+                Ok((item, Requested::Set(allocation))) => {
+                    put.changes.push(PoolChange { item, allocation });
                     put.origins.push((list, i));
                 }
+                Ok((_, Requested::Keep)) => {}
                 Err(e) => errors.push(e),
             }
         }
@@ -153,13 +181,33 @@ fn unknown_service(name: &str, kind: &str) -> ErrorItem {
     )
 }
 
+/// What an entry asks of its item's allocation.
+enum Requested {
+    /// Set it (`Some`), or remove the tenant's (`None`, from `"allocated": null`).
+    Set(Option<Allocation>),
+    /// Leave it as it is (a tenant entry without `allocated`).
+    Keep,
+}
+
+/// The fields an entry may carry besides `name` and `allocated`: what the holder's GET answers
+/// and a PUT ignores.
+fn read_only(holder: Holder, key: &str) -> bool {
+    match holder {
+        Holder::Group => key == "inUse",
+        Holder::Tenant => matches!(
+            key,
+            "pooled" | "currentlyAllocated" | "unlimitedGroups" | "remaining" | "description"
+        ),
+    }
+}
+
 /// One item of a list; the first problem found is its error.
 fn parse_item(
     list: List,
     i: usize,
     item: &Value,
-    auto_assign: bool,
-) -> Result<LicenseChange, ErrorItem> {
+    holder: Holder,
+) -> Result<(Licensable, Requested), ErrorItem> {
     let path = format!("{}[{i}]", list.key());
     let Value::Object(fields) = item else {
         return Err(invalid(path, "must be an object"));
@@ -171,7 +219,7 @@ fn parse_item(
     };
     let named = |e: ErrorItem| e.name(name);
     for key in fields.keys() {
-        if !matches!(key.as_str(), "name" | "allocated" | "inUse") {
+        if !matches!(key.as_str(), "name" | "allocated") && !read_only(holder, key) {
             return Err(named(unknown_field(format!("{path}.{key}"))));
         }
     }
@@ -189,10 +237,17 @@ fn parse_item(
     .map_err(|e| named(e.field(format!("{path}.name"))))?;
 
     let allocated_path = format!("{path}.allocated");
-    let allocated = match fields.get("allocated") {
-        Some(Value::Object(a)) => a,
-        Some(_) => return Err(named(invalid(allocated_path, "must be an object"))),
-        None => return Err(named(missing(allocated_path, "is required"))),
+    let allocated = match (fields.get("allocated"), holder) {
+        (Some(Value::Object(a)), _) => a,
+        (Some(Value::Null), Holder::Tenant) => return Ok((item, Requested::Set(None))),
+        (None, Holder::Tenant) => return Ok((item, Requested::Keep)),
+        (Some(_), Holder::Tenant) => {
+            return Err(named(invalid(allocated_path, "must be an object or null")));
+        }
+        (Some(_), Holder::Group) => {
+            return Err(named(invalid(allocated_path, "must be an object")));
+        }
+        (None, Holder::Group) => return Err(named(missing(allocated_path, "is required"))),
     };
     for key in allocated.keys() {
         let known = match key.as_str() {
@@ -218,16 +273,13 @@ fn parse_item(
         match allocated.get("maximum") {
             Some(v) => v
                 .as_u64()
-                .and_then(|m| Allocation::limited(m).ok())
-                .ok_or_else(|| named(invalid(field, "must be an integer from 0 to 1000000")))?,
+                .ok_or(AllocationError)
+                .and_then(Allocation::limited)
+                .map_err(|e| named(invalid(field, &e.to_string())))?,
             None => return Err(named(missing(field, "is required when unlimited is false"))),
         }
     };
-    Ok(LicenseChange {
-        item,
-        allocation,
-        auto_assign,
-    })
+    Ok((item, Requested::Set(Some(allocation))))
 }
 
 #[cfg(test)]
@@ -272,9 +324,10 @@ mod tests {
         .unwrap();
         assert_eq!(put.present, [true, true, true]);
         assert_eq!(put.changes.len(), 3);
-        assert_eq!(put.changes[0].allocation, Allocation::Unlimited);
-        assert_eq!(put.changes[1].allocation, Allocation::Limited(5));
-        assert!(put.changes.iter().all(|c| c.auto_assign));
+        let changes = put.group_changes();
+        assert_eq!(changes[0].allocation, Allocation::Unlimited);
+        assert_eq!(changes[1].allocation, Allocation::Limited(5));
+        assert!(changes.iter().all(|c| c.auto_assign));
         assert_eq!(put.field(2, ".name"), "servicePacks[0].name");
     }
 
@@ -299,7 +352,7 @@ mod tests {
             "userServices": [{"name": "Call Return", "allocated": {"unlimited": true, "maximum": -3}}]
         })))
         .unwrap();
-        assert_eq!(put.changes[0].allocation, Allocation::Unlimited);
+        assert_eq!(put.changes[0].allocation, Some(Allocation::Unlimited));
     }
 
     #[test]
@@ -403,15 +456,50 @@ mod tests {
     }
 
     #[test]
-    fn more_than_the_documented_number_of_items_is_refused() {
-        let items: Vec<Value> = (0..=LicenseChange::MAX_PER_REQUEST)
-            .map(|i| json!({"name": format!("pack {i}"), "allocated": {"unlimited": true}}))
-            .collect();
-        let errs = errors(json!({"servicePacks": items}));
+    fn more_than_the_documented_number_of_entries_is_refused() {
+        let items = |n: usize| -> Vec<Value> {
+            (0..n)
+                .map(|i| json!({"name": format!("pack {i}"), "allocated": {"unlimited": true}}))
+                .collect()
+        };
+        let errs = errors(json!({"servicePacks": items(MAX_ENTRIES + 1)}));
         assert_eq!(errs[0].code, "TOO_MANY_ITEMS");
-        let items: Vec<Value> = (0..LicenseChange::MAX_PER_REQUEST)
-            .map(|i| json!({"name": format!("pack {i}"), "allocated": {"unlimited": true}}))
+        assert!(parse_group(&body(json!({"servicePacks": items(MAX_ENTRIES)}))).is_ok());
+    }
+
+    #[test]
+    fn a_tenant_entry_removes_with_null_keeps_without_allocated_and_ignores_read_only_fields() {
+        let put = parse(
+            &body(json!({"userServices": [
+                {"name": "Call Waiting", "allocated": null, "pooled": true},
+                {"name": "Call Return", "pooled": false, "currentlyAllocated": 40,
+                 "unlimitedGroups": 1},
+                {"name": "Call Notify", "allocated": {"unlimited": false, "maximum": 3},
+                 "remaining": 3, "currentlyAllocated": 0, "description": ""}
+            ]})),
+            Holder::Tenant,
+        )
+        .unwrap();
+        let got: Vec<(&str, Option<Allocation>)> = put
+            .changes
+            .iter()
+            .map(|c| (licensable_name(&c.item), c.allocation))
             .collect();
-        assert!(parse_group(&body(json!({"servicePacks": items}))).is_ok());
+        assert_eq!(
+            got,
+            [
+                ("Call Waiting", None),
+                ("Call Notify", Some(Allocation::Limited(3)))
+            ]
+        );
+        assert_eq!(put.field(1, ".allocated"), "userServices[2].allocated");
+        // A group entry needs its allocation, and knows none of the tenant's fields.
+        let errs = errors(json!({"userServices": [{"name": "Call Waiting", "allocated": null}]}));
+        assert_eq!(errs[0].code, "INVALID_VALUE");
+        let errs = errors(
+            json!({"userServices": [{"name": "Call Waiting", "pooled": true,
+            "allocated": {"unlimited": true}}]}),
+        );
+        assert_eq!(errs[0].code, "UNKNOWN_FIELD");
     }
 }

@@ -17,6 +17,7 @@ mod tenant;
 mod usage;
 pub mod user_services;
 mod user_services_body;
+pub mod write;
 
 pub use error::{ApiError, ErrorItem};
 pub use extract::{Input, audience_query, bool_query, json_object_body, optional_json_object_body};
@@ -32,14 +33,18 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 /// A JSON response. Serializing our own response types cannot fail; if it ever did, the
 /// caller still gets a JSON error rather than a broken body.
 pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Response {
-    let (status, bytes) = match serde_json::to_vec(body) {
-        Ok(bytes) => (status, bytes),
-        Err(_) => (
+    match serde_json::to_vec(body) {
+        Ok(bytes) => json_bytes(status, bytes),
+        Err(_) => json_bytes(
             StatusCode::INTERNAL_SERVER_ERROR,
             br#"{"errors":[{"code":"INTERNAL","message":"response could not be encoded"}]}"#
                 .to_vec(),
         ),
-    };
+    }
+}
+
+/// A response of JSON already encoded.
+pub fn json_bytes(status: StatusCode, bytes: Vec<u8>) -> Response {
     let mut response = Response::new(Body::from(bytes));
     *response.status_mut() = status;
     response.headers_mut().insert(

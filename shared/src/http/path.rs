@@ -40,7 +40,9 @@ impl PathIds {
                 "group_id" => {
                     let group = id("group_id", value, GroupId::parse)?;
                     // Routes name the tenant before its groups.
-                    let tenant = ids.tenant.clone().ok_or(ApiError::Internal)?;
+                    let tenant = ids.tenant.clone().ok_or_else(|| {
+                        ApiError::internal("a route names a group before its tenant")
+                    })?;
                     ids.group = Some(GroupRef { tenant, group });
                 }
                 "user_id" => ids.user = Some(id("user_id", value, UserId::parse)?),
@@ -50,7 +52,11 @@ impl PathIds {
                 }
                 "service" => ids.service = Some(instance_service(value)?),
                 // A capture the router has but this list lacks is a defect of ours.
-                _ => return Err(ApiError::Internal),
+                other => {
+                    return Err(ApiError::internal(format!(
+                        "the route captures {other:?}, which no id parses"
+                    )));
+                }
             }
         }
         Ok(ids)
@@ -148,7 +154,7 @@ macro_rules! path_extractor {
 
 /// An id the route always has; its absence is a defect of ours.
 fn required<T>(value: Option<T>) -> Result<T, ApiError> {
-    value.ok_or(ApiError::Internal)
+    value.ok_or_else(|| ApiError::internal("a handler asked for an id its route lacks"))
 }
 
 path_extractor!(

@@ -8,9 +8,10 @@ use super::licenses::Shared;
 use super::licenses::{Allocated, put_error, receipt};
 use super::licenses_body::{self, Holder};
 use super::path::{PackPath, TenantPath};
-use super::{ApiError, ErrorItem, bool_query, json_object_body, json_response, no_content};
+use super::write::Write;
+use super::{ApiError, ErrorItem, bool_query, json_object_body, json_response};
 use crate::domain::{
-    Allocation, GroupService, Licensable, PackDefinition, PackName, TenantLicense, UserService,
+    GroupService, Licensable, PackDefinition, PackName, TenantLicense, UserService,
 };
 use crate::store::TenantStore;
 use axum::extract::State;
@@ -20,14 +21,25 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+/// One entry of the tenant view: the tenant's allocation when it is pooled, and what its groups
+/// hold either way.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct PoolEntry<'a> {
     name: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     description: Option<&'a str>,
-    allocated: Allocated,
-    currently_allocated: u32,
+    /// The operator set a tenant allocation, which bounds what the groups may be given.
+    pooled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    allocated: Option<Allocated>,
+    /// Sum of the groups' limited maximums.
+    currently_allocated: u64,
+    /// Groups holding it unlimited.
+    unlimited_groups: u32,
+    /// What the pool has left, when pooled and limited.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    remaining: Option<i64>,
 }
 
 #[derive(Serialize)]
@@ -42,26 +54,28 @@ fn entry<'a>(name: &'a str, description: Option<&'a str>, pool: TenantLicense) -
     PoolEntry {
         name,
         description,
-        allocated: Allocated::of(pool.allocation.unwrap_or(Allocation::NOT_LICENSED), None),
+        pooled: pool.pooled(),
+        allocated: pool.allocation.map(|a| Allocated::of(a, None)),
         currently_allocated: pool.currently_allocated,
+        unlimited_groups: pool.unlimited_groups,
+        remaining: pool.remaining(),
     }
 }
 
 /// `GET /api/v1/tenants/{tenant_id}/licenses/`: every catalog service, and every pack the tenant
-/// defined or allocated, with the tenant's allocation and what its groups hold.
+/// defined or holds, with the tenant's allocation and what its groups hold; with
+/// `?licensed=true`, the entries that are pooled or held by a group.
 pub async fn get_tenant<S: TenantStore, C: Send + Sync>(
     State(app): Shared<S, C>,
     TenantPath(tenant): TenantPath,
     input: Input,
 ) -> Result<Response, ApiError> {
-    let (store, tenant, req) = (&app.licenses, &tenant, &input);
-    let licensed_only = bool_query(req, "licensed")?.unwrap_or(false);
-    let state = store.tenant_state(tenant).await.map_err(ApiError::store)?;
+    let licensed_only = bool_query(&input, "licensed")?.unwrap_or(false);
+    let state = app.licenses.tenant_state(&tenant).await?;
     let pool: HashMap<&Licensable, TenantLicense> =
         state.pool.iter().map(|(item, l)| (item, *l)).collect();
     let of = |item: Licensable| pool.get(&item).copied().unwrap_or_default();
-    let keep =
-        |l: &TenantLicense| !licensed_only || l.allocation.is_some_and(Allocation::is_licensed);
+    let keep = |l: &TenantLicense| !licensed_only || l.pooled() || l.held_by_groups();
     // Packs: defined ones with their description, and any with a pool record, by name.
     let mut packs: BTreeMap<&PackName, (Option<&str>, TenantLicense)> = BTreeMap::new();
     for pack in &state.packs {
@@ -102,21 +116,23 @@ pub async fn get_tenant<S: TenantStore, C: Send + Sync>(
 }
 
 /// `PUT /api/v1/tenants/{tenant_id}/licenses/`: the group PUT's body and answer, without
-/// `auto_assign`.
+/// `auto_assign`; `"allocated": null` removes the tenant's allocation, an entry without
+/// `allocated` is left alone, and the GET's read-only fields are ignored.
 pub async fn put_tenant<S: TenantStore, C: Send + Sync>(
     State(app): Shared<S, C>,
     TenantPath(tenant): TenantPath,
     IfMatchHeader(if_match): IfMatchHeader,
+    write: Write,
     input: Input,
 ) -> Result<Response, ApiError> {
-    let (store, tenant, req) = (&app.licenses, &tenant, &input);
-    let body = json_object_body(req)?;
+    let body = json_object_body(&input)?;
     let put = licenses_body::parse(&body, Holder::Tenant).map_err(ApiError::BadRequest)?;
-    store
-        .update_tenant_licenses(tenant, &put.changes, if_match.as_ref())
+    let (ctx, answer) = write.answer(StatusCode::OK, &receipt(&put));
+    app.licenses
+        .update_tenant_licenses(&ctx, &tenant, &put.changes, if_match.as_ref())
         .await
         .map_err(|err| ApiError::from_store(err, |r| put_error(&put, r)))?;
-    Ok(json_response(StatusCode::OK, &receipt(&put)))
+    Ok(answer)
 }
 
 #[derive(Serialize)]
@@ -263,8 +279,7 @@ pub async fn list_packs<S: TenantStore, C: Send + Sync>(
     State(app): Shared<S, C>,
     TenantPath(tenant): TenantPath,
 ) -> Result<Response, ApiError> {
-    let (store, tenant) = (&app.licenses, &tenant);
-    let state = store.tenant_state(tenant).await.map_err(ApiError::store)?;
+    let state = app.licenses.tenant_state(&tenant).await?;
     let view = PacksView {
         service_packs: state.packs.iter().map(PackView::from).collect(),
     };
@@ -275,32 +290,24 @@ pub async fn get_pack<S: TenantStore, C: Send + Sync>(
     State(app): Shared<S, C>,
     PackPath(tenant, name): PackPath,
 ) -> Result<Response, ApiError> {
-    let (store, tenant, name) = (&app.licenses, &tenant, &name);
-    match store
-        .pack_definition(tenant, name)
-        .await
-        .map_err(ApiError::store)?
-    {
+    match app.licenses.pack_definition(&tenant, &name).await? {
         Some(pack) => Ok(conditional::strong(
             json_response(StatusCode::OK, &PackView::from(&pack.value)),
             &pack.etag,
         )),
-        None => Err(no_such_pack(name)),
+        None => Err(no_such_pack(&name)),
     }
 }
 
 pub async fn create_pack<S: TenantStore, C: Send + Sync>(
     State(app): Shared<S, C>,
     TenantPath(tenant): TenantPath,
+    write: Write,
     input: Input,
 ) -> Result<Response, ApiError> {
-    let (store, tenant, req) = (&app.licenses, &tenant, &input);
-    let pack = parse_pack(&json_object_body(req)?, None)?;
-    if !store
-        .create_pack(tenant, &pack)
-        .await
-        .map_err(ApiError::store)?
-    {
+    let pack = parse_pack(&json_object_body(&input)?, None)?;
+    let (ctx, answer) = write.answer(StatusCode::CREATED, &PackView::from(&pack));
+    if !app.licenses.create_pack(&ctx, &tenant, &pack).await? {
         return Err(ApiError::Conflict(vec![
             ErrorItem::new(
                 "ALREADY_EXISTS",
@@ -313,39 +320,43 @@ pub async fn create_pack<S: TenantStore, C: Send + Sync>(
             .name(pack.name.as_str()),
         ]));
     }
-    Ok(json_response(StatusCode::CREATED, &PackView::from(&pack)))
+    Ok(answer)
 }
 
 pub async fn replace_pack<S: TenantStore, C: Send + Sync>(
     State(app): Shared<S, C>,
     PackPath(tenant, name): PackPath,
     IfMatchHeader(if_match): IfMatchHeader,
+    write: Write,
     input: Input,
 ) -> Result<Response, ApiError> {
-    let (store, tenant, name, req) = (&app.licenses, &tenant, &name, &input);
-    let pack = parse_pack(&json_object_body(req)?, Some(name))?;
-    let replaced = store
-        .replace_pack(tenant, &pack, if_match.as_ref())
+    let pack = parse_pack(&json_object_body(&input)?, Some(&name))?;
+    let (ctx, answer) = write.answer(StatusCode::OK, &PackView::from(&pack));
+    let replaced = app
+        .licenses
+        .replace_pack(&ctx, &tenant, &pack, if_match.as_ref())
         .await
-        .map_err(|e| ApiError::from_store(e, pack_error(name)))?;
+        .map_err(|e| ApiError::from_store(e, pack_error(&name)))?;
     if !replaced {
-        return Err(no_such_pack(name));
+        return Err(no_such_pack(&name));
     }
-    Ok(json_response(StatusCode::OK, &PackView::from(&pack)))
+    Ok(answer)
 }
 
 pub async fn delete_pack<S: TenantStore, C: Send + Sync>(
     State(app): Shared<S, C>,
     PackPath(tenant, name): PackPath,
     IfMatchHeader(if_match): IfMatchHeader,
+    write: Write,
 ) -> Result<Response, ApiError> {
-    let (store, tenant, name) = (&app.licenses, &tenant, &name);
-    let deleted = store
-        .delete_pack(tenant, name, if_match.as_ref())
+    let (ctx, answer) = write.no_content();
+    let deleted = app
+        .licenses
+        .delete_pack(&ctx, &tenant, &name, if_match.as_ref())
         .await
-        .map_err(|e| ApiError::from_store(e, pack_error(name)))?;
+        .map_err(|e| ApiError::from_store(e, pack_error(&name)))?;
     if !deleted {
-        return Err(no_such_pack(name));
+        return Err(no_such_pack(&name));
     }
-    Ok(no_content())
+    Ok(answer)
 }

@@ -6,7 +6,8 @@ use super::error::usage_error;
 use super::extract::Input;
 use super::licenses::Shared;
 use super::path::{GroupPath, InstancePath, ServicePath, UserPath};
-use super::{ApiError, ErrorItem, json_object_body, json_response, no_content};
+use super::write::Write;
+use super::{ApiError, ErrorItem, json_object_body, json_response};
 use crate::domain::usage::MAX_ASSIGNMENTS_PER_REQUEST;
 use crate::domain::{Assignable, GroupService, InstanceName, PackName, UserService};
 use crate::store::{ConfigStore, StoreError, UsageStore};
@@ -241,40 +242,36 @@ pub async fn group_services<S: UsageStore, C: Send + Sync>(
 pub async fn assign_group_services<S: UsageStore, C: Send + Sync>(
     State(app): Shared<S, C>,
     GroupPath(group): GroupPath,
+    write: Write,
     input: Input,
 ) -> Result<Response, ApiError> {
-    let (store, group, req) = (&app.licenses, &group, &input);
-    let services = group_services_body(req)?;
-    let result = store.assign_group_services(group, &services).await;
-    group_services_result(result, &services, true, StatusCode::CREATED)
+    let services = group_services_body(&input)?;
+    let (ctx, answer) = write.answer(StatusCode::CREATED, &services_view(&services, true));
+    let result = app
+        .licenses
+        .assign_group_services(&ctx, &group, &services)
+        .await;
+    group_services_result(result, &services).map(|()| answer)
 }
 
 pub async fn unassign_group_services<S: UsageStore, C: Send + Sync>(
     State(app): Shared<S, C>,
     GroupPath(group): GroupPath,
+    write: Write,
     input: Input,
 ) -> Result<Response, ApiError> {
-    let (store, group, req) = (&app.licenses, &group, &input);
-    let services = group_services_body(req)?;
-    let result = store.unassign_group_services(group, &services).await;
-    group_services_result(result, &services, false, StatusCode::OK)
+    let services = group_services_body(&input)?;
+    let (ctx, answer) = write.answer(StatusCode::OK, &services_view(&services, false));
+    let result = app
+        .licenses
+        .unassign_group_services(&ctx, &group, &services)
+        .await;
+    group_services_result(result, &services).map(|()| answer)
 }
 
-/// The answer to an assignment change of group services: each requested service with its new
-/// state, or one error per service the stored state refused.
-fn group_services_result(
-    result: Result<(), StoreError>,
-    services: &[GroupService],
-    assigned: bool,
-    status: StatusCode,
-) -> Result<Response, ApiError> {
-    result.map_err(|e| {
-        ApiError::from_store(e, |r| {
-            usage_error(&r.reason, services[r.index].name())
-                .field(format!("services[{}].name", r.index))
-        })
-    })?;
-    let view = ServicesView {
+/// Each requested group service with its new state.
+fn services_view(services: &[GroupService], assigned: bool) -> ServicesView<'_> {
+    ServicesView {
         services: services
             .iter()
             .map(|s| Assigned {
@@ -282,8 +279,20 @@ fn group_services_result(
                 assigned,
             })
             .collect(),
-    };
-    Ok(json_response(status, &view))
+    }
+}
+
+/// One error per group service the stored state refused.
+fn group_services_result(
+    result: Result<(), StoreError>,
+    services: &[GroupService],
+) -> Result<(), ApiError> {
+    result.map_err(|e| {
+        ApiError::from_store(e, |r| {
+            usage_error(&r.reason, services[r.index].name())
+                .field(format!("services[{}].name", r.index))
+        })
+    })
 }
 
 #[derive(Serialize)]
@@ -301,10 +310,7 @@ pub async fn instances<S: UsageStore, C: Send + Sync>(
     ServicePath(group, service): ServicePath,
 ) -> Result<Response, ApiError> {
     let (store, group) = (&app.licenses, &group);
-    let names = store
-        .instances(group, service)
-        .await
-        .map_err(ApiError::store)?;
+    let names = store.instances(group, service).await?;
     let view = InstancesView {
         instances: names
             .iter()
@@ -317,10 +323,10 @@ pub async fn instances<S: UsageStore, C: Send + Sync>(
 pub async fn add_instance<S: UsageStore, C: Send + Sync>(
     State(app): Shared<S, C>,
     ServicePath(group, service): ServicePath,
+    write: Write,
     input: Input,
 ) -> Result<Response, ApiError> {
-    let (store, group, req) = (&app.licenses, &group, &input);
-    let body = json_object_body(req)?;
+    let body = json_object_body(&input)?;
     let mut errors = Vec::new();
     for key in body.keys().filter(|k| *k != "name") {
         errors.push(
@@ -345,29 +351,31 @@ pub async fn add_instance<S: UsageStore, C: Send + Sync>(
             return Err(ApiError::BadRequest(errors));
         }
     };
-    store
-        .add_instance(group, service, &name)
-        .await
-        .map_err(|e| {
-            ApiError::from_store(e, |r| usage_error(&r.reason, service.name()).field("name"))
-        })?;
-    Ok(json_response(
+    let (ctx, answer) = write.answer(
         StatusCode::CREATED,
         &InstanceView {
             name: name.as_str(),
         },
-    ))
+    );
+    app.licenses
+        .add_instance(&ctx, &group, service, &name)
+        .await
+        .map_err(|e| {
+            ApiError::from_store(e, |r| usage_error(&r.reason, service.name()).field("name"))
+        })?;
+    Ok(answer)
 }
 
 pub async fn remove_instance<S: UsageStore, C: Send + Sync>(
     State(app): Shared<S, C>,
     InstancePath(group, service, name): InstancePath,
+    write: Write,
 ) -> Result<Response, ApiError> {
-    let (store, group, name) = (&app.licenses, &group, &name);
-    let removed = store
-        .remove_instance(group, service, name)
-        .await
-        .map_err(ApiError::store)?;
+    let (ctx, answer) = write.no_content();
+    let removed = app
+        .licenses
+        .remove_instance(&ctx, &group, service, &name)
+        .await?;
     if !removed {
         return Err(ApiError::NoSuch(format!(
             "{} has no instance {:?} in this group",
@@ -375,7 +383,7 @@ pub async fn remove_instance<S: UsageStore, C: Send + Sync>(
             name.as_str()
         )));
     }
-    Ok(no_content())
+    Ok(answer)
 }
 
 pub async fn user_services<S: UsageStore, C: Send + Sync>(
@@ -455,44 +463,46 @@ fn user_field(items: &[Assignable], index: usize) -> String {
 pub async fn assign_to_user<S: UsageStore, C: ConfigStore>(
     State(app): Shared<S, C>,
     UserPath(group, user): UserPath,
+    write: Write,
     input: Input,
 ) -> Result<Response, ApiError> {
-    let (store, configs, group, user, req) = (&app.licenses, &app.configs, &group, &user, &input);
-    let items = user_body(req)?;
-    // The configuration is operator data that changes rarely; it is read before the write.
-    let blocked: Vec<UserService> = if items.iter().any(|i| matches!(i, Assignable::Service(_))) {
-        configs
+    let items = user_body(&input)?;
+    // Any item, a pack included, may newly give the user a service the operator's configuration
+    // no longer lets anyone be given. The configuration is operator data that changes rarely;
+    // it is read before the write.
+    let blocked: Vec<UserService> = if items.is_empty() {
+        Vec::new()
+    } else {
+        app.configs
             .user_service_configs()
-            .await
-            .map_err(|_| ApiError::Unavailable)?
+            .await?
             .into_iter()
             .filter(|c| c.no_more_assignable)
             .map(|c| c.technical_name)
             .collect()
-    } else {
-        Vec::new()
     };
-    store
-        .assign_to_user(group, user, &items, &blocked)
+    let (ctx, answer) = write.answer(StatusCode::CREATED, &user_view(&items, true));
+    app.licenses
+        .assign_to_user(&ctx, &group, &user, &items, &blocked)
         .await
         .map_err(|e| {
             ApiError::from_store(e, |r| {
                 usage_error(&r.reason, items[r.index].name()).field(user_field(&items, r.index))
             })
         })?;
-    Ok(json_response(StatusCode::CREATED, &user_view(&items, true)))
+    Ok(answer)
 }
 
 pub async fn unassign_from_user<S: UsageStore, C: Send + Sync>(
     State(app): Shared<S, C>,
     UserPath(group, user): UserPath,
+    write: Write,
     input: Input,
 ) -> Result<Response, ApiError> {
-    let (store, group, user, req) = (&app.licenses, &group, &user, &input);
-    let items = user_body(req)?;
-    store
-        .unassign_from_user(group, user, &items)
-        .await
-        .map_err(ApiError::store)?;
-    Ok(json_response(StatusCode::OK, &user_view(&items, false)))
+    let items = user_body(&input)?;
+    let (ctx, answer) = write.answer(StatusCode::OK, &user_view(&items, false));
+    app.licenses
+        .unassign_from_user(&ctx, &group, &user, &items)
+        .await?;
+    Ok(answer)
 }

@@ -9,9 +9,9 @@ use super::front::{self, RouteBoth};
 use super::idempotency::idempotent;
 use super::path::{ConfigPath, PathIds};
 use super::user_services_body::{InstanceSource, parse_config, parse_filter};
+use super::write::Write;
 use super::{
-    ApiError, ErrorItem, audience_query, json_object_body, json_response, no_content,
-    optional_json_object_body,
+    ApiError, ErrorItem, audience_query, json_object_body, json_response, optional_json_object_body,
 };
 use crate::domain::{InstanceName, Target, UserServiceConfig};
 use crate::store::ConfigStore;
@@ -117,10 +117,6 @@ fn no_such(name: &InstanceName) -> ApiError {
     ))
 }
 
-fn unavailable<E>(_: E) -> ApiError {
-    ApiError::Unavailable
-}
-
 async fn list<C: ConfigStore>(State(store): Shared<C>, input: Input) -> Result<Response, ApiError> {
     let req = &input;
     // Existing clients send the filters as a JSON body on the GET; others as query parameters.
@@ -130,7 +126,7 @@ async fn list<C: ConfigStore>(State(store): Shared<C>, input: Input) -> Result<R
         None => Default::default(),
     };
     let filter = from_query.and(from_body);
-    let configs = store.user_service_configs().await.map_err(unavailable)?;
+    let configs = store.user_service_configs().await?;
     let view = ListView {
         user_services: configs
             .iter()
@@ -152,7 +148,7 @@ async fn get_one<C: ConfigStore>(
     ConfigPath(name): ConfigPath,
 ) -> Result<Response, ApiError> {
     let name = &name;
-    match store.user_service_config(name).await.map_err(unavailable)? {
+    match store.user_service_config(name).await? {
         Some(config) => Ok(conditional::strong(
             json_response(StatusCode::OK, &ConfigView::from(&config.value)),
             &config.etag,
@@ -163,19 +159,14 @@ async fn get_one<C: ConfigStore>(
 
 async fn create<C: ConfigStore>(
     State(store): Shared<C>,
+    write: Write,
     input: Input,
 ) -> Result<Response, ApiError> {
     let body = json_object_body(&input)?;
     let config = parse_config(&body, InstanceSource::Body).map_err(ApiError::BadRequest)?;
-    if store
-        .create_user_service_config(&config)
-        .await
-        .map_err(ApiError::store)?
-    {
-        Ok(json_response(
-            StatusCode::CREATED,
-            &ConfigView::from(&config),
-        ))
+    let (ctx, answer) = write.answer(StatusCode::CREATED, &ConfigView::from(&config));
+    if store.create_user_service_config(&ctx, &config).await? {
+        Ok(answer)
     } else {
         Err(ApiError::Conflict(vec![
             ErrorItem::new(
@@ -192,30 +183,31 @@ async fn replace<C: ConfigStore>(
     State(store): Shared<C>,
     ConfigPath(name): ConfigPath,
     IfMatchHeader(if_match): IfMatchHeader,
+    write: Write,
     input: Input,
 ) -> Result<Response, ApiError> {
     let body = json_object_body(&input)?;
     let config = parse_config(&body, InstanceSource::Path(&name)).map_err(ApiError::BadRequest)?;
+    let (ctx, answer) = write.answer(StatusCode::OK, &ConfigView::from(&config));
     store
-        .put_user_service_config(&config, if_match.as_ref())
-        .await
-        .map_err(ApiError::store)?;
-    Ok(json_response(StatusCode::OK, &ConfigView::from(&config)))
+        .put_user_service_config(&ctx, &config, if_match.as_ref())
+        .await?;
+    Ok(answer)
 }
 
 async fn delete<C: ConfigStore>(
     State(store): Shared<C>,
     ConfigPath(name): ConfigPath,
     IfMatchHeader(if_match): IfMatchHeader,
+    write: Write,
 ) -> Result<Response, ApiError> {
-    let name = &name;
+    let (ctx, answer) = write.no_content();
     if store
-        .delete_user_service_config(name, if_match.as_ref())
-        .await
-        .map_err(ApiError::store)?
+        .delete_user_service_config(&ctx, &name, if_match.as_ref())
+        .await?
     {
-        Ok(no_content())
+        Ok(answer)
     } else {
-        Err(no_such(name))
+        Err(no_such(&name))
     }
 }

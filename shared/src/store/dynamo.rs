@@ -6,10 +6,10 @@
 
 use super::keys::{LICENSE_PREFIX, group_pk, parse_license_sk};
 use super::retry::{self, Backoff};
-use super::{IfMatch, LicenseStore, StoreError, Tagged, etag, idempotency};
+use super::{IfMatch, LicenseStore, Outcome, StoreError, Tagged, WriteCtx, etag, idempotency};
 use crate::domain::{Allocation, Authority, GroupLicenses, GroupRef, License, LicenseChange};
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use std::collections::HashMap;
@@ -38,9 +38,13 @@ impl DynamoStore {
         &self.table
     }
 
-    /// Runs one transaction ([`transact`]).
-    pub(super) async fn transact(&self, items: Vec<TransactWriteItem>) -> Transacted {
-        transact(&self.client, items).await
+    /// Runs one transaction ([`transact`]), the request's idempotency record in this table.
+    pub(super) async fn transact(
+        &self,
+        ctx: &WriteCtx,
+        items: Vec<TransactWriteItem>,
+    ) -> Transacted {
+        transact(&self.client, ctx, &self.table, items).await
     }
 }
 
@@ -54,49 +58,113 @@ impl idempotency::KeepsRecords for DynamoStore {
 /// with the item as it was (actions ask for `ALL_OLD` on failure), so callers can say why.
 pub(super) type Transacted = Result<Result<(), Vec<(usize, Option<Item>)>>, StoreError>;
 
-/// Runs one transaction, the only way this crate writes.
+/// How many times an attempt whose outcome is unknown (after the SDK's own retries) is sent
+/// again with the same token before the request says it does not know.
+const UNKNOWN_OUTCOME_RETRIES: u32 = 1;
+
+/// Runs one planned transaction, the only way this crate writes.
 ///
-/// - Every attempt has its own `ClientRequestToken`, which the SDK keeps for its resends of that
-///   attempt, so a resend after a lost response gets the first outcome instead of running again.
-/// - A `TransactionConflict` (another in-flight transaction held one of the items) is retried
-///   after a backoff within the request's deadline ([`retry::Backoff`]), then `Contended`.
-/// - Throttling the SDK could not retry away, and an unreachable store, are `Unavailable`.
-/// - The request's idempotency claim, if any, rides along as the last action
-///   ([`idempotency::Claim::action`]); a claim lost to another request is `ClaimLost`.
-pub(super) async fn transact(client: &Client, mut items: Vec<TransactWriteItem>) -> Transacted {
-    let claim_index = match idempotency::current() {
-        Some(claim) => {
-            items.push(claim.action()?);
+/// - The request's `Idempotency-Key` record, if any, is the last action
+///   ([`idempotency::Record::action`], in `record_table`); when its condition fails, the key
+///   already holds an answer: [`StoreError::Keyed`], whatever else failed.
+/// - One `ClientRequestToken` for the plan: the SDK resends it after an I/O error or timeout,
+///   and so does every retry here of the unchanged transaction (after a `TransactionConflict`,
+///   `TransactionInProgress`, or an outcome the SDK could not learn). DynamoDB answers a resend
+///   of a committed transaction with success instead of running it again, so the caller's own
+///   write is never answered as a conflict with itself. A re-planned transaction (the caller
+///   re-read) calls this again and gets a new token.
+/// - Conflicts wait a backoff within the request's deadline ([`retry::Backoff`]), then
+///   `Contended`. Throttling the SDK could not retry away, and an unreachable store, are
+///   `Unavailable` (its outcome `Unknown` once an attempt may have been applied); a request
+///   DynamoDB refuses as invalid is a `Defect`.
+pub(super) async fn transact(
+    client: &Client,
+    ctx: &WriteCtx,
+    record_table: &str,
+    mut items: Vec<TransactWriteItem>,
+) -> Transacted {
+    let record_index = match &ctx.record {
+        Some(record) => {
+            items.push(record.action(record_table)?);
             Some(items.len() - 1)
         }
         None => None,
     };
+    if items.is_empty() {
+        return Ok(Ok(()));
+    }
     if items.len() > MAX_TRANSACTION_ITEMS {
         return Err(StoreError::TooManyWrites {
             needed: items.len(),
         });
     }
-    let mut backoff = Backoff::new();
+    let token = retry::request_token();
+    let mut backoff = Backoff::new(ctx.deadline);
+    // Once an attempt may have been applied, every later failure leaves the outcome unknown.
+    let mut maybe_applied = false;
+    let mut unknown_retries = 0;
     loop {
         let result = client
             .transact_write_items()
             .set_transact_items(Some(items.clone()))
-            .client_request_token(retry::request_token())
+            .client_request_token(&token)
             .send()
             .await;
         let err = match result {
             Ok(_) => return Ok(Ok(())),
             Err(err) => err,
         };
-        let reasons = match err.as_service_error() {
-            Some(TransactWriteItemsError::TransactionCanceledException(e)) => {
-                e.cancellation_reasons()
+        let outcome = |maybe: bool| {
+            if maybe {
+                Outcome::Unknown
+            } else {
+                Outcome::NotWritten
             }
-            _ => return Err(unavailable(err)),
+        };
+        let reasons = match &err {
+            SdkError::ServiceError(service) => match service.err() {
+                TransactWriteItemsError::TransactionCanceledException(e) => {
+                    e.cancellation_reasons().to_vec()
+                }
+                // Our own token is still being applied: its outcome is coming.
+                TransactWriteItemsError::TransactionInProgressException(_) => {
+                    maybe_applied = true;
+                    backoff.pause().await.map_err(|e| unknown_if(e, true))?;
+                    continue;
+                }
+                TransactWriteItemsError::ThrottlingException(_)
+                | TransactWriteItemsError::ProvisionedThroughputExceededException(_)
+                | TransactWriteItemsError::RequestLimitExceeded(_) => {
+                    return Err(unavailable(&err, outcome(maybe_applied)));
+                }
+                TransactWriteItemsError::InternalServerError(_) => {
+                    return Err(unavailable(&err, Outcome::Unknown));
+                }
+                _ => return Err(defect(&err)),
+            },
+            SdkError::TimeoutError(_)
+            | SdkError::DispatchFailure(_)
+            | SdkError::ResponseError(_) => {
+                maybe_applied = true;
+                if unknown_retries < UNKNOWN_OUTCOME_RETRIES && backoff.pause().await.is_ok() {
+                    unknown_retries += 1;
+                    continue;
+                }
+                return Err(unavailable(&err, Outcome::Unknown));
+            }
+            // ConstructionFailure, ...: a request we could not build.
+            _ => return Err(defect(&err)),
         };
         let code = |i: usize| reasons.get(i).and_then(|r| r.code());
-        if claim_index.is_some_and(|i| code(i) == Some("ConditionalCheckFailed")) {
-            return Err(StoreError::ClaimLost);
+        if let (Some(i), Some(record)) = (record_index, &ctx.record)
+            && code(i) == Some("ConditionalCheckFailed")
+        {
+            return match reasons[i].item() {
+                Some(found) => Err(StoreError::Keyed(record.earlier(found))),
+                None => Err(StoreError::Defect(
+                    "an idempotency record refused without the record".into(),
+                )),
+            };
         }
         let failed: Vec<(usize, Option<Item>)> = reasons
             .iter()
@@ -104,6 +172,8 @@ pub(super) async fn transact(client: &Client, mut items: Vec<TransactWriteItem>)
             .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
             .map(|(index, r)| (index, r.item().cloned()))
             .collect();
+        // With the same token, an earlier attempt that committed would have made this one
+        // succeed: a condition failing now is the state's answer, not our own write's echo.
         if !failed.is_empty() {
             return Ok(Err(failed));
         }
@@ -111,11 +181,34 @@ pub(super) async fn transact(client: &Client, mut items: Vec<TransactWriteItem>)
             .iter()
             .any(|r| r.code() == Some("TransactionConflict"))
         {
-            backoff.pause().await?;
+            backoff
+                .pause()
+                .await
+                .map_err(|e| unknown_if(e, maybe_applied))?;
             continue;
         }
-        // ThrottlingError, ValidationError, ...: the caller may retry later.
-        return Err(unavailable(err));
+        if reasons.iter().any(|r| {
+            matches!(
+                r.code(),
+                Some("ThrottlingError" | "ProvisionedThroughputExceeded")
+            )
+        }) {
+            return Err(unavailable(&err, outcome(maybe_applied)));
+        }
+        // ValidationError, ItemCollectionSizeLimitExceeded, ...: retrying cannot help.
+        return Err(defect(&err));
+    }
+}
+
+/// A request that ran out of time after an attempt that may have been applied does not know
+/// its outcome.
+fn unknown_if(err: StoreError, maybe_applied: bool) -> StoreError {
+    match err {
+        StoreError::Contended if maybe_applied => StoreError::Unavailable {
+            why: "the write's outcome is unknown and the request ran out of time".into(),
+            outcome: Outcome::Unknown,
+        },
+        other => other,
     }
 }
 
@@ -130,10 +223,10 @@ pub(super) fn key(pk: &str, sk: String) -> Item {
     ])
 }
 
-/// A request builder's result; a missing required field is our defect, reported as unavailable
+/// A request builder's result; a missing required field is our defect, reported as such
 /// rather than a panic.
 pub(super) fn built<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, StoreError> {
-    r.map_err(|e| StoreError::Unavailable(e.to_string()))
+    r.map_err(|e| StoreError::Defect(e.to_string()))
 }
 
 pub(super) fn number(n: u32) -> AttributeValue {
@@ -184,14 +277,58 @@ pub fn decode_license(item: &Item) -> License {
     }
 }
 
-pub(super) fn unavailable<E, R>(err: SdkError<E, R>) -> StoreError
+/// A storage failure whose outcome is `outcome`: logged, and a 503 for the caller.
+pub(super) fn unavailable<E, R>(err: &SdkError<E, R>, outcome: Outcome) -> StoreError
 where
     E: std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    let message = DisplayErrorContext(&err).to_string();
-    tracing::error!(error = %message, "dynamodb request failed");
-    StoreError::Unavailable(message)
+    let message = DisplayErrorContext(err).to_string();
+    tracing::error!(error = %message, ?outcome, "dynamodb request failed");
+    StoreError::Unavailable {
+        why: message,
+        outcome,
+    }
+}
+
+/// A request DynamoDB refuses as invalid (or any failure retrying cannot fix): our defect.
+pub(super) fn defect<E, R>(err: &SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    StoreError::Defect(DisplayErrorContext(err).to_string())
+}
+
+/// The failure of a read (or of a single write refused before it applied anything): throttling,
+/// server errors, timeouts and I/O are `Unavailable` (nothing written); anything else, a
+/// `ValidationException` say, a `Defect`.
+pub(super) fn read_failure<E, R>(err: SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + ProvideErrorMetadata + 'static,
+    R: std::fmt::Debug,
+{
+    let transient = match &err {
+        SdkError::ServiceError(service) => matches!(
+            service.err().code(),
+            Some(
+                "ThrottlingException"
+                    | "ProvisionedThroughputExceededException"
+                    | "RequestLimitExceeded"
+                    | "InternalServerError"
+                    | "ServiceUnavailable"
+            )
+        ),
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        _ => false,
+    };
+    if transient {
+        unavailable(&err, Outcome::NotWritten)
+    } else {
+        defect(&err)
+    }
 }
 
 impl LicenseStore for DynamoStore {
@@ -224,12 +361,13 @@ impl LicenseStore for DynamoStore {
 
     async fn update_group_licenses(
         &self,
+        ctx: &WriteCtx,
         group: &GroupRef,
         changes: &[LicenseChange],
         authority: Authority,
         if_match: Option<&IfMatch>,
     ) -> Result<(), StoreError> {
-        self.apply_group_changes(group, changes, authority, if_match)
+        self.apply_group_changes(ctx, group, changes, authority, if_match)
             .await
     }
 }

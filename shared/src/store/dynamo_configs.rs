@@ -5,8 +5,8 @@
 //! (one per offered service and audience); `add_data` is kept as its JSON text so any JSON object
 //! round-trips unchanged.
 
-use super::dynamo::{built, transact, unavailable};
-use super::{ConfigStore, IfMatch, StoreError, Tagged, etag};
+use super::dynamo::{built, read_failure, transact};
+use super::{ConfigStore, IfMatch, StoreError, Tagged, WriteCtx, etag};
 use crate::domain::{Audience, InstanceName, UserService, UserServiceConfig};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
@@ -104,9 +104,11 @@ fn decode(item: &Item) -> Option<UserServiceConfig> {
 
 impl DynamoConfigStore {
     /// One write as a transaction ([`transact`]): conflicts are retried, the request's
-    /// idempotency claim rides along, and `Ok(false)` says its condition failed.
-    async fn write(&self, action: TransactWriteItem) -> Result<bool, StoreError> {
-        Ok(transact(&self.client, vec![action]).await?.is_ok())
+    /// idempotency record rides along, and `Ok(false)` says its condition failed.
+    async fn write(&self, ctx: &WriteCtx, action: TransactWriteItem) -> Result<bool, StoreError> {
+        Ok(transact(&self.client, ctx, &self.table, vec![action])
+            .await?
+            .is_ok())
     }
 }
 
@@ -133,7 +135,7 @@ impl ConfigStore for DynamoConfigStore {
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
-                .map_err(unavailable)?;
+                .map_err(read_failure)?;
             configs.extend(page.items().iter().filter_map(decode));
             match page.last_evaluated_key {
                 Some(key) if !key.is_empty() => start = Some(key),
@@ -154,7 +156,7 @@ impl ConfigStore for DynamoConfigStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(unavailable)?;
+            .map_err(read_failure)?;
         Ok(out.item().and_then(|item| {
             Some(Tagged {
                 value: decode(item)?,
@@ -165,6 +167,7 @@ impl ConfigStore for DynamoConfigStore {
 
     async fn create_user_service_config(
         &self,
+        ctx: &WriteCtx,
         config: &UserServiceConfig,
     ) -> Result<bool, StoreError> {
         let put = Put::builder()
@@ -172,6 +175,7 @@ impl ConfigStore for DynamoConfigStore {
             .set_item(Some(encode(config)))
             .condition_expression("attribute_not_exists(PK)");
         self.write(
+            ctx,
             TransactWriteItem::builder()
                 .put(built(put.build())?)
                 .build(),
@@ -181,6 +185,7 @@ impl ConfigStore for DynamoConfigStore {
 
     async fn put_user_service_config(
         &self,
+        ctx: &WriteCtx,
         config: &UserServiceConfig,
         if_match: Option<&IfMatch>,
     ) -> Result<(), StoreError> {
@@ -197,11 +202,12 @@ impl ConfigStore for DynamoConfigStore {
         let put = TransactWriteItem::builder()
             .put(built(put.build())?)
             .build();
-        unless_precondition(self.write(put).await?, if_match).map(|_| ())
+        unless_precondition(self.write(ctx, put).await?, if_match).map(|_| ())
     }
 
     async fn delete_user_service_config(
         &self,
+        ctx: &WriteCtx,
         name: &InstanceName,
         if_match: Option<&IfMatch>,
     ) -> Result<bool, StoreError> {
@@ -214,6 +220,6 @@ impl ConfigStore for DynamoConfigStore {
         let delete = TransactWriteItem::builder()
             .delete(built(delete.build())?)
             .build();
-        unless_precondition(self.write(delete).await?, if_match)
+        unless_precondition(self.write(ctx, delete).await?, if_match)
     }
 }

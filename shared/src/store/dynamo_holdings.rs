@@ -18,16 +18,19 @@
 use super::dynamo::{DynamoStore, Item, built, key, number, read_u32};
 use super::dynamo_usage::{count_down, count_up, full_or_unlicensed};
 use super::keys::{
-    PACKDEF_PREFIX, assignment_sk, group_pk, parse_assignment_sk, tenant_pk, user_prefix,
+    PACKDEF_PREFIX, assignment_sk, group_pk, packdef_sk, parse_assignment_sk, tenant_pk,
+    user_prefix,
 };
 use super::retry::Backoff;
-use super::{RejectReason, Rejection, StoreError};
+use super::{RejectReason, Rejection, StoreError, WriteCtx, etag};
 use crate::domain::usage::{MAX_WRITES_PER_REQUEST, writes_needed};
 use crate::domain::{
     Assignable, GroupRef, Holding, Licensable, PackName, UsageRejection, UserHoldings, UserId,
     UserService,
 };
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem, Update,
+};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A holding as read: its routes and version.
@@ -230,11 +233,9 @@ impl DynamoStore {
         Ok(decode(&prefix, &items))
     }
 
-    /// The services of each pack the tenant defines (one `Query` of its definitions).
-    async fn pack_services(
-        &self,
-        group: &GroupRef,
-    ) -> Result<BTreeMap<PackName, Vec<UserService>>, StoreError> {
+    /// The services of each pack the tenant defines, with the definition's strong tag (one
+    /// `Query` of its definitions).
+    async fn pack_services(&self, group: &GroupRef) -> Result<Definitions, StoreError> {
         let items = self
             .query_prefix(&tenant_pk(&group.tenant), PACKDEF_PREFIX)
             .await?;
@@ -243,11 +244,34 @@ impl DynamoStore {
             .filter_map(|item| match item.get("SK") {
                 Some(AttributeValue::S(sk)) => {
                     let name = PackName::parse(sk.strip_prefix(PACKDEF_PREFIX)?).ok()?;
-                    Some((name, read_services(item)))
+                    Some((name, (read_services(item), etag::stored(item))))
                 }
                 _ => None,
             })
             .collect())
+    }
+
+    /// The transaction's check that a pack's definition is still the one read (`tag`), or still
+    /// absent (`None`).
+    fn definition_check(
+        &self,
+        group: &GroupRef,
+        pack: &PackName,
+        tag: Option<&str>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let check = ConditionCheck::builder()
+            .table_name(self.table())
+            .set_key(Some(key(&tenant_pk(&group.tenant), packdef_sk(pack))));
+        let check = match tag {
+            Some(tag) => check
+                .condition_expression("#etag = :etag")
+                .expression_attribute_names("#etag", etag::ATTRIBUTE)
+                .expression_attribute_values(":etag", s(tag)),
+            None => check.condition_expression("attribute_not_exists(SK)"),
+        };
+        Ok(TransactWriteItem::builder()
+            .condition_check(built(check.build())?)
+            .build())
     }
 
     pub(super) async fn holdings(
@@ -272,6 +296,7 @@ impl DynamoStore {
 
     pub(super) async fn assign_holdings(
         &self,
+        ctx: &WriteCtx,
         group: &GroupRef,
         user: &UserId,
         items: &[Assignable],
@@ -279,7 +304,7 @@ impl DynamoStore {
     ) -> Result<(), StoreError> {
         let (pk, prefix) = (group_pk(group), user_prefix(user));
         let wants_packs = items.iter().any(|i| matches!(i, Assignable::Pack(_)));
-        let mut backoff = Backoff::new();
+        let mut backoff = Backoff::new(ctx.deadline);
         loop {
             // Both reads at once: one round trip of latency.
             let (records, definitions) = if wants_packs {
@@ -291,7 +316,12 @@ impl DynamoStore {
             };
             // Packs the tenant does not define cannot be licensed, so a count-up refuses them
             // as not licensed; they give no services.
-            let pack_of = |p: &PackName| definitions.get(p).cloned().unwrap_or_default();
+            let pack_of = |p: &PackName| {
+                definitions
+                    .get(p)
+                    .map(|(services, _)| services.clone())
+                    .unwrap_or_default()
+            };
             let pack_sizes: Vec<usize> = items
                 .iter()
                 .filter_map(|i| match i {
@@ -300,7 +330,7 @@ impl DynamoStore {
                 })
                 .collect();
             let services = items.len() - pack_sizes.len();
-            let needed = writes_needed(services, &pack_sizes) + claim_slot();
+            let needed = writes_needed(services, &pack_sizes) + usize::from(ctx.record.is_some());
             if needed > MAX_WRITES_PER_REQUEST {
                 return Err(StoreError::TooManyWrites { needed });
             }
@@ -352,6 +382,10 @@ impl DynamoStore {
                                 service: None,
                             },
                         );
+                        // The services come from the definition read: the transaction holds
+                        // only while it is still that definition.
+                        let tag = definitions.get(pack).map(|(_, tag)| tag.as_str());
+                        plan.push(self.definition_check(group, pack, tag)?, Meaning::Guard);
                         for service in services {
                             add_route(
                                 service,
@@ -393,7 +427,7 @@ impl DynamoStore {
             if !refused.is_empty() {
                 return Err(StoreError::Rejected(refused));
             }
-            match self.settle(plan).await? {
+            match self.settle(ctx, plan).await? {
                 Settled::Done => return Ok(()),
                 Settled::Stale => backoff.pause().await?,
                 Settled::Refused(rejections) => return Err(StoreError::Rejected(rejections)),
@@ -403,12 +437,13 @@ impl DynamoStore {
 
     pub(super) async fn unassign_holdings(
         &self,
+        ctx: &WriteCtx,
         group: &GroupRef,
         user: &UserId,
         items: &[Assignable],
     ) -> Result<(), StoreError> {
         let (pk, prefix) = (group_pk(group), user_prefix(user));
-        let mut backoff = Backoff::new();
+        let mut backoff = Backoff::new(ctx.deadline);
         loop {
             let records = self.user_records(group, user).await?;
             let pack_sizes: Vec<usize> = items
@@ -418,7 +453,8 @@ impl DynamoStore {
                     Assignable::Service(_) => None,
                 })
                 .collect();
-            let needed = writes_needed(items.len() - pack_sizes.len(), &pack_sizes) + claim_slot();
+            let needed = writes_needed(items.len() - pack_sizes.len(), &pack_sizes)
+                + usize::from(ctx.record.is_some());
             if needed > MAX_WRITES_PER_REQUEST {
                 return Err(StoreError::TooManyWrites { needed });
             }
@@ -488,7 +524,7 @@ impl DynamoStore {
                     );
                 }
             }
-            match self.settle(plan).await? {
+            match self.settle(ctx, plan).await? {
                 Settled::Done => return Ok(()),
                 Settled::Stale => backoff.pause().await?,
                 Settled::Refused(rejections) => return Err(StoreError::Rejected(rejections)),
@@ -496,12 +532,10 @@ impl DynamoStore {
         }
     }
 
-    /// Runs a plan's transaction and says what its outcome means.
-    async fn settle(&self, plan: Plan) -> Result<Settled, StoreError> {
-        if plan.actions.is_empty() {
-            return Ok(Settled::Done);
-        }
-        let failed = match self.transact(plan.actions).await? {
+    /// Runs a plan's transaction (with the request's idempotency record, even when the plan is
+    /// empty) and says what its outcome means.
+    async fn settle(&self, ctx: &WriteCtx, plan: Plan) -> Result<Settled, StoreError> {
+        let failed = match self.transact(ctx, plan.actions).await? {
             Ok(()) => return Ok(Settled::Done),
             Err(failed) => failed,
         };
@@ -527,7 +561,7 @@ impl DynamoStore {
                 // Only a counter already at 0 refuses a count-down: a broken invariant, which
                 // must not be papered over by a write.
                 Meaning::CountDown => {
-                    return Err(StoreError::Unavailable(
+                    return Err(StoreError::Defect(
                         "a usage counter is below its records".into(),
                     ));
                 }
@@ -539,10 +573,8 @@ impl DynamoStore {
     }
 }
 
-/// The transaction slot an idempotency claim takes ([`super::idempotency`]).
-fn claim_slot() -> usize {
-    usize::from(super::idempotency::current().is_some())
-}
+/// The tenant's pack definitions as read: services and strong tag, by name.
+type Definitions = BTreeMap<PackName, (Vec<UserService>, String)>;
 
 enum Settled {
     Done,

@@ -8,21 +8,32 @@
 //! `remaining` exists so the pool rule is a plain condition (`remaining >= :delta`): DynamoDB
 //! conditions cannot add. Pack definitions live beside them (`PACKDEF#<pack>`).
 //!
-//! A group PUT reads the group's records once (to know what each change moves), then writes one
-//! transaction: each group record guarded by "still as read" plus the usage rule, and each pool
-//! record moved by the difference under the pool rule. A stale read fails its guard and the PUT
-//! is re-read and retried; a pool refusal names the service, the tenant maximum and what is left.
+//! A group PUT reads the group's records once (to know which changes differ from them and what
+//! each moves), then writes one transaction of the differing items: each group record guarded by
+//! "still as read" plus the usage rule, each pool record moved by the difference under the pool
+//! rule, and the group's allocations version moved under "still the version read". A stale read
+//! fails a guard and the PUT is re-read and retried; a pool refusal names the service, the
+//! tenant maximum and what is left. The tenant PUT works the same way on the tenant's partition.
+//!
+//! A pack's pool record also carries the mark of its definition (`packDefined`), so "the pack
+//! is defined" is a condition on the record a group PUT moves anyway. A pack that a group
+//! licenses cannot be redefined or deleted, nor one the operator allocated to the tenant
+//! deleted: a tenant admin cannot shed the operator's cap by deleting and re-creating it.
 
-use super::dynamo::{DynamoStore, Item, built, decode_license, key, number, read_u32, unavailable};
+use super::dynamo::{
+    DynamoStore, Item, built, decode_license, key, number, read_failure, read_u32,
+};
 use super::keys::{
     LICENSE_PREFIX, PACKDEF_PREFIX, group_pk, license_sk, packdef_sk, parse_license_sk,
     parse_pool_sk, pool_sk, tenant_pk,
 };
 use super::retry::Backoff;
-use super::{IfMatch, RejectReason, Rejection, StoreError, Tagged, TenantState, TenantStore, etag};
+use super::{
+    IfMatch, RejectReason, Rejection, StoreError, Tagged, TenantState, TenantStore, WriteCtx, etag,
+};
 use crate::domain::{
-    Allocation, Authority, GroupRef, Licensable, LicenseChange, PackDefinition, PackName,
-    PoolRejection, PoolShare, TenantId, TenantLicense, UsageEffect, UserService,
+    Allocation, Authority, GroupRef, Licensable, License, LicenseChange, PackDefinition, PackName,
+    PoolChange, PoolRejection, PoolShare, TenantId, TenantLicense, UsageEffect, UserService,
 };
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, Put, ReturnValuesOnConditionCheckFailure,
@@ -62,6 +73,13 @@ fn still_as_read(old: Option<Allocation>, values: &mut Values) -> String {
     }
 }
 
+fn read_i64(item: &Item, name: &str) -> i64 {
+    match item.get(name) {
+        Some(AttributeValue::N(n)) => n.parse().unwrap_or(0),
+        _ => 0,
+    }
+}
+
 fn decode_pool(item: &Item) -> TenantLicense {
     let allocation = match item.get("unlimited") {
         Some(AttributeValue::Bool(true)) => Some(Allocation::Unlimited),
@@ -72,15 +90,33 @@ fn decode_pool(item: &Item) -> TenantLicense {
     };
     TenantLicense {
         allocation,
-        currently_allocated: read_u32(item, "currentlyAllocated").unwrap_or(0),
+        currently_allocated: read_i64(item, "currentlyAllocated").max(0) as u64,
         unlimited_groups: read_u32(item, "unlimitedGroups").unwrap_or(0),
     }
 }
 
-fn read_remaining(item: &Item) -> u32 {
-    match item.get("remaining") {
-        Some(AttributeValue::N(n)) => n.parse::<i64>().map_or(0, |r| r.max(0) as u32),
-        _ => 0,
+fn read_remaining(item: &Item) -> u64 {
+    read_i64(item, "remaining").max(0) as u64
+}
+
+/// Whether a group PUT's change differs from the stored record (`None`: no record): an item
+/// equal to it costs no action.
+fn differs(change: &LicenseChange, stored: Option<&License>) -> bool {
+    match (change.effect(), stored) {
+        (UsageEffect::Unlicense, stored) => stored.is_some(),
+        (UsageEffect::License { .. }, None) => true,
+        (
+            UsageEffect::License {
+                allocation,
+                assign,
+                set_in_use,
+            },
+            Some(stored),
+        ) => {
+            stored.allocation != allocation
+                || (assign && !stored.assigned)
+                || set_in_use.is_some_and(|n| n != stored.in_use)
+        }
     }
 }
 
@@ -259,27 +295,44 @@ impl DynamoStore {
     /// The group licenses PUT (see the module comment).
     pub(super) async fn apply_group_changes(
         &self,
+        ctx: &WriteCtx,
         group: &GroupRef,
         changes: &[LicenseChange],
         authority: Authority,
         if_match: Option<&IfMatch>,
     ) -> Result<(), StoreError> {
         let pk = group_pk(group);
-        let mut backoff = Backoff::new();
+        let mut backoff = Backoff::new(ctx.deadline);
         loop {
             let current = self.query_prefix(&pk, LICENSE_PREFIX).await?;
-            let mut old: HashMap<Licensable, Allocation> = HashMap::with_capacity(current.len());
+            let mut stored: HashMap<Licensable, License> = HashMap::with_capacity(current.len());
+            let mut version = 0;
             for item in &current {
-                if let Some(AttributeValue::S(sk)) = item.get("SK")
-                    && let Some(licensable) = parse_license_sk(sk)
-                {
-                    old.insert(licensable, decode_license(item).allocation);
+                let Some(AttributeValue::S(sk)) = item.get("SK") else {
+                    continue;
+                };
+                if sk == etag::VERSION_SK {
+                    version = etag::version_of(item);
+                } else if let Some(licensable) = parse_license_sk(sk) {
+                    stored.insert(licensable, decode_license(item));
                 }
             }
-            let mut actions = Vec::with_capacity(changes.len() * 2);
-            let mut meaning = Vec::with_capacity(changes.len() * 2);
-            for (i, change) in changes.iter().enumerate() {
-                let was = old.get(&change.item).copied();
+            if if_match.is_some_and(|m| !etag::admits_version(m, version)) {
+                return Err(StoreError::PreconditionFailed);
+            }
+            let changing: Vec<usize> = (0..changes.len())
+                .filter(|&i| differs(&changes[i], stored.get(&changes[i].item)))
+                .collect();
+            if changing.len() > LicenseChange::MAX_PER_REQUEST {
+                return Err(StoreError::TooManyChanges {
+                    changing: changing.len(),
+                });
+            }
+            let mut actions = Vec::with_capacity(changing.len() * 2 + 1);
+            let mut meaning = Vec::with_capacity(changing.len() * 2 + 1);
+            for &i in &changing {
+                let change = &changes[i];
+                let was = stored.get(&change.item).map(|l| l.allocation);
                 if let Some(write) = self.group_record_write(&pk, change, was)? {
                     actions.push(write);
                     meaning.push(Action::Group {
@@ -304,23 +357,20 @@ impl DynamoStore {
                     meaning.push(Action::Pool { change: i });
                 }
             }
-            match etag::version_action(self.table(), &pk, !actions.is_empty(), if_match)? {
-                Some(version) => actions.push(version),
-                None => return Ok(()),
+            if !actions.is_empty() {
+                actions.push(etag::version_move(self.table(), &pk, version)?);
+                meaning.push(Action::Version);
             }
-            meaning.push(Action::Version);
-            let failed = match self.transact(actions).await? {
+            let failed = match self.transact(ctx, actions).await? {
                 Ok(()) => return Ok(()),
                 Err(failed) => failed,
             };
-            if failed
+            // Another PUT moved the allocations since the read: plan again from a new read
+            // (which re-checks `If-Match`).
+            let mut stale = failed
                 .iter()
-                .any(|(i, _)| matches!(meaning[*i], Action::Version))
-            {
-                return Err(StoreError::PreconditionFailed);
-            }
+                .any(|(i, _)| matches!(meaning[*i], Action::Version));
             let mut rejections = Vec::new();
-            let mut stale = false;
             for (index, record) in failed {
                 match &meaning[index] {
                     Action::Version => {} // handled above
@@ -388,8 +438,8 @@ impl DynamoStore {
                 rejections.sort_by_key(|r| r.index);
                 return Err(StoreError::Rejected(rejections));
             }
-            return Err(StoreError::Unavailable(
-                "transaction refused without a reason".into(),
+            return Err(StoreError::Defect(
+                "a licenses transaction was refused without a reason".into(),
             ));
         }
     }
@@ -449,13 +499,21 @@ const NOT_IN_USE: &str = "attribute_not_exists(SK) OR \
     ((attribute_not_exists(currentlyAllocated) OR currentlyAllocated = :zero) \
      AND (attribute_not_exists(unlimitedGroups) OR unlimitedGroups = :zero))";
 
+/// ... nor does the tenant hold an allocation of it: the condition for deleting a definition.
+const NOT_HELD: &str = "attribute_not_exists(SK) OR \
+    ((attribute_not_exists(currentlyAllocated) OR currentlyAllocated = :zero) \
+     AND (attribute_not_exists(unlimitedGroups) OR unlimitedGroups = :zero) \
+     AND attribute_not_exists(unlimited))";
+
 impl DynamoStore {
     /// Replaces (`undefine: false`) or deletes (`undefine: true`) a definition under "exists"
-    /// and "not in use"; `Ok(false)` when there is no such pack. Deleting also deletes the
-    /// pack's pool record (its mark and any tenant allocation), so groups can no longer license
-    /// the pack and a new definition of the name starts from nothing.
+    /// and "not held" (by groups; for a delete, by the tenant's allocation too); `Ok(false)`
+    /// when there is no such pack. Deleting also deletes the pack's pool record (its mark), so
+    /// groups can no longer license the pack and a new definition of the name starts from
+    /// nothing; the operator's allocation cannot be lost that way, since it blocks the delete.
     async fn change_pack(
         &self,
+        ctx: &WriteCtx,
         tenant: &TenantId,
         name: &PackName,
         write: TransactWriteItem,
@@ -463,13 +521,14 @@ impl DynamoStore {
         if_match: bool,
     ) -> Result<bool, StoreError> {
         let guard = if undefine {
-            // The pool record goes too: a pack defined again under the same name starts from
-            // nothing, without the tenant allocation of the one deleted.
             let delete = Delete::builder()
                 .table_name(self.table())
                 .set_key(Some(pack_pool_key(tenant, name)))
-                .condition_expression(NOT_IN_USE)
-                .expression_attribute_values(":zero", number(0));
+                .condition_expression(NOT_HELD)
+                .expression_attribute_values(":zero", number(0))
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                );
             TransactWriteItem::builder()
                 .delete(built(delete.build())?)
                 .build()
@@ -478,23 +537,92 @@ impl DynamoStore {
                 .table_name(self.table())
                 .set_key(Some(pack_pool_key(tenant, name)))
                 .condition_expression(NOT_IN_USE)
-                .expression_attribute_values(":zero", number(0));
+                .expression_attribute_values(":zero", number(0))
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                );
             TransactWriteItem::builder()
                 .condition_check(built(check.build())?)
                 .build()
         };
-        match self.transact(vec![write, guard]).await? {
-            Ok(()) => Ok(true),
+        let failed = match self.transact(ctx, vec![write, guard]).await? {
+            Ok(()) => return Ok(true),
+            Err(failed) => failed,
+        };
+        if failed.iter().any(|(i, _)| *i == 0) {
             // `If-Match` names a representation; none, or another, is a failed precondition.
-            Err(failed) if if_match && failed.iter().any(|(i, _)| *i == 0) => {
+            return if if_match {
                 Err(StoreError::PreconditionFailed)
-            }
-            Err(failed) if failed.iter().any(|(i, _)| *i == 0) => Ok(false),
-            Err(_) => Err(StoreError::Rejected(vec![Rejection {
-                index: 0,
-                reason: RejectReason::Pool(PoolRejection::PackInUse),
-            }])),
+            } else {
+                Ok(false)
+            };
         }
+        let pool = failed
+            .iter()
+            .find(|(i, _)| *i == 1)
+            .and_then(|(_, record)| record.as_ref())
+            .map(decode_pool)
+            .unwrap_or_default();
+        Err(StoreError::Rejected(vec![Rejection {
+            index: 0,
+            reason: RejectReason::Pool(PoolRejection::PackInUse {
+                currently_allocated: pool.currently_allocated,
+                unlimited_groups: pool.unlimited_groups,
+                tenant: if undefine { pool.allocation } else { None },
+            }),
+        }]))
+    }
+
+    /// The action of one tenant PUT item that differs from the pool record.
+    fn pool_allocation_write(
+        &self,
+        pk: &str,
+        change: &PoolChange,
+    ) -> Result<TransactWriteItem, StoreError> {
+        // A pack is allocated only while the tenant defines it (the definition marks the pool
+        // record).
+        let pack = matches!(change.item, Licensable::Pack(_)) && change.allocation.is_some();
+        let mut update = Update::builder()
+            .table_name(self.table())
+            .set_key(Some(key(pk, pool_sk(&change.item))))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        update = match change.allocation {
+            // Not pooled any more: the groups keep what they hold, without a tenant bound.
+            None => update.update_expression("REMOVE unlimited, maximum, remaining"),
+            Some(Allocation::Unlimited) => {
+                update = update
+                    .update_expression("SET unlimited = :true REMOVE maximum, remaining")
+                    .expression_attribute_values(":true", AttributeValue::Bool(true));
+                if pack {
+                    update = update.condition_expression("packDefined = :true");
+                }
+                update
+            }
+            // A limited tenant allocation (0 included: the tenant holds none) must cover what
+            // the groups hold, and no group may hold it unlimited.
+            Some(Allocation::Limited(max)) => {
+                let rule = "(attribute_not_exists(currentlyAllocated) OR currentlyAllocated <= :max) \
+                            AND (attribute_not_exists(unlimitedGroups) OR unlimitedGroups = :zero)";
+                update = update
+                    .update_expression(
+                        "SET unlimited = :false, maximum = :max, \
+                         remaining = :max - if_not_exists(currentlyAllocated, :zero)",
+                    )
+                    .expression_attribute_values(":false", AttributeValue::Bool(false))
+                    .expression_attribute_values(":max", number(max))
+                    .expression_attribute_values(":zero", number(0));
+                if pack {
+                    update
+                        .condition_expression(format!("packDefined = :true AND {rule}"))
+                        .expression_attribute_values(":true", AttributeValue::Bool(true))
+                } else {
+                    update.condition_expression(rule)
+                }
+            }
+        };
+        Ok(TransactWriteItem::builder()
+            .update(built(update.build())?)
+            .build())
     }
 }
 
@@ -520,79 +648,57 @@ impl TenantStore for DynamoStore {
 
     async fn update_tenant_licenses(
         &self,
+        ctx: &WriteCtx,
         tenant: &TenantId,
-        changes: &[LicenseChange],
+        changes: &[PoolChange],
         if_match: Option<&IfMatch>,
     ) -> Result<(), StoreError> {
         let pk = tenant_pk(tenant);
-        let mut actions = Vec::with_capacity(changes.len());
-        for change in changes {
-            // A pack is allocated only while the tenant defines it (the definition marks the
-            // pool record).
-            let pack =
-                matches!(change.item, Licensable::Pack(_)) && change.allocation.is_licensed();
-            let mut update = Update::builder()
-                .table_name(self.table())
-                .set_key(Some(key(&pk, pool_sk(&change.item))))
-                .return_values_on_condition_check_failure(
-                    ReturnValuesOnConditionCheckFailure::AllOld,
-                );
-            update = match change.allocation {
-                Allocation::Unlimited => {
-                    update = update
-                        .update_expression("SET unlimited = :true REMOVE maximum")
-                        .expression_attribute_values(":true", AttributeValue::Bool(true));
-                    if pack {
-                        update = update.condition_expression("packDefined = :true");
-                    }
-                    update
-                }
-                // A limited tenant allocation (0 included: the tenant holds none) must cover
-                // what the groups hold, and no group may hold it unlimited.
-                Allocation::Limited(max) => {
-                    let rule = "(attribute_not_exists(currentlyAllocated) OR currentlyAllocated <= :max) \
-                                AND (attribute_not_exists(unlimitedGroups) OR unlimitedGroups = :zero)";
-                    update = update
-                        .update_expression(
-                            "SET unlimited = :false, maximum = :max, \
-                             remaining = :max - if_not_exists(currentlyAllocated, :zero)",
-                        )
-                        .expression_attribute_values(":false", AttributeValue::Bool(false))
-                        .expression_attribute_values(":max", number(max))
-                        .expression_attribute_values(":zero", number(0));
-                    if pack {
-                        update
-                            .condition_expression(format!("packDefined = :true AND {rule}"))
-                            .expression_attribute_values(":true", AttributeValue::Bool(true))
-                    } else {
-                        update.condition_expression(rule)
-                    }
-                }
-            };
-            actions.push(
-                TransactWriteItem::builder()
-                    .update(built(update.build())?)
-                    .build(),
-            );
-        }
-        let version = actions.len();
-        match etag::version_action(self.table(), &pk, !actions.is_empty(), if_match)? {
-            Some(action) => actions.push(action),
-            None => return Ok(()),
-        }
-        match self.transact(actions).await? {
-            Ok(()) => Ok(()),
-            Err(failed) if failed.iter().any(|(i, _)| *i == version) => {
-                Err(StoreError::PreconditionFailed)
+        let mut backoff = Backoff::new(ctx.deadline);
+        loop {
+            let state = self.tenant_state(tenant).await?;
+            if if_match.is_some_and(|m| !etag::admits_version(m, state.version)) {
+                return Err(StoreError::PreconditionFailed);
             }
-            Err(failed) => Err(StoreError::Rejected(
+            let stored: HashMap<&Licensable, Option<Allocation>> = state
+                .pool
+                .iter()
+                .map(|(item, pool)| (item, pool.allocation))
+                .collect();
+            let changing: Vec<usize> = (0..changes.len())
+                .filter(|&i| {
+                    stored.get(&changes[i].item).copied().flatten() != changes[i].allocation
+                })
+                .collect();
+            if changing.len() > LicenseChange::MAX_PER_REQUEST {
+                return Err(StoreError::TooManyChanges {
+                    changing: changing.len(),
+                });
+            }
+            let mut actions = Vec::with_capacity(changing.len() + 1);
+            for &i in &changing {
+                actions.push(self.pool_allocation_write(&pk, &changes[i])?);
+            }
+            let version = actions.len();
+            if !actions.is_empty() {
+                actions.push(etag::version_move(self.table(), &pk, state.version)?);
+            }
+            let failed = match self.transact(ctx, actions).await? {
+                Ok(()) => return Ok(()),
+                Err(failed) => failed,
+            };
+            if failed.iter().any(|(i, _)| *i == version) {
+                // Another PUT moved the allocations since the read: plan again.
+                backoff.pause().await?;
+                continue;
+            }
+            return Err(StoreError::Rejected(
                 failed
                     .into_iter()
-                    .map(|(index, record)| {
+                    .map(|(action, record)| {
+                        let index = changing[action];
                         let pool = record.as_ref().map(decode_pool).unwrap_or_default();
-                        let reason = if pack_undefined(&changes[index].item, record.as_ref())
-                            && changes[index].allocation.is_licensed()
-                        {
+                        let reason = if pack_undefined(&changes[index].item, record.as_ref()) {
                             PoolRejection::PackNotDefined
                         } else if pool.unlimited_groups > 0 {
                             PoolRejection::GroupHoldsUnlimited {
@@ -609,7 +715,7 @@ impl TenantStore for DynamoStore {
                         }
                     })
                     .collect(),
-            )),
+            ));
         }
     }
 
@@ -626,7 +732,7 @@ impl TenantStore for DynamoStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(unavailable)?;
+            .map_err(read_failure)?;
         Ok(out.item().and_then(|item| {
             Some(Tagged {
                 value: decode_pack(item)?,
@@ -637,6 +743,7 @@ impl TenantStore for DynamoStore {
 
     async fn create_pack(
         &self,
+        ctx: &WriteCtx,
         tenant: &TenantId,
         pack: &PackDefinition,
     ) -> Result<bool, StoreError> {
@@ -657,11 +764,12 @@ impl TenantStore for DynamoStore {
                 .update(built(mark.build())?)
                 .build(),
         ];
-        Ok(self.transact(actions).await?.is_ok())
+        Ok(self.transact(ctx, actions).await?.is_ok())
     }
 
     async fn replace_pack(
         &self,
+        ctx: &WriteCtx,
         tenant: &TenantId,
         pack: &PackDefinition,
         if_match: Option<&IfMatch>,
@@ -675,12 +783,13 @@ impl TenantStore for DynamoStore {
         let write = TransactWriteItem::builder()
             .put(built(put.build())?)
             .build();
-        self.change_pack(tenant, &pack.name, write, false, if_match.is_some())
+        self.change_pack(ctx, tenant, &pack.name, write, false, if_match.is_some())
             .await
     }
 
     async fn delete_pack(
         &self,
+        ctx: &WriteCtx,
         tenant: &TenantId,
         name: &PackName,
         if_match: Option<&IfMatch>,
@@ -694,7 +803,7 @@ impl TenantStore for DynamoStore {
         let write = TransactWriteItem::builder()
             .delete(built(delete.build())?)
             .build();
-        self.change_pack(tenant, name, write, true, if_match.is_some())
+        self.change_pack(ctx, tenant, name, write, true, if_match.is_some())
             .await
     }
 }

@@ -13,12 +13,12 @@
 //! which is then re-read and retried, never half-applied. What users hold (services directly and
 //! through packs) is in `dynamo_holdings.rs`.
 
-use super::dynamo::{DynamoStore, Item, built, decode_license, key, unavailable};
+use super::dynamo::{DynamoStore, Item, built, decode_license, key, read_failure};
 use super::keys::{
     GROUP_LICENSE_PREFIX, group_pk, instance_prefix, instance_sk, license_sk, parse_license_sk,
 };
 use super::retry::Backoff;
-use super::{RejectReason, Rejection, StoreError, UsageStore};
+use super::{RejectReason, Rejection, StoreError, UsageStore, WriteCtx};
 use crate::domain::{
     Assignable, GroupRef, GroupService, InstanceName, Licensable, License, UsageRejection,
     UserHoldings, UserId, UserService,
@@ -154,7 +154,7 @@ impl DynamoStore {
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
-                .map_err(unavailable)?;
+                .map_err(read_failure)?;
             items.extend(page.items.unwrap_or_default());
             match page.last_evaluated_key {
                 Some(key) if !key.is_empty() => start = Some(key),
@@ -193,12 +193,10 @@ impl UsageStore for DynamoStore {
 
     async fn assign_group_services(
         &self,
+        ctx: &WriteCtx,
         group: &GroupRef,
         services: &[GroupService],
     ) -> Result<(), StoreError> {
-        if services.is_empty() {
-            return Ok(());
-        }
         let pk = group_pk(group);
         let mut actions = Vec::with_capacity(services.len());
         for &service in services {
@@ -225,7 +223,7 @@ impl UsageStore for DynamoStore {
                     .build(),
             );
         }
-        match self.transact(actions).await? {
+        match self.transact(ctx, actions).await? {
             Ok(()) => Ok(()),
             Err(failed) => Err(rejected(
                 failed
@@ -238,11 +236,12 @@ impl UsageStore for DynamoStore {
 
     async fn unassign_group_services(
         &self,
+        ctx: &WriteCtx,
         group: &GroupRef,
         services: &[GroupService],
     ) -> Result<(), StoreError> {
         let pk = group_pk(group);
-        let mut backoff = Backoff::new();
+        let mut backoff = Backoff::new(ctx.deadline);
         loop {
             let current = self.group_service_licenses(group).await?;
             let mut actions = Vec::new();
@@ -288,10 +287,7 @@ impl UsageStore for DynamoStore {
             if !refused.is_empty() {
                 return Err(rejected(refused));
             }
-            if actions.is_empty() {
-                return Ok(());
-            }
-            match self.transact(actions).await? {
+            match self.transact(ctx, actions).await? {
                 Ok(()) => return Ok(()),
                 Err(_) => backoff.pause().await?, // changed since the read: read again
             }
@@ -314,6 +310,7 @@ impl UsageStore for DynamoStore {
 
     async fn add_instance(
         &self,
+        ctx: &WriteCtx,
         group: &GroupRef,
         service: GroupService,
         name: &InstanceName,
@@ -323,7 +320,7 @@ impl UsageStore for DynamoStore {
             put_new(self.table(), &pk, instance_sk(service, name))?,
             count_up(self.table(), &pk, &Licensable::Group(service), true)?,
         ];
-        match self.transact(actions).await? {
+        match self.transact(ctx, actions).await? {
             Ok(()) => Ok(()),
             Err(failed) => {
                 // The name clash is the first thing a caller can fix; report it alone.
@@ -338,6 +335,7 @@ impl UsageStore for DynamoStore {
 
     async fn remove_instance(
         &self,
+        ctx: &WriteCtx,
         group: &GroupRef,
         service: GroupService,
         name: &InstanceName,
@@ -347,12 +345,12 @@ impl UsageStore for DynamoStore {
             delete_existing(self.table(), &pk, instance_sk(service, name))?,
             count_down(self.table(), &pk, &Licensable::Group(service))?,
         ];
-        match self.transact(actions).await? {
+        match self.transact(ctx, actions).await? {
             Ok(()) => Ok(true),
             Err(failed) if failed.iter().any(|(i, _)| *i == 0) => Ok(false),
             // The instance existed but its counter was already 0: a broken invariant, which
             // must not be papered over by a write.
-            Err(_) => Err(StoreError::Unavailable(format!(
+            Err(_) => Err(StoreError::Defect(format!(
                 "instance counter of {} is inconsistent",
                 service.name()
             ))),
@@ -369,20 +367,22 @@ impl UsageStore for DynamoStore {
 
     async fn assign_to_user(
         &self,
+        ctx: &WriteCtx,
         group: &GroupRef,
         user: &UserId,
         items: &[Assignable],
         blocked: &[UserService],
     ) -> Result<(), StoreError> {
-        self.assign_holdings(group, user, items, blocked).await
+        self.assign_holdings(ctx, group, user, items, blocked).await
     }
 
     async fn unassign_from_user(
         &self,
+        ctx: &WriteCtx,
         group: &GroupRef,
         user: &UserId,
         items: &[Assignable],
     ) -> Result<(), StoreError> {
-        self.unassign_holdings(group, user, items).await
+        self.unassign_holdings(ctx, group, user, items).await
     }
 }

@@ -4,17 +4,18 @@
 //!   a hash of the stored attributes), written with every write; `If-Match` becomes the write's
 //!   condition `etag IN (...)`.
 //! - A group's (tenant's) licenses carry a weak tag: the allocations version `v` of one record
-//!   in the group's (tenant's) partition, which every licenses PUT moves in its transaction
-//!   ([`version_action`]).
+//!   in the group's (tenant's) partition, which every licenses PUT that changes something moves
+//!   in its transaction ([`version_move`]).
 //!   Live usage moves without it, so a portal's save is not refused because a user was assigned
-//!   meanwhile. `If-Match` becomes the condition `v IN (...)` of that move.
+//!   meanwhile. `If-Match` is checked against the version the PUT read, and the move's condition
+//!   "still that version" carries it to the commit.
 //!
 //! Either way the condition, not a read before the write, decides: of two writes sent with one
 //! tag, exactly one commits.
 
-use super::dynamo::{Item, built, key, number};
+use super::dynamo::{Item, built, key};
 use super::{IfMatch, StoreError};
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 
@@ -62,9 +63,6 @@ pub fn stored(item: &Item) -> String {
     }
 }
 
-/// A condition expression with the values it names.
-pub type Condition = (String, Vec<(String, AttributeValue)>);
-
 /// Expression values as the SDK's builders take them (`None` when there are none).
 pub type Values = Option<HashMap<String, AttributeValue>>;
 
@@ -97,86 +95,39 @@ pub fn version_of(item: &Item) -> u64 {
     }
 }
 
-/// The version a weak tag names; other tags never match.
-fn versions(if_match: &IfMatch) -> Option<Vec<u64>> {
+/// Whether `if_match` admits the allocations version `version` (`*` admits any; a tag that is
+/// no version never matches).
+pub fn admits_version(if_match: &IfMatch, version: u64) -> bool {
     match if_match {
-        IfMatch::Any => None,
-        IfMatch::Tags(tags) => Some(tags.iter().filter_map(|t| t.parse().ok()).collect()),
+        IfMatch::Any => true,
+        IfMatch::Tags(tags) => tags.iter().any(|t| t.parse() == Ok(version)),
     }
 }
 
-/// The condition on the version record for `If-Match`: `Ok(None)` when there is nothing to
-/// check, `Err(PreconditionFailed)` when no tag can match.
-fn version_condition(if_match: Option<&IfMatch>) -> Result<Option<Condition>, StoreError> {
-    let Some(versions) = if_match.and_then(versions) else {
-        return Ok(None);
+/// The action a licenses PUT that changes something adds: the partition's allocations version
+/// moves on from the version its read saw, under the condition that it still is that version.
+/// So the read the PUT planned from (which items differ, what each moves in the pool) is
+/// re-checked by the write, and `If-Match`, checked against that read, holds at the commit.
+pub fn version_move(table: &str, pk: &str, read: u64) -> Result<TransactWriteItem, StoreError> {
+    let update = Update::builder()
+        .table_name(table)
+        .set_key(Some(key(pk, VERSION_SK.into())))
+        .update_expression("SET v = :next")
+        .expression_attribute_values(":next", number_u64(read + 1));
+    let update = if read == 0 {
+        update.condition_expression("attribute_not_exists(v)")
+    } else {
+        update
+            .condition_expression("v = :read")
+            .expression_attribute_values(":read", number_u64(read))
     };
-    if versions.is_empty() {
-        return Err(StoreError::PreconditionFailed);
-    }
-    let mut values = Vec::new();
-    let mut terms = Vec::new();
-    for (i, v) in versions.iter().enumerate() {
-        let name = format!(":ifMatch{i}");
-        terms.push(if *v == 0 {
-            format!("attribute_not_exists(v) OR v = {name}")
-        } else {
-            format!("v = {name}")
-        });
-        values.push((name, number_u64(*v)));
-    }
-    Ok(Some((terms.join(" OR "), values)))
+    Ok(TransactWriteItem::builder()
+        .update(built(update.build())?)
+        .build())
 }
 
 fn number_u64(v: u64) -> AttributeValue {
     AttributeValue::N(v.to_string())
-}
-
-/// The action on a partition's allocations version that a licenses PUT adds: when it changes
-/// something, the version moves (under `If-Match` if given); when it changes nothing, an
-/// `If-Match` is still checked; otherwise there is nothing to do (`None`).
-pub fn version_action(
-    table: &str,
-    pk: &str,
-    changes: bool,
-    if_match: Option<&IfMatch>,
-) -> Result<Option<TransactWriteItem>, StoreError> {
-    let condition = version_condition(if_match)?;
-    let key = Some(key(pk, VERSION_SK.into()));
-    if changes {
-        let mut update = Update::builder()
-            .table_name(table)
-            .set_key(key)
-            .update_expression("SET v = if_not_exists(v, :zero) + :one")
-            .expression_attribute_values(":zero", number(0))
-            .expression_attribute_values(":one", number(1));
-        if let Some((condition, values)) = condition {
-            update = update.condition_expression(condition);
-            for (name, value) in values {
-                update = update.expression_attribute_values(name, value);
-            }
-        }
-        return Ok(Some(
-            TransactWriteItem::builder()
-                .update(built(update.build())?)
-                .build(),
-        ));
-    }
-    let Some((condition, values)) = condition else {
-        return Ok(None);
-    };
-    let mut check = ConditionCheck::builder()
-        .table_name(table)
-        .set_key(key)
-        .condition_expression(condition);
-    for (name, value) in values {
-        check = check.expression_attribute_values(name, value);
-    }
-    Ok(Some(
-        TransactWriteItem::builder()
-            .condition_check(built(check.build())?)
-            .build(),
-    ))
 }
 
 #[cfg(test)]
@@ -198,18 +149,9 @@ mod tests {
 
     #[test]
     fn weak_tags_that_are_no_version_never_match() {
-        let tags = IfMatch::Tags(vec!["abc".into()]);
-        assert!(matches!(
-            version_condition(Some(&tags)),
-            Err(StoreError::PreconditionFailed)
-        ));
-        assert!(version_condition(Some(&IfMatch::Any)).unwrap().is_none());
-        let (condition, _) = version_condition(Some(&IfMatch::Tags(vec!["0".into(), "4".into()])))
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            condition,
-            "attribute_not_exists(v) OR v = :ifMatch0 OR v = :ifMatch1"
-        );
+        let tags = IfMatch::Tags(vec!["abc".into(), "4".into()]);
+        assert!(!admits_version(&tags, 0));
+        assert!(admits_version(&tags, 4));
+        assert!(admits_version(&IfMatch::Any, 9));
     }
 }

@@ -17,11 +17,12 @@ pub mod schema;
 
 use crate::domain::{
     Assignable, Authority, GroupLicenses, GroupRef, GroupService, InstanceName, Licensable,
-    License, LicenseChange, PackDefinition, PackName, PoolRejection, TenantId, TenantLicense,
-    UsageRejection, UserHoldings, UserId, UserService, UserServiceConfig,
+    License, LicenseChange, PackDefinition, PackName, PoolChange, PoolRejection, TenantId,
+    TenantLicense, UsageRejection, UserHoldings, UserId, UserService, UserServiceConfig,
 };
 use std::fmt;
 use std::future::Future;
+use std::time::{Duration, Instant};
 
 /// Why a write was refused: the rule the stored state broke, per request item.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,36 +52,90 @@ pub enum RejectReason {
 pub enum StoreError {
     /// The request was well formed but the stored state refuses it; nothing was written.
     Rejected(Vec<Rejection>),
-    /// The store could not be reached or did not answer in time; nothing is known to be written.
-    Unavailable(String),
+    /// The store could not be reached, throttled the request past the SDK's retries, or failed
+    /// on its side: a retry may help. `outcome` says whether a write may have been applied.
+    Unavailable { why: String, outcome: Outcome },
+    /// A defect of ours (a request DynamoDB refuses as invalid, a broken invariant): retrying
+    /// cannot help. Nothing was written.
+    Defect(String),
     /// Other requests kept changing the same items until the request's time ran out; nothing
     /// was written and a retry may succeed.
     Contended,
-    /// The request's idempotency claim was taken over by a retry of it (its lease ran out);
-    /// nothing was written.
-    ClaimLost,
     /// A write's `If-Match` no longer matches what is stored; nothing was written.
     PreconditionFailed,
     /// The request would need more writes than one transaction holds; nothing was written.
     TooManyWrites { needed: usize },
+    /// A licenses PUT would change more items than one transaction holds; nothing was written.
+    TooManyChanges { changing: usize },
+    /// The request's `Idempotency-Key` already holds the answer of an earlier request; nothing
+    /// was written.
+    Keyed(idempotency::Earlier),
+}
+
+/// Whether a failed write may have been applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Nothing was written (a read, or a write DynamoDB refused before applying it).
+    NotWritten,
+    /// A write was sent and no answer came back (I/O error, timeout, a server error): it may
+    /// have been applied.
+    Unknown,
+}
+
+impl StoreError {
+    /// A storage failure on which nothing was written.
+    pub fn unavailable(why: impl Into<String>) -> Self {
+        StoreError::Unavailable {
+            why: why.into(),
+            outcome: Outcome::NotWritten,
+        }
+    }
 }
 
 impl fmt::Display for StoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StoreError::Rejected(r) => write!(f, "{} item(s) rejected by stored state", r.len()),
-            StoreError::Unavailable(why) => write!(f, "storage unavailable: {why}"),
+            StoreError::Unavailable { why, outcome } => {
+                write!(f, "storage unavailable ({outcome:?}): {why}")
+            }
+            StoreError::Defect(why) => write!(f, "defect: {why}"),
             StoreError::Contended => f.write_str("too many concurrent changes of the same items"),
-            StoreError::ClaimLost => f.write_str("the idempotency key was taken over"),
             StoreError::PreconditionFailed => f.write_str("If-Match no longer matches"),
             StoreError::TooManyWrites { needed } => {
                 write!(f, "the request needs {needed} writes in one transaction")
             }
+            StoreError::TooManyChanges { changing } => {
+                write!(
+                    f,
+                    "the request changes {changing} licenses in one transaction"
+                )
+            }
+            StoreError::Keyed(_) => f.write_str("the Idempotency-Key was used before"),
         }
     }
 }
 
 impl std::error::Error for StoreError {}
+
+/// What every write carries besides its data: the time by which its request must answer (the
+/// store's retries stop before it), and the `Idempotency-Key` record to put in the write's own
+/// transaction, if the request has a key.
+#[derive(Debug, Clone)]
+pub struct WriteCtx {
+    pub deadline: Instant,
+    pub record: Option<idempotency::Record>,
+}
+
+impl WriteCtx {
+    /// A write with `budget` from now and no key (tools, store tests).
+    pub fn within(budget: Duration) -> Self {
+        WriteCtx {
+            deadline: Instant::now() + budget,
+            record: None,
+        }
+    }
+}
 
 /// A write's `If-Match`: any current representation (`*`), or one of these tags (the opaque
 /// part, without quotes or `W/`).
@@ -111,14 +166,17 @@ pub trait LicenseStore: Send + Sync {
         group: &GroupRef,
     ) -> impl Future<Output = Result<Tagged<GroupLicenses>, StoreError>> + Send;
 
-    /// Applies all changes or none (one transaction, after one read of the group's records to
-    /// know what each change moves in the tenant's pool). A change whose rule fails against the
-    /// stored state yields a [`StoreError::Rejected`] naming it: `BelowUsage`, or `Pool`
-    /// (`Exhausted`, `NotUnlimited`, `PackNotDefined`, and under a tenant's [`Authority`]
-    /// `NotLicensedToTenant`). Moves the group's allocations version; with `if_match`, only
-    /// from a version it names (else `PreconditionFailed`).
+    /// Applies all changes or none: one read of the group's records, then one transaction of
+    /// the changes that differ from what is stored (an item equal to its record costs nothing).
+    /// A change whose rule fails against the stored state yields a [`StoreError::Rejected`]
+    /// naming it: `BelowUsage`, or `Pool` (`Exhausted`, `NotUnlimited`, `PackNotDefined`, and
+    /// under a tenant's [`Authority`] `NotLicensedToTenant`). More than
+    /// [`LicenseChange::MAX_PER_REQUEST`] differing items is `TooManyWrites`. Moves the group's
+    /// allocations version when anything changes; with `if_match`, only from a version it names
+    /// (else `PreconditionFailed`).
     fn update_group_licenses(
         &self,
+        ctx: &WriteCtx,
         group: &GroupRef,
         changes: &[LicenseChange],
         authority: Authority,
@@ -143,6 +201,7 @@ pub trait ConfigStore: Send + Sync {
     /// write, so of two racing creates exactly one succeeds.
     fn create_user_service_config(
         &self,
+        ctx: &WriteCtx,
         config: &UserServiceConfig,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
@@ -150,6 +209,7 @@ pub trait ConfigStore: Send + Sync {
     /// `PreconditionFailed`).
     fn put_user_service_config(
         &self,
+        ctx: &WriteCtx,
         config: &UserServiceConfig,
         if_match: Option<&IfMatch>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
@@ -158,6 +218,7 @@ pub trait ConfigStore: Send + Sync {
     /// With `if_match`, only an object it matches (else `PreconditionFailed`).
     fn delete_user_service_config(
         &self,
+        ctx: &WriteCtx,
         name: &InstanceName,
         if_match: Option<&IfMatch>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
@@ -177,6 +238,7 @@ pub trait UsageStore: Send + Sync {
     /// service then counts 1. Rejections (by index): `NotLicensed`.
     fn assign_group_services(
         &self,
+        ctx: &WriteCtx,
         group: &GroupRef,
         services: &[GroupService],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
@@ -184,6 +246,7 @@ pub trait UsageStore: Send + Sync {
     /// Unassigns group services; ones not assigned are left alone. Rejections: `HasInstances`.
     fn unassign_group_services(
         &self,
+        ctx: &WriteCtx,
         group: &GroupRef,
         services: &[GroupService],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
@@ -199,6 +262,7 @@ pub trait UsageStore: Send + Sync {
     /// Rejections (index 0): `InstanceExists`, `NotLicensed`, `OverLimit`.
     fn add_instance(
         &self,
+        ctx: &WriteCtx,
         group: &GroupRef,
         service: GroupService,
         name: &InstanceName,
@@ -207,6 +271,7 @@ pub trait UsageStore: Send + Sync {
     /// Removes an instance and gives its unit back; `Ok(false)` when there was none.
     fn remove_instance(
         &self,
+        ctx: &WriteCtx,
         group: &GroupRef,
         service: GroupService,
         name: &InstanceName,
@@ -222,12 +287,14 @@ pub trait UsageStore: Send + Sync {
     /// Assigns all of `items` to the user or none, in one transaction. Already assigned items
     /// count as done. A new pack takes a unit of the pack's license and, for each of its
     /// services the user does not hold yet, a unit of that service's; a new direct service one
-    /// unit unless the user already holds it through a pack. `blocked` services (no longer
-    /// assignable) are refused when they would be newly held. Rejections (by index into
+    /// unit unless the user already holds it through a pack. The definition of each new pack is
+    /// checked by the transaction to be the one read. `blocked` services (no longer assignable)
+    /// are refused when they would be newly held, by whatever route. Rejections (by index into
     /// `items`): `Usage(NotLicensed | OverLimit | NoMoreAssignable)`, or `ThroughPack` naming the
     /// service; a request needing more than 100 writes is `TooManyWrites`.
     fn assign_to_user(
         &self,
+        ctx: &WriteCtx,
         group: &GroupRef,
         user: &UserId,
         items: &[Assignable],
@@ -239,6 +306,7 @@ pub trait UsageStore: Send + Sync {
     /// unit unless a pack still gives it.
     fn unassign_from_user(
         &self,
+        ctx: &WriteCtx,
         group: &GroupRef,
         user: &UserId,
         items: &[Assignable],
@@ -254,13 +322,17 @@ pub trait TenantStore: Send + Sync {
         tenant: &TenantId,
     ) -> impl Future<Output = Result<TenantState, StoreError>> + Send;
 
-    /// Sets tenant allocations, all or none. Rejections: `Pool(BelowAllocated)`,
-    /// `Pool(GroupHoldsUnlimited)`, `Pool(PackNotDefined)`. Moves the tenant's allocations
-    /// version; with `if_match`, only from a version it names (else `PreconditionFailed`).
+    /// Sets or removes tenant allocations, all or none: one read of the tenant's pool, then one
+    /// transaction of the changes that differ from it. Rejections: `Pool(BelowAllocated)`,
+    /// `Pool(GroupHoldsUnlimited)`, `Pool(PackNotDefined)`; more than
+    /// [`LicenseChange::MAX_PER_REQUEST`] differing items is `TooManyWrites`. Moves the tenant's
+    /// allocations version when anything changes; with `if_match`, only from a version it names
+    /// (else `PreconditionFailed`).
     fn update_tenant_licenses(
         &self,
+        ctx: &WriteCtx,
         tenant: &TenantId,
-        changes: &[LicenseChange],
+        changes: &[PoolChange],
         if_match: Option<&IfMatch>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
@@ -273,23 +345,27 @@ pub trait TenantStore: Send + Sync {
     /// Stores a new pack; `Ok(false)` when the name exists.
     fn create_pack(
         &self,
+        ctx: &WriteCtx,
         tenant: &TenantId,
         pack: &PackDefinition,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Replaces an existing pack; `Ok(false)` when there is none. Rejection: `Pool(PackInUse)`;
-    /// with `if_match`, `PreconditionFailed` unless it matches.
+    /// Replaces an existing pack; `Ok(false)` when there is none. Rejection: `Pool(PackInUse)`
+    /// while a group licenses it; with `if_match`, `PreconditionFailed` unless it matches.
     fn replace_pack(
         &self,
+        ctx: &WriteCtx,
         tenant: &TenantId,
         pack: &PackDefinition,
         if_match: Option<&IfMatch>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Deletes a pack; `Ok(false)` when there is none. Rejection: `Pool(PackInUse)`; with
-    /// `if_match`, `PreconditionFailed` unless it matches.
+    /// Deletes a pack; `Ok(false)` when there is none. Rejection: `Pool(PackInUse)` while a
+    /// group licenses it or the tenant holds an allocation of it; with `if_match`,
+    /// `PreconditionFailed` unless it matches.
     fn delete_pack(
         &self,
+        ctx: &WriteCtx,
         tenant: &TenantId,
         name: &PackName,
         if_match: Option<&IfMatch>,

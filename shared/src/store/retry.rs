@@ -8,36 +8,16 @@
 //! requests spread out instead of colliding again in lockstep, and stops while the request still
 //! has time to answer: then the caller gets a 409 `CONCURRENT_UPDATE`, which is safe to retry.
 //!
-//! The request's deadline reaches the store as a task-local set by the HTTP front
-//! ([`with_deadline`]); outside a request (store tests, tools) a fixed budget applies.
+//! The request's deadline reaches the store in each write's [`super::WriteCtx`].
 
 use super::StoreError;
-use std::future::Future;
 use std::time::{Duration, Instant};
-
-tokio::task_local! {
-    static DEADLINE: Instant;
-}
 
 /// First backoff ceiling; each retry doubles it up to [`CAP`].
 const BASE: Duration = Duration::from_millis(8);
 const CAP: Duration = Duration::from_millis(500);
 /// Kept back from the deadline for the last attempt and the answer.
 const RESERVE: Duration = Duration::from_millis(500);
-/// The budget of work that runs outside any request.
-const DEFAULT_BUDGET: Duration = Duration::from_secs(8);
-
-/// Runs `work` with `deadline` as the time by which its request must answer.
-pub async fn with_deadline<F: Future>(deadline: Instant, work: F) -> F::Output {
-    DEADLINE.scope(deadline, work).await
-}
-
-/// When the current request must answer (a fixed budget from now outside a request).
-pub fn deadline() -> Instant {
-    DEADLINE
-        .try_with(|d| *d)
-        .unwrap_or_else(|_| Instant::now() + DEFAULT_BUDGET)
-}
 
 /// The waits of one operation's retries.
 pub(super) struct Backoff {
@@ -46,8 +26,7 @@ pub(super) struct Backoff {
 }
 
 impl Backoff {
-    pub(super) fn new() -> Self {
-        let deadline = deadline();
+    pub(super) fn new(deadline: Instant) -> Self {
         Backoff {
             attempt: 0,
             until: deadline.checked_sub(RESERVE).unwrap_or(deadline),
@@ -67,9 +46,11 @@ impl Backoff {
     }
 }
 
-/// A fresh `ClientRequestToken`: the SDK resends it with every retry of one attempt (after a
-/// lost response, an I/O error or a 2 s attempt timeout), and DynamoDB answers a resend of a
-/// committed transaction with its first outcome instead of running it again.
+/// A fresh `ClientRequestToken` for one planned transaction: the SDK resends it with every retry
+/// of an attempt (after a lost response, an I/O error or a 2 s attempt timeout), and so do our
+/// own retries of the unchanged transaction; DynamoDB answers a resend of a committed
+/// transaction with success instead of running it again, and runs one that was cancelled
+/// (measured on DynamoDB Local 3.3: a token whose transaction was cancelled is not spent).
 pub(super) fn request_token() -> String {
     format!("{:032x}", fastrand::u128(..))
 }
@@ -82,14 +63,14 @@ mod tests {
     async fn backoff_gives_up_before_the_deadline() {
         let deadline = Instant::now() + RESERVE + Duration::from_millis(300);
         let started = Instant::now();
-        let outcome = with_deadline(deadline, async {
-            let mut backoff = Backoff::new();
+        let outcome = async {
+            let mut backoff = Backoff::new(deadline);
             loop {
                 if let Err(e) = backoff.pause().await {
                     return e;
                 }
             }
-        })
+        }
         .await;
         assert!(matches!(outcome, StoreError::Contended));
         // It stopped within the time it had, keeping the reserve for the answer.

@@ -1,0 +1,836 @@
+//! The licensing rules against a reference model (`support/model.rs`), found by search rather
+//! than by example:
+//!
+//! - **Sequences**: seeded random sequences of requests by every role (operator, the tenant's
+//!   admin, each group's admin, another tenant's admin) — tenant and group licenses PUTs, pack
+//!   create/replace/delete, direct, pack and mixed assignments and unassignments, group services,
+//!   instances, configuration objects toggling `no_more_assignable`, repeats and reuses of
+//!   `Idempotency-Key`s — each answer (status, error codes and names, success body, replay
+//!   header) and then every view (group and tenant licenses with their ETags, users, group
+//!   services, instances) compared with the model; each run ends with `licensing-audit`. One
+//!   run goes through a fault proxy that loses 20 % of committed responses: the answers must not
+//!   change.
+//! - **Concurrency**: parallel clients on one hot license through the fault proxy (conflicts,
+//!   lost responses), mixing direct and pack assignments, unassignments and license changes;
+//!   afterwards every `inUse` equals its distinct holders, nothing limited is above its maximum,
+//!   and the audit is clean.
+//!
+//! A failing run prints its seed and the shortest sequence that still fails (steps removed while
+//! the failure stays). `SEED` replays one seed, `OPS` sets the length, `MINUTES` turns the
+//! sequence test into a soak over fresh random seeds (`make soak`).
+
+use api_tests::faults::{FaultProxy, Faults, Injected};
+use api_tests::model::{
+    Alloc, Expected, GROUP_SERVICES, GROUPS, INSTANCES, Item, Model, Op, PACKS, Role, Step,
+    USER_SERVICES, USERS,
+};
+use api_tests::server::{LocalServer, audit};
+use api_tests::{Api, Caller, Reply, unique_tenant};
+use futures_util::future::join_all;
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+/// The tests share the configuration objects (global, by service) and load the machine: one at
+/// a time.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn env_u64(name: &str) -> Option<u64> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Generating sequences
+
+fn pick<T: Copy>(rng: &mut fastrand::Rng, items: &[T]) -> T {
+    items[rng.usize(..items.len())]
+}
+
+fn some_of(rng: &mut fastrand::Rng, n: usize, at_least: usize, at_most: usize) -> Vec<usize> {
+    let count = rng.usize(at_least..=at_most.min(n));
+    let mut all: Vec<usize> = (0..n).collect();
+    rng.shuffle(&mut all);
+    all.truncate(count);
+    all
+}
+
+fn alloc(rng: &mut fastrand::Rng) -> Alloc {
+    match rng.u8(..20) {
+        0..=3 => Alloc::Unlimited,
+        4..=5 => Alloc::Limited(0),
+        _ => Alloc::Limited(rng.u32(1..=3)),
+    }
+}
+
+fn item(rng: &mut fastrand::Rng) -> Item {
+    match rng.u8(..20) {
+        0..=11 => Item::User(rng.usize(..USER_SERVICES.len())),
+        12..=14 => Item::Group(rng.usize(..GROUP_SERVICES.len())),
+        _ => Item::Pack(rng.usize(..PACKS.len())),
+    }
+}
+
+fn items(rng: &mut fastrand::Rng, model: &Model) -> Vec<Item> {
+    let mut picked: Vec<Item> = Vec::new();
+    for _ in 0..rng.usize(1..=3) {
+        let mut i = item(rng);
+        // Mostly packs the tenant defines.
+        if let Item::Pack(p) = i
+            && !model.defined(p)
+            && rng.u8(..4) != 0
+        {
+            i = Item::User(rng.usize(..USER_SERVICES.len()));
+        }
+        if !picked.contains(&i) {
+            picked.push(i);
+        }
+    }
+    picked
+}
+
+/// A caller for `op`: mostly one the rules allow (so sequences get somewhere), sometimes any
+/// (so refusals by role are tried too).
+fn role(rng: &mut fastrand::Rng, op: &Op) -> Role {
+    let any = [
+        Role::Operator,
+        Role::TenantAdmin,
+        Role::GroupAdmin(0),
+        Role::GroupAdmin(1),
+        Role::OtherTenantAdmin,
+    ];
+    if rng.u8(..100) < 15 {
+        return pick(rng, &any);
+    }
+    match op {
+        Op::TenantPut(_) | Op::Config { .. } => Role::Operator,
+        Op::GroupPut { .. }
+        | Op::PackCreate { .. }
+        | Op::PackReplace { .. }
+        | Op::PackDelete { .. } => pick(rng, &[Role::Operator, Role::Operator, Role::TenantAdmin]),
+        Op::Assign { group, .. }
+        | Op::Unassign { group, .. }
+        | Op::GroupServices { group, .. }
+        | Op::InstanceAdd { group, .. }
+        | Op::InstanceRemove { group, .. } => pick(
+            rng,
+            &[Role::Operator, Role::TenantAdmin, Role::GroupAdmin(*group)],
+        ),
+    }
+}
+
+/// A random request; `model` (the state so far) steers it towards what exists, so that most
+/// steps meet limits and pools rather than "not licensed".
+fn op(rng: &mut fastrand::Rng, model: &Model) -> Op {
+    let group = rng.usize(..GROUPS.len());
+    let user = rng.usize(..USERS.len());
+    match rng.u8(..100) {
+        0..=7 => Op::TenantPut(
+            items(rng, model)
+                .into_iter()
+                .map(|i| {
+                    let allocation = if rng.u8(..5) == 0 {
+                        None // "allocated": null
+                    } else {
+                        Some(alloc(rng))
+                    };
+                    (i, allocation)
+                })
+                .collect(),
+        ),
+        8..=27 => Op::GroupPut {
+            group,
+            items: items(rng, model)
+                .into_iter()
+                .map(|i| (i, alloc(rng)))
+                .collect(),
+            auto_assign: rng.u8(..4) == 0,
+        },
+        28..=33 => Op::PackCreate {
+            pack: rng.usize(..PACKS.len()),
+            services: some_of(rng, USER_SERVICES.len(), 1, 3),
+        },
+        34..=35 => Op::PackReplace {
+            pack: rng.usize(..PACKS.len()),
+            services: some_of(rng, USER_SERVICES.len(), 1, 3),
+        },
+        36..=38 => Op::PackDelete {
+            pack: rng.usize(..PACKS.len()),
+        },
+        39..=66 => {
+            let aim = rng.u8(..10) < 8;
+            let (services, packs) = loop {
+                let mut s = some_of(rng, USER_SERVICES.len(), 0, 2);
+                let mut p = some_of(rng, PACKS.len(), 0, 1);
+                if aim {
+                    s.retain(|s| model.licensed(group, Item::User(*s)));
+                    p.retain(|p| model.licensed(group, Item::Pack(*p)));
+                }
+                if !s.is_empty() || !p.is_empty() {
+                    break (s, p);
+                }
+            };
+            Op::Assign {
+                group,
+                user,
+                services,
+                packs,
+            }
+        }
+        67..=75 => Op::Unassign {
+            group,
+            user,
+            services: some_of(rng, USER_SERVICES.len(), 0, 2),
+            packs: some_of(rng, PACKS.len(), 0, 1),
+        },
+        76..=81 => Op::GroupServices {
+            group,
+            services: some_of(rng, GROUP_SERVICES.len(), 1, 2),
+            assign: rng.bool(),
+        },
+        82..=90 => Op::InstanceAdd {
+            group,
+            instance: rng.usize(..INSTANCES.len()),
+        },
+        91..=95 => Op::InstanceRemove {
+            group,
+            instance: rng.usize(..INSTANCES.len()),
+        },
+        _ => Op::Config {
+            service: rng.usize(..USER_SERVICES.len()),
+            blocked: rng.bool(),
+        },
+    }
+}
+
+/// A random sequence: mostly fresh requests (a third carrying a fresh key), some repeats of an
+/// earlier keyed request, and some reuses of an earlier key for another request.
+pub fn sequence(seed: u64, ops: usize) -> Vec<Step> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut steps: Vec<Step> = Vec::with_capacity(ops);
+    // A shadow of the state the sequence builds, to steer the next step.
+    let mut shadow = Model::new(BTreeSet::new());
+    // A start that licenses something in each group, so that the rest meets limits rather than
+    // only "not licensed" (these steps are part of the sequence, and shrink like the others).
+    for group in 0..GROUPS.len() {
+        if steps.len() < ops {
+            let items = (0..3)
+                .map(|_| Item::User(rng.usize(..USER_SERVICES.len())))
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .map(|i| (i, Alloc::Limited(rng.u32(1..=3))))
+                .collect();
+            let step = Step {
+                role: Role::Operator,
+                op: Op::GroupPut {
+                    group,
+                    items,
+                    auto_assign: false,
+                },
+                key: None,
+            };
+            shadow.apply(&step);
+            steps.push(step);
+        }
+    }
+    for n in steps.len()..ops {
+        let keyed: Vec<usize> = (0..steps.len())
+            .filter(|i| steps[*i].key.is_some())
+            .collect();
+        let roll = rng.u8(..100);
+        let step = if roll < 6 && !keyed.is_empty() {
+            steps[pick(&mut rng, &keyed)].clone()
+        } else if roll < 8 && !keyed.is_empty() {
+            let earlier = &steps[pick(&mut rng, &keyed)];
+            Step {
+                role: earlier.role,
+                op: op(&mut rng, &shadow),
+                key: earlier.key.clone(),
+            }
+        } else {
+            let op = op(&mut rng, &shadow);
+            Step {
+                role: role(&mut rng, &op),
+                op,
+                key: (rng.u8(..3) == 0).then(|| format!("k{n}")),
+            }
+        };
+        shadow.apply(&step);
+        steps.push(step);
+    }
+    steps
+}
+
+// ---------------------------------------------------------------------------------------------
+// Playing a sequence against the API
+
+/// The callers of one run, each with its token.
+struct Callers {
+    tenant: String,
+    apis: Vec<(Role, Api)>,
+}
+
+impl Callers {
+    fn new(base: &str, tenant: &str) -> Self {
+        let other = format!("{tenant}-other");
+        let apis = vec![
+            (Role::Operator, Api::at(base, Caller::operator())),
+            (
+                Role::TenantAdmin,
+                Api::at(base, Caller::tenant_admin(tenant)),
+            ),
+            (
+                Role::OtherTenantAdmin,
+                Api::at(base, Caller::tenant_admin(&other)),
+            ),
+            (
+                Role::GroupAdmin(0),
+                Api::at(base, Caller::group_admin(tenant, GROUPS[0])),
+            ),
+            (
+                Role::GroupAdmin(1),
+                Api::at(base, Caller::group_admin(tenant, GROUPS[1])),
+            ),
+        ];
+        Callers {
+            tenant: tenant.to_owned(),
+            apis,
+        }
+    }
+
+    fn api(&self, role: Role) -> &Api {
+        &self
+            .apis
+            .iter()
+            .find(|(r, _)| *r == role)
+            .expect("every role has a caller")
+            .1
+    }
+
+    fn operator(&self) -> &Api {
+        self.api(Role::Operator)
+    }
+}
+
+/// How one step reads in a report.
+fn describe(step: &Step, tenant: &str) -> String {
+    let (method, path, body) = step.op.request(tenant);
+    let mut line = format!("{:?} {method} {path}", step.role);
+    if let Some(body) = body {
+        let _ = write!(line, " {body}");
+    }
+    if let Some(key) = &step.key {
+        let _ = write!(line, " [Idempotency-Key {key}]");
+    }
+    line
+}
+
+async fn send(callers: &Callers, step: &Step) -> Reply {
+    let (method, path, body) = step.op.request(&callers.tenant);
+    let body = body.map(|b| b.to_string());
+    let mut request = callers.api(step.role).send(method, &path, body.as_deref());
+    if let Some(key) = &step.key {
+        // Keys are scoped per caller and operators share theirs across tenants: unique per run.
+        request = request.with("Idempotency-Key", &format!("{}-{key}", callers.tenant));
+    }
+    request.await
+}
+
+/// Compares an answer with the model's expectation.
+fn compare(expected: &Expected, reply: &Reply) -> Result<(), String> {
+    let errors: Vec<(String, Option<String>)> = reply.json["errors"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .map(|e| {
+                    (
+                        e["code"].as_str().unwrap_or_default().to_owned(),
+                        e["name"].as_str().map(str::to_owned),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let replayed = reply.header("idempotent-replayed") == Some("true");
+    let body_differs = expected.body.as_ref().is_some_and(|b| *b != reply.json);
+    if reply.status != expected.status
+        || (!expected.errors.is_empty() && errors != expected.errors)
+        || body_differs
+        || replayed != expected.replayed
+    {
+        return Err(format!(
+            "answered {} {} (replayed: {replayed}), the model expects {} {:?} {} (replayed: {})",
+            reply.status,
+            reply.json,
+            expected.status,
+            expected.errors,
+            expected
+                .body
+                .as_ref()
+                .map_or(String::new(), Value::to_string),
+            expected.replayed
+        ));
+    }
+    Ok(())
+}
+
+/// Every view of the run's tenant compared with the model.
+async fn compare_views(callers: &Callers, model: &Model) -> Result<(), String> {
+    let api = callers.operator();
+    let t = &callers.tenant;
+    let mut problems = Vec::new();
+    let mut check = |what: String, got: &Value, want: &Value| {
+        if got != want {
+            problems.push(format!("{what}: shows {got}, the model {want}"));
+        }
+    };
+    let tenant = api
+        .get(&format!("/api/v1/tenants/{t}/licenses/?licensed=true"))
+        .await;
+    let (view, tag) = model.tenant_view();
+    check("tenant licenses".into(), &tenant.json, &view);
+    check(
+        "tenant ETag".into(),
+        &json!(tenant.header("etag")),
+        &json!(tag),
+    );
+    for (g, name) in GROUPS.iter().enumerate() {
+        let base = format!("/api/v1/tenants/{t}/groups/{name}");
+        let (licenses, services, instances) = tokio::join!(
+            api.get_owned(format!("{base}/licenses/?licensed=true")),
+            api.get_owned(format!("{base}/services/")),
+            api.get_owned(format!("{base}/services/hunt-group/instances/")),
+        );
+        let (view, tag) = model.group_view(g);
+        check(format!("{name} licenses"), &licenses.json, &view);
+        check(
+            format!("{name} ETag"),
+            &json!(licenses.header("etag")),
+            &json!(tag),
+        );
+        check(
+            format!("{name} services"),
+            &services.json,
+            &model.group_services_view(g),
+        );
+        check(
+            format!("{name} instances"),
+            &instances.json,
+            &model.instances_view(g),
+        );
+        let users = join_all(
+            USERS
+                .iter()
+                .map(|u| api.get_owned(format!("{base}/users/{u}/services/"))),
+        )
+        .await;
+        for (u, reply) in users.iter().enumerate() {
+            check(
+                format!("{name} user {}", USERS[u]),
+                &reply.json,
+                &model.user_view(g, u),
+            );
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n"))
+    }
+}
+
+/// Services that configuration objects outside this run block already.
+async fn blocked_before(api: &Api) -> BTreeSet<usize> {
+    let list = api.get("/api/v1/configs/user_services/").await;
+    let mut blocked = BTreeSet::new();
+    for config in list.json["user_services"].as_array().into_iter().flatten() {
+        if config["no_more_assignable"] == true
+            && let Some(s) = USER_SERVICES
+                .iter()
+                .position(|s| config["technical_name"] == *s)
+        {
+            blocked.insert(s);
+        }
+    }
+    blocked
+}
+
+/// Why a run failed: the step (index) and what differed.
+#[derive(Debug)]
+struct Failure {
+    step: usize,
+    what: String,
+}
+
+/// How often each answer (status and first error code) came up: what a run exercised.
+type Tally = std::collections::BTreeMap<(u16, String), usize>;
+
+/// Plays `steps` on a fresh tenant of the server at `base`, comparing each answer with the
+/// model, the views after each step when `every_step` (else after the last), and the audit at
+/// the end. The run's configuration objects are deleted whatever happens.
+async fn play(base: &str, steps: &[Step], every_step: bool) -> Result<Tally, Failure> {
+    let tenant = unique_tenant("model");
+    let callers = Callers::new(base, &tenant);
+    let mut model = Model::new(blocked_before(callers.operator()).await);
+    let mut tally = Tally::new();
+    let result = async {
+        for (i, step) in steps.iter().enumerate() {
+            let expected = model.apply(step);
+            let code = expected.errors.first().map(|e| e.0.clone());
+            let code = match (expected.replayed, code) {
+                (true, _) => "replayed".to_owned(),
+                (false, code) => code.unwrap_or_default(),
+            };
+            *tally.entry((expected.status, code)).or_default() += 1;
+            let reply = send(&callers, step).await;
+            compare(&expected, &reply).map_err(|what| Failure { step: i, what })?;
+            if every_step || i + 1 == steps.len() {
+                compare_views(&callers, &model)
+                    .await
+                    .map_err(|what| Failure { step: i, what })?;
+            }
+        }
+        let (code, report) = audit(&tenant).await;
+        if code != Some(0) {
+            return Err(Failure {
+                step: steps.len().saturating_sub(1),
+                what: format!("licensing-audit: {report}"),
+            });
+        }
+        Ok(tally)
+    }
+    .await;
+    for service in model.configs() {
+        let path = format!("/api/v1/configs/user_services/{tenant}-cfg{service}/");
+        callers
+            .operator()
+            .send("DELETE", &path, None)
+            .await_empty()
+            .await;
+    }
+    result
+}
+
+/// The shortest sequence found that still fails: steps after the failing one dropped, then
+/// chunks and single steps removed while the run still fails, within `budget`.
+async fn shrink(base: &str, steps: &[Step], failure: &Failure, budget: Duration) -> Vec<Step> {
+    let started = Instant::now();
+    let mut best: Vec<Step> = steps[..=failure.step].to_vec();
+    let mut chunk = best.len() / 2;
+    while chunk >= 1 && started.elapsed() < budget {
+        let mut at = 0;
+        let mut removed_any = false;
+        while at < best.len() && started.elapsed() < budget {
+            let end = (at + chunk).min(best.len());
+            let candidate: Vec<Step> = best[..at].iter().chain(&best[end..]).cloned().collect();
+            if !candidate.is_empty() && play(base, &candidate, false).await.is_err() {
+                best = candidate;
+                removed_any = true;
+            } else {
+                at += chunk;
+            }
+        }
+        if !removed_any {
+            chunk /= 2;
+        }
+    }
+    best
+}
+
+/// Plays one seed; on failure, shrinks it and returns the report.
+async fn run_seed(
+    base: &str,
+    seed: u64,
+    ops: usize,
+    shrink_budget: Duration,
+) -> Result<Tally, String> {
+    let steps = sequence(seed, ops);
+    let failure = match play(base, &steps, true).await {
+        Ok(tally) => return Ok(tally),
+        Err(failure) => failure,
+    };
+    let shortest = shrink(base, &steps, &failure, shrink_budget).await;
+    let mut report = format!(
+        "model: seed {seed} failed at step {} of {ops}:\n{}\n\nshortest failing sequence ({} steps; replay with SEED={seed} OPS={ops}):\n",
+        failure.step + 1,
+        failure.what,
+        shortest.len()
+    );
+    for (i, step) in shortest.iter().enumerate() {
+        let _ = writeln!(report, "  {:>3}. {}", i + 1, describe(step, "{tenant}"));
+    }
+    if let Err(last) = play(base, &shortest, true).await {
+        let _ = write!(report, "it fails at step {}: {}", last.step + 1, last.what);
+    }
+    Err(report)
+}
+
+fn base_url() -> String {
+    std::env::var("API_URL").expect("API_URL is set by scripts/stack.sh test")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_sequences_follow_the_model() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let base = base_url();
+    let ops = env_u64("OPS").unwrap_or(100) as usize;
+    if let Some(minutes) = env_u64("MINUTES") {
+        // `make soak`: fresh random seeds until the time is up; every failing seed is printed.
+        let until = Instant::now() + Duration::from_secs(minutes * 60);
+        let (mut runs, mut failures) = (0, Vec::new());
+        while Instant::now() < until {
+            let seed = fastrand::u64(..);
+            runs += 1;
+            if let Err(report) = run_seed(&base, seed, ops, Duration::from_secs(120)).await {
+                eprintln!("{report}\n");
+                failures.push(seed);
+            }
+        }
+        eprintln!(
+            "soak: {runs} seeds of {ops} steps, {} failed: {failures:?}",
+            failures.len()
+        );
+        assert!(failures.is_empty(), "failing seeds: {failures:?}");
+        return;
+    }
+    let seeds: Vec<u64> = match env_u64("SEED") {
+        Some(seed) => vec![seed],
+        None => vec![1, 2, 3, 4],
+    };
+    let started = Instant::now();
+    let mut covered = Tally::new();
+    for seed in seeds {
+        match run_seed(&base, seed, ops, Duration::from_secs(60)).await {
+            Ok(tally) => {
+                for (answer, n) in tally {
+                    *covered.entry(answer).or_default() += n;
+                }
+            }
+            Err(report) => panic!("{report}"),
+        }
+    }
+    eprintln!(
+        "model: sequences of {ops} steps passed in {:?}; answers: {covered:?}",
+        started.elapsed()
+    );
+    // The sequences reach the rules, not only the happy path.
+    for wanted in [
+        "OVER_LIMIT",
+        "FORBIDDEN",
+        "replayed",
+        "PACK_IN_USE",
+        "BELOW_USAGE",
+    ] {
+        assert!(
+            covered.keys().any(|(_, code)| code == wanted),
+            "no step answered {wanted}: {covered:?}"
+        );
+    }
+}
+
+/// The upstream DynamoDB, when the proxy can stand in front of it.
+fn upstream() -> Option<String> {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").ok()?;
+    endpoint.starts_with("http://").then_some(endpoint)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_responses_change_no_answer_of_a_random_sequence() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let Some(upstream) = upstream() else {
+        eprintln!("skipped: no plain-HTTP DynamoDB to put the fault proxy in front of");
+        return;
+    };
+    let seed = env_u64("SEED").unwrap_or(7);
+    let proxy = FaultProxy::start(
+        &upstream,
+        Faults {
+            seed,
+            lose: 0.2,
+            ..Faults::default()
+        },
+    )
+    .await;
+    let server = LocalServer::start(&proxy.endpoint()).await;
+    let ops = env_u64("OPS").unwrap_or(100) as usize;
+    if let Err(report) = run_seed(&server.base, seed, ops, Duration::from_secs(60)).await {
+        panic!("through a proxy losing 20% of committed responses: {report}");
+    }
+    let injected = proxy.injected();
+    assert!(
+        Injected::get(&injected.lost) >= 3,
+        "responses were lost: {injected:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The concurrent phase
+
+/// What a client of the concurrent phase may be told: success, a rule, or "try again".
+fn acceptable(reply: &Reply) -> bool {
+    matches!(reply.status, 200 | 201)
+        || (reply.status == 409
+            && [
+                "OVER_LIMIT",
+                "BELOW_USAGE",
+                "NOT_LICENSED",
+                "CONCURRENT_UPDATE",
+            ]
+            .contains(&reply.code()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_clients_never_exceed_a_hot_license() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let Some(upstream) = upstream() else {
+        eprintln!("skipped: no plain-HTTP DynamoDB to put the fault proxy in front of");
+        return;
+    };
+    let seed = env_u64("SEED").unwrap_or(11);
+    let proxy = FaultProxy::start(
+        &upstream,
+        Faults {
+            seed,
+            conflicts: true,
+            hold: Duration::from_millis(3),
+            lose: 0.1,
+            ..Faults::default()
+        },
+    )
+    .await;
+    let server = LocalServer::start(&proxy.endpoint()).await;
+    let tenant = unique_tenant("hot");
+    let api = Api::at(&server.base, Caller::operator());
+    let group = format!("/api/v1/tenants/{tenant}/groups/g");
+    let reply = api
+        .post(
+            &format!("/api/v1/tenants/{tenant}/service_packs/"),
+            &json!({"name": "PW", "services": ["Call Waiting", "Call Return"]}),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.json);
+    let limited = |m: u32| json!({"unlimited": false, "maximum": m});
+    let reply = api
+        .put(
+            &format!("{group}/licenses/"),
+            &json!({"userServices": [{"name": "Call Waiting", "allocated": limited(3)},
+                                     {"name": "Call Return", "allocated": limited(4)}],
+                    "servicePacks": [{"name": "PW", "allocated": limited(2)}]}),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.json);
+
+    let clients = 8;
+    let per_client = 25;
+    let started = Instant::now();
+    let runs = (0..clients).map(|c| {
+        // The group's admin assigns; the operator changes the licenses.
+        let admin = Api::at(&server.base, Caller::group_admin(&tenant, "g"));
+        let operator = Api::at(&server.base, Caller::operator());
+        let group = group.clone();
+        async move {
+            let mut rng = fastrand::Rng::with_seed(seed * 1000 + c);
+            let mut log = Vec::new();
+            for _ in 0..per_client {
+                let user = format!("{group}/users/u{}/services/", rng.u8(..6));
+                let (method, path, body) = match rng.u8(..10) {
+                    0..=2 => ("POST", user, json!({"services": [{"name": "Call Waiting"}]})),
+                    3..=4 => ("POST", user, json!({"servicePacks": [{"name": "PW"}]})),
+                    5 => (
+                        "POST",
+                        user,
+                        json!({"services": [{"name": "Call Waiting"}], "servicePacks": [{"name": "PW"}]}),
+                    ),
+                    6..=7 => (
+                        "DELETE",
+                        user,
+                        json!({"services": [{"name": "Call Waiting"}], "servicePacks": [{"name": "PW"}]}),
+                    ),
+                    8 => (
+                        "PUT",
+                        format!("{group}/licenses/"),
+                        json!({"userServices": [{"name": "Call Waiting", "allocated": limited(rng.u32(1..=4))}]}),
+                    ),
+                    _ => (
+                        "PUT",
+                        format!("{group}/licenses/"),
+                        json!({"servicePacks": [{"name": "PW", "allocated": limited(rng.u32(0..=3))}]}),
+                    ),
+                };
+                let api = if method == "PUT" { &operator } else { &admin };
+                let reply = api.send(method, &path, Some(&body.to_string())).await;
+                log.push((format!("{method} {path} {body}"), reply));
+            }
+            log
+        }
+    });
+    let logs = join_all(runs).await;
+    eprintln!(
+        "concurrent phase: {} requests in {:?}; {:?}",
+        clients * per_client,
+        started.elapsed(),
+        proxy.injected()
+    );
+    for (c, log) in logs.iter().enumerate() {
+        for (request, reply) in log {
+            assert!(
+                acceptable(reply),
+                "seed {seed}, client {c}: {request} answered {} {}",
+                reply.status,
+                reply.json
+            );
+        }
+    }
+
+    // Every counter equals its distinct holders; nothing limited is above its maximum.
+    let licenses = api
+        .get(&format!("{group}/licenses/?licensed=true"))
+        .await
+        .json;
+    let users =
+        join_all((0..6).map(|u| api.get_owned(format!("{group}/users/u{u}/services/")))).await;
+    let holders = |name: &str| {
+        users
+            .iter()
+            .filter(|r| {
+                r.json["effectiveServices"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|e| e["name"] == name)
+            })
+            .count() as u64
+    };
+    let packs = users
+        .iter()
+        .filter(|r| {
+            r.json["servicePacks"]
+                .as_array()
+                .is_some_and(|p| !p.is_empty())
+        })
+        .count() as u64;
+    let entry = |list: &str, name: &str| -> Value {
+        licenses[list]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|e| e["name"] == name)
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    for (list, name, held) in [
+        ("userServices", "Call Waiting", holders("Call Waiting")),
+        ("userServices", "Call Return", holders("Call Return")),
+        ("servicePacks", "PW", packs),
+    ] {
+        let e = entry(list, name);
+        let in_use = e["inUse"].as_u64().unwrap_or(0);
+        assert_eq!(in_use, held, "seed {seed}: {name}: {e} but {held} holders");
+        if let Some(max) = e["allocated"]["maximum"].as_u64() {
+            assert!(in_use <= max, "seed {seed}: {name} above its maximum: {e}");
+        }
+    }
+    let (code, report) = audit(&tenant).await;
+    assert_eq!(code, Some(0), "seed {seed}: licensing-audit:\n{report}");
+}
