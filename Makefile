@@ -1,5 +1,5 @@
 # The commands of a fresh clone (see README.md). Each installs what it needs into .tools/.
-.PHONY: run test package
+.PHONY: run test package soak
 
 # Serve the API at http://127.0.0.1:9000 (DynamoDB Local + the local server); Ctrl-C stops it.
 run:
@@ -12,3 +12,7 @@ test:
 # sam build of the arm64 functions, and each bootstrap's size.
 package:
 	scripts/package.sh
+
+# The model test on fresh random seeds for MINUTES (default 10); SEED replays one, OPS sets length.
+soak:
+	scripts/soak.sh
