@@ -999,3 +999,141 @@ async fn the_audit_reports_each_state_it_used_to_miss() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_write_whose_resends_are_throttled_says_its_outcome_is_unknown() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    // The first attempt commits and its answer is lost; every resend (the same token) is
+    // throttled: the server never learns the outcome, and must not claim nothing was changed.
+    let Some((proxy, server)) = stack(Faults {
+        seed: 15,
+        lose: 1.0,
+        throttle_resends: true,
+        ..Faults::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let t = Tenant::new("throttled-resend");
+    let direct = Api::from_env();
+    t.license(
+        &direct,
+        "g",
+        json!({"userServices": [{"name": "Call Waiting", "allocated": limited(5)}]}),
+    )
+    .await;
+    let body = json!({"services": named(&["Call Waiting"])}).to_string();
+    let key = format!("{}-resend", t.id);
+    let faulty = Api::at(&server.base, Caller::operator());
+    let reply = faulty
+        .send("POST", &t.user("g", "rita"), Some(&body))
+        .with("Idempotency-Key", &key)
+        .await;
+    assert_eq!(
+        (reply.status, reply.code()),
+        (503, "STORAGE_UNAVAILABLE"),
+        "{}",
+        reply.json
+    );
+    let message = reply.json["errors"][0]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        message.contains("may or may not have been applied"),
+        "the outcome is unknown: {message}"
+    );
+    assert!(Injected::get(&proxy.injected().throttled) >= 1);
+    // It was applied: the key tells.
+    let again = direct
+        .send("POST", &t.user("g", "rita"), Some(&body))
+        .with("Idempotency-Key", &key)
+        .await;
+    assert_eq!(again.status, 201, "{}", again.json);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(
+        t.in_use(&direct, "g", "userServices", "Call Waiting").await,
+        Some(1)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_answering_503_is_a_retry_later_not_a_defect() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let Some((proxy, server)) = stack(Faults {
+        seed: 16,
+        unavailable: 1.0,
+        ..Faults::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let t = Tenant::new("dynamo-503");
+    let api = Api::at(&server.base, Caller::operator());
+    let reply = api
+        .put(
+            &t.group_licenses("g"),
+            &json!({"userServices": [{"name": "Call Waiting", "allocated": limited(3)}]}),
+        )
+        .await;
+    success_or_retry_later(&reply, "DynamoDB answering 503");
+    assert_eq!(reply.status, 503, "{}", reply.json);
+    assert!(Injected::get(&proxy.injected().unavailable) >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_blocked_while_an_assignment_commits_is_not_given() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    // The assignment's transaction waits at the proxy while the operator blocks the service.
+    let Some((_proxy, server)) = stack(Faults {
+        seed: 17,
+        hold: Duration::from_millis(1500),
+        ..Faults::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let direct = Api::from_env();
+    let t = Tenant::new("blocked-meanwhile");
+    t.license(
+        &direct,
+        "g",
+        json!({"userServices": [{"name": "Call Waiting", "allocated": {"unlimited": true}},
+                                {"name": "Priority Alert", "allocated": {"unlimited": true}}]}),
+    )
+    .await;
+    let slow = Api::at(&server.base, Caller::operator());
+    let config = format!("/api/v1/configs/user_services/{}-late/", t.id);
+    let body = json!({"services": named(&["Call Waiting", "Priority Alert"])});
+    let user = t.user("g", "bert");
+    let assign = slow.post(&user, &body);
+    let block = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let blocked = json!({"technical_name": "Priority Alert", "no_more_assignable": true});
+        direct.put(&config, &blocked).await.status
+    };
+    let (assigned, blocked) = tokio::join!(assign, block);
+    let cleanup = direct.send("DELETE", &config, None).await_empty().await;
+    assert_eq!(blocked, 200);
+    assert_eq!(cleanup, 204);
+    // The transaction found the blocked services changed since its read, read again, and
+    // refused.
+    assert_eq!(
+        (assigned.status, assigned.code()),
+        (409, "NO_MORE_ASSIGNABLE"),
+        "{}",
+        assigned.json
+    );
+    assert_eq!(
+        t.in_use(&direct, "g", "userServices", "Priority Alert")
+            .await,
+        Some(0)
+    );
+    assert_eq!(
+        t.in_use(&direct, "g", "userServices", "Call Waiting").await,
+        Some(0)
+    );
+    audit_clean(&t.id).await;
+}

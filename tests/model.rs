@@ -21,8 +21,8 @@
 
 use api_tests::faults::{FaultProxy, Faults, Injected};
 use api_tests::model::{
-    Alloc, Expected, GROUP_SERVICES, GROUPS, INSTANCES, Item, Model, Op, PACKS, Role, Step,
-    USER_SERVICES, USERS,
+    Alloc, Expected, GROUP_SERVICES, GROUPS, INSTANCES, Item, Model, Op, PACKS, PoolEntry, Role,
+    Step, USER_SERVICES, USERS,
 };
 use api_tests::server::{LocalServer, audit};
 use api_tests::{Api, Caller, Reply, unique_tenant};
@@ -125,20 +125,20 @@ fn op(rng: &mut fastrand::Rng, model: &Model) -> Op {
     let group = rng.usize(..GROUPS.len());
     let user = rng.usize(..USERS.len());
     match rng.u8(..100) {
-        0..=7 => Op::TenantPut(
+        0..=11 => Op::TenantPut(
             items(rng, model)
                 .into_iter()
                 .map(|i| {
-                    let allocation = if rng.u8(..5) == 0 {
-                        None // "allocated": null
-                    } else {
-                        Some(alloc(rng))
+                    let entry = match rng.u8(..10) {
+                        0..=1 => PoolEntry::Remove,
+                        2 => PoolEntry::Keep,
+                        _ => PoolEntry::Set(alloc(rng)),
                     };
-                    (i, allocation)
+                    (i, entry)
                 })
                 .collect(),
         ),
-        8..=27 => Op::GroupPut {
+        12..=29 => Op::GroupPut {
             group,
             items: items(rng, model)
                 .into_iter()
@@ -146,25 +146,27 @@ fn op(rng: &mut fastrand::Rng, model: &Model) -> Op {
                 .collect(),
             auto_assign: rng.u8(..4) == 0,
         },
-        28..=33 => Op::PackCreate {
+        30..=34 => Op::PackCreate {
             pack: rng.usize(..PACKS.len()),
             services: some_of(rng, USER_SERVICES.len(), 1, 3),
         },
-        34..=35 => Op::PackReplace {
+        35..=36 => Op::PackReplace {
             pack: rng.usize(..PACKS.len()),
             services: some_of(rng, USER_SERVICES.len(), 1, 3),
         },
-        36..=38 => Op::PackDelete {
+        37..=39 => Op::PackDelete {
             pack: rng.usize(..PACKS.len()),
         },
-        39..=66 => {
-            let aim = rng.u8(..10) < 8;
+        40..=65 => {
+            // Mostly what the group licenses, when it licenses anything.
+            let mut aim = rng.u8(..10) < 8;
             let (services, packs) = loop {
                 let mut s = some_of(rng, USER_SERVICES.len(), 0, 2);
                 let mut p = some_of(rng, PACKS.len(), 0, 1);
                 if aim {
                     s.retain(|s| model.licensed(group, Item::User(*s)));
                     p.retain(|p| model.licensed(group, Item::Pack(*p)));
+                    aim = rng.u8(..4) != 0; // no endless search when it licenses nothing
                 }
                 if !s.is_empty() || !p.is_empty() {
                     break (s, p);
@@ -177,22 +179,22 @@ fn op(rng: &mut fastrand::Rng, model: &Model) -> Op {
                 packs,
             }
         }
-        67..=75 => Op::Unassign {
+        66..=74 => Op::Unassign {
             group,
             user,
             services: some_of(rng, USER_SERVICES.len(), 0, 2),
             packs: some_of(rng, PACKS.len(), 0, 1),
         },
-        76..=81 => Op::GroupServices {
+        75..=80 => Op::GroupServices {
             group,
             services: some_of(rng, GROUP_SERVICES.len(), 1, 2),
             assign: rng.bool(),
         },
-        82..=90 => Op::InstanceAdd {
+        81..=89 => Op::InstanceAdd {
             group,
             instance: rng.usize(..INSTANCES.len()),
         },
-        91..=95 => Op::InstanceRemove {
+        90..=94 => Op::InstanceRemove {
             group,
             instance: rng.usize(..INSTANCES.len()),
         },
@@ -240,7 +242,7 @@ pub fn sequence(seed: u64, ops: usize) -> Vec<Step> {
         let roll = rng.u8(..100);
         let step = if roll < 6 && !keyed.is_empty() {
             steps[pick(&mut rng, &keyed)].clone()
-        } else if roll < 8 && !keyed.is_empty() {
+        } else if roll < 11 && !keyed.is_empty() {
             let earlier = &steps[pick(&mut rng, &keyed)];
             Step {
                 role: earlier.role,
@@ -617,10 +619,19 @@ async fn random_sequences_follow_the_model() {
     // The sequences reach the rules, not only the happy path.
     for wanted in [
         "OVER_LIMIT",
+        "NOT_LICENSED",
         "FORBIDDEN",
         "replayed",
+        "IDEMPOTENCY_KEY_REUSED",
         "PACK_IN_USE",
+        "UNKNOWN_PACK",
         "BELOW_USAGE",
+        "BELOW_ALLOCATED",
+        "POOL_EXHAUSTED",
+        "POOL_NOT_UNLIMITED",
+        "NOT_LICENSED_TO_TENANT",
+        "NO_MORE_ASSIGNABLE",
+        "INSTANCE_EXISTS",
     ] {
         assert!(
             covered.keys().any(|(_, code)| code == wanted),
@@ -675,6 +686,7 @@ fn acceptable(reply: &Reply) -> bool {
                 "OVER_LIMIT",
                 "BELOW_USAGE",
                 "NOT_LICENSED",
+                "POOL_EXHAUSTED",
                 "CONCURRENT_UPDATE",
             ]
             .contains(&reply.code()))
@@ -702,7 +714,11 @@ async fn concurrent_clients_never_exceed_a_hot_license() {
     let server = LocalServer::start(&proxy.endpoint()).await;
     let tenant = unique_tenant("hot");
     let api = Api::at(&server.base, Caller::operator());
-    let group = format!("/api/v1/tenants/{tenant}/groups/g");
+    let groups = ["g", "h"];
+    let base = |g: &str| format!("/api/v1/tenants/{tenant}/groups/{g}");
+    let limited = |m: u32| json!({"unlimited": false, "maximum": m});
+    // Call Waiting is pooled at 6 for the tenant: the two groups' licenses race for it, while
+    // users race for each group's licenses, directly and through the pack PW.
     let reply = api
         .post(
             &format!("/api/v1/tenants/{tenant}/service_packs/"),
@@ -710,56 +726,82 @@ async fn concurrent_clients_never_exceed_a_hot_license() {
         )
         .await;
     assert_eq!(reply.status, 201, "{}", reply.json);
-    let limited = |m: u32| json!({"unlimited": false, "maximum": m});
     let reply = api
         .put(
-            &format!("{group}/licenses/"),
-            &json!({"userServices": [{"name": "Call Waiting", "allocated": limited(3)},
-                                     {"name": "Call Return", "allocated": limited(4)}],
-                    "servicePacks": [{"name": "PW", "allocated": limited(2)}]}),
+            &format!("/api/v1/tenants/{tenant}/licenses/"),
+            &json!({"userServices": [{"name": "Call Waiting", "allocated": limited(6)}]}),
         )
         .await;
     assert_eq!(reply.status, 200, "{}", reply.json);
+    for g in groups {
+        let reply = api
+            .put(
+                &format!("{}/licenses/", base(g)),
+                &json!({"userServices": [{"name": "Call Waiting", "allocated": limited(3)},
+                                         {"name": "Call Return", "allocated": limited(4)}],
+                        "servicePacks": [{"name": "PW", "allocated": limited(2)}]}),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.json);
+    }
 
     let clients = 8;
     let per_client = 25;
     let started = Instant::now();
     let runs = (0..clients).map(|c| {
-        // The group's admin assigns; the operator changes the licenses.
-        let admin = Api::at(&server.base, Caller::group_admin(&tenant, "g"));
-        let operator = Api::at(&server.base, Caller::operator());
-        let group = group.clone();
+        let (server, tenant, base) = (&server, &tenant, &base);
         async move {
             let mut rng = fastrand::Rng::with_seed(seed * 1000 + c);
+            let group = groups[rng.usize(..groups.len())];
+            // The group's admin assigns; the tenant's admin and the operator change licenses.
+            let admin = Api::at(&server.base, Caller::group_admin(tenant, group));
+            let tenant_admin = Api::at(&server.base, Caller::tenant_admin(tenant));
+            let operator = Api::at(&server.base, Caller::operator());
             let mut log = Vec::new();
-            for _ in 0..per_client {
-                let user = format!("{group}/users/u{}/services/", rng.u8(..6));
-                let (method, path, body) = match rng.u8(..10) {
-                    0..=2 => ("POST", user, json!({"services": [{"name": "Call Waiting"}]})),
-                    3..=4 => ("POST", user, json!({"servicePacks": [{"name": "PW"}]})),
-                    5 => (
-                        "POST",
-                        user,
-                        json!({"services": [{"name": "Call Waiting"}], "servicePacks": [{"name": "PW"}]}),
-                    ),
-                    6..=7 => (
-                        "DELETE",
-                        user,
-                        json!({"services": [{"name": "Call Waiting"}], "servicePacks": [{"name": "PW"}]}),
-                    ),
+            let mut last_keyed: Option<(&str, String, Value, String)> = None;
+            for n in 0..per_client {
+                let user = format!("{}/users/u{}/services/", base(group), rng.u8(..6));
+                let licenses = format!("{}/licenses/", base(groups[rng.usize(..groups.len())]));
+                let cw = json!({"services": [{"name": "Call Waiting"}]});
+                let pw = json!({"servicePacks": [{"name": "PW"}]});
+                let both = json!({"services": [{"name": "Call Waiting"}],
+                                  "servicePacks": [{"name": "PW"}]});
+                let (method, path, body, api) = match rng.u8(..10) {
+                    0..=2 => ("POST", user, cw, &admin),
+                    3..=4 => ("POST", user, pw, &admin),
+                    5 => ("POST", user, both, &admin),
+                    6..=7 => ("DELETE", user, both, &admin),
                     8 => (
                         "PUT",
-                        format!("{group}/licenses/"),
+                        licenses,
                         json!({"userServices": [{"name": "Call Waiting", "allocated": limited(rng.u32(1..=4))}]}),
+                        &tenant_admin,
                     ),
                     _ => (
                         "PUT",
-                        format!("{group}/licenses/"),
+                        licenses,
                         json!({"servicePacks": [{"name": "PW", "allocated": limited(rng.u32(0..=3))}]}),
+                        &operator,
                     ),
                 };
-                let api = if method == "PUT" { &operator } else { &admin };
-                let reply = api.send(method, &path, Some(&body.to_string())).await;
+                // Some requests carry a key, and some repeat the last keyed one of an admin.
+                let (method, path, body, key) = match (&last_keyed, rng.u8(..10)) {
+                    (Some((m, p, b, k)), 0) if std::ptr::eq(api, &admin) => {
+                        (*m, p.clone(), b.clone(), Some(k.clone()))
+                    }
+                    (_, 1..=2) => (method, path, body, Some(format!("{tenant}-{c}-{n}"))),
+                    _ => (method, path, body, None),
+                };
+                let mut request = api.send(method, &path, Some(&body.to_string()));
+                if let Some(key) = &key {
+                    request = request.with("Idempotency-Key", key);
+                }
+                let reply = request.await;
+                if let Some(key) = key
+                    && std::ptr::eq(api, &admin)
+                {
+                    last_keyed = Some((method, path.clone(), body.clone(), key));
+                }
                 log.push((format!("{method} {path} {body}"), reply));
             }
             log
@@ -772,8 +814,12 @@ async fn concurrent_clients_never_exceed_a_hot_license() {
         started.elapsed(),
         proxy.injected()
     );
+    let mut answers = std::collections::BTreeMap::<(u16, String), usize>::new();
     for (c, log) in logs.iter().enumerate() {
         for (request, reply) in log {
+            *answers
+                .entry((reply.status, reply.code().to_owned()))
+                .or_default() += 1;
             assert!(
                 acceptable(reply),
                 "seed {seed}, client {c}: {request} answered {} {}",
@@ -782,55 +828,91 @@ async fn concurrent_clients_never_exceed_a_hot_license() {
             );
         }
     }
+    eprintln!("concurrent phase answers: {answers:?}");
+    assert!(
+        answers.keys().any(|(_, code)| code == "OVER_LIMIT"),
+        "the licenses were hot: {answers:?}"
+    );
+    assert!(Injected::get(&proxy.injected().conflicts) >= 1);
 
     // Every counter equals its distinct holders; nothing limited is above its maximum.
-    let licenses = api
-        .get(&format!("{group}/licenses/?licensed=true"))
-        .await
-        .json;
-    let users =
-        join_all((0..6).map(|u| api.get_owned(format!("{group}/users/u{u}/services/")))).await;
-    let holders = |name: &str| {
-        users
+    let mut pool_held = 0;
+    for g in groups {
+        let licenses = api
+            .get(&format!("{}/licenses/?licensed=true", base(g)))
+            .await
+            .json;
+        let users =
+            join_all((0..6).map(|u| api.get_owned(format!("{}/users/u{u}/services/", base(g)))))
+                .await;
+        let holders = |name: &str| {
+            users
+                .iter()
+                .filter(|r| {
+                    r.json["effectiveServices"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|e| e["name"] == name)
+                })
+                .count() as u64
+        };
+        let packs = users
             .iter()
             .filter(|r| {
-                r.json["effectiveServices"]
+                r.json["servicePacks"]
                     .as_array()
-                    .into_iter()
-                    .flatten()
-                    .any(|e| e["name"] == name)
+                    .is_some_and(|p| !p.is_empty())
             })
-            .count() as u64
-    };
-    let packs = users
-        .iter()
-        .filter(|r| {
-            r.json["servicePacks"]
+            .count() as u64;
+        let entry = |list: &str, name: &str| -> Value {
+            licenses[list]
                 .as_array()
-                .is_some_and(|p| !p.is_empty())
-        })
-        .count() as u64;
-    let entry = |list: &str, name: &str| -> Value {
-        licenses[list]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|e| e["name"] == name)
-            .cloned()
-            .unwrap_or(Value::Null)
-    };
-    for (list, name, held) in [
-        ("userServices", "Call Waiting", holders("Call Waiting")),
-        ("userServices", "Call Return", holders("Call Return")),
-        ("servicePacks", "PW", packs),
-    ] {
-        let e = entry(list, name);
-        let in_use = e["inUse"].as_u64().unwrap_or(0);
-        assert_eq!(in_use, held, "seed {seed}: {name}: {e} but {held} holders");
-        if let Some(max) = e["allocated"]["maximum"].as_u64() {
-            assert!(in_use <= max, "seed {seed}: {name} above its maximum: {e}");
+                .into_iter()
+                .flatten()
+                .find(|e| e["name"] == name)
+                .cloned()
+                .unwrap_or(Value::Null)
+        };
+        for (list, name, held) in [
+            ("userServices", "Call Waiting", holders("Call Waiting")),
+            ("userServices", "Call Return", holders("Call Return")),
+            ("servicePacks", "PW", packs),
+        ] {
+            let e = entry(list, name);
+            let in_use = e["inUse"].as_u64().unwrap_or(0);
+            assert_eq!(
+                in_use, held,
+                "seed {seed}, {g}: {name}: {e} but {held} holders"
+            );
+            if let Some(max) = e["allocated"]["maximum"].as_u64() {
+                assert!(
+                    in_use <= max,
+                    "seed {seed}, {g}: {name} above its maximum: {e}"
+                );
+            }
         }
+        pool_held += entry("userServices", "Call Waiting")["allocated"]["maximum"]
+            .as_u64()
+            .unwrap_or(0);
     }
+    // The tenant's pool holds what its groups hold, within the tenant's allocation.
+    let pool = api
+        .get(&format!("/api/v1/tenants/{tenant}/licenses/?licensed=true"))
+        .await
+        .json;
+    let cw = pool["userServices"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["name"] == "Call Waiting")
+        .cloned()
+        .unwrap_or(Value::Null);
+    assert_eq!(cw["currentlyAllocated"], pool_held, "seed {seed}: {cw}");
+    assert!(
+        pool_held <= 6,
+        "seed {seed}: the groups hold {pool_held} of a pool of 6"
+    );
     let (code, report) = audit(&tenant).await;
     assert_eq!(code, Some(0), "seed {seed}: licensing-audit:\n{report}");
 }

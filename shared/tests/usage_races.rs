@@ -9,6 +9,7 @@ use licensing::domain::{
     LicenseChange, PoolChange, PoolRejection, TenantId, UserId, UserService,
 };
 use licensing::store::dynamo::DynamoStore;
+use licensing::store::dynamo_configs::DynamoConfigStore;
 use licensing::store::keys::group_pk;
 use licensing::store::{LicenseStore, RejectReason, StoreError, TenantStore, UsageStore};
 use tokio::sync::OnceCell;
@@ -22,6 +23,12 @@ static TABLE: OnceCell<String> = OnceCell::const_new();
 async fn store() -> DynamoStore {
     let (client, table) = common::client_and_table(&TABLE, "races-test").await;
     DynamoStore::new(client, table)
+}
+
+/// The configuration the assignments check, in the same table (its own partitions).
+async fn configs() -> DynamoConfigStore {
+    let (client, table) = common::client_and_table(&TABLE, "races-test").await;
+    DynamoConfigStore::new(client, table)
 }
 
 async fn license(store: &DynamoStore, group: &GroupRef, item: Licensable, max: u32) {
@@ -68,7 +75,13 @@ async fn sixty_racing_assignments_of_five_licenses_give_exactly_five() {
             tokio::spawn(async move {
                 let user = UserId::parse(format!("user{i}")).unwrap();
                 store
-                    .assign_to_user(&write_ctx(), &group, &user, &[Assignable::Service(cw)], &[])
+                    .assign_to_user(
+                        &write_ctx(),
+                        &group,
+                        &user,
+                        &[Assignable::Service(cw)],
+                        &configs().await,
+                    )
                     .await
             })
         })
@@ -109,7 +122,7 @@ async fn racing_assign_and_unassign_of_one_user_keep_the_count_exact() {
                     let items = [Assignable::Service(cw)];
                     if i % 2 == 0 {
                         store
-                            .assign_to_user(&write_ctx(), &group, &user, &items, &[])
+                            .assign_to_user(&write_ctx(), &group, &user, &items, &configs().await)
                             .await
                     } else {
                         store

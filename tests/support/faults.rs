@@ -55,6 +55,11 @@ pub struct Faults {
     /// Share of transactions answered `ValidationException` (a request DynamoDB refuses as
     /// invalid: our defect, which no retry fixes).
     pub invalid: f64,
+    /// Share of transactions answered HTTP 503 `ServiceUnavailable`.
+    pub unavailable: f64,
+    /// A transaction resent with a `ClientRequestToken` seen before is throttled: a lost answer
+    /// whose resends cannot get through.
+    pub throttle_resends: bool,
 }
 
 /// How often each fault was injected.
@@ -68,6 +73,7 @@ pub struct Injected {
     pub resets: AtomicU64,
     pub lost: AtomicU64,
     pub invalid: AtomicU64,
+    pub unavailable: AtomicU64,
     /// Transactions that reached DynamoDB, and the time they took there (µs).
     pub forwarded: AtomicU64,
     pub forward_micros: AtomicU64,
@@ -117,6 +123,8 @@ struct State {
     http: reqwest::Client,
     rng: Mutex<fastrand::Rng>,
     in_flight: Mutex<HashMap<ItemKey, u32>>,
+    /// `ClientRequestToken`s of the transactions forwarded so far.
+    tokens: Mutex<std::collections::HashSet<String>>,
     /// DynamoDB Local slows down sharply with many concurrent requests (its transactions run
     /// one at a time); DynamoDB does not. Calls queue here before they count as in flight.
     upstream_slots: tokio::sync::Semaphore,
@@ -156,6 +164,7 @@ impl FaultProxy {
             faults,
             http: reqwest::Client::new(),
             in_flight: Mutex::new(HashMap::new()),
+            tokens: Mutex::new(std::collections::HashSet::new()),
             upstream_slots: tokio::sync::Semaphore::new(UPSTREAM_SLOTS),
             injected: Arc::new(Injected::default()),
         });
@@ -315,6 +324,32 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Answer {
     }
     let _slot = state.upstream_slots.acquire().await.map_err(|_| Dropped)?;
     let transaction = operation == "TransactWriteItems";
+    if transaction && chance(&state, state.faults.unavailable) {
+        injected.unavailable.fetch_add(1, Ordering::Relaxed);
+        return Ok(Response::builder()
+            .status(StatusCode::SERVICE_UNAVAILABLE)
+            .header("content-type", "application/x-amz-json-1.0")
+            .body(Full::new(Bytes::from(
+                json!({"__type": "com.amazonaws.dynamodb.v20120810#ServiceUnavailable",
+                       "message": "Service unavailable"})
+                .to_string(),
+            )))
+            .expect("a valid response"));
+    }
+    if transaction && state.faults.throttle_resends {
+        let token = serde_json::from_slice::<Value>(&body)
+            .ok()
+            .and_then(|v| v.get("ClientRequestToken")?.as_str().map(str::to_owned));
+        if let Some(token) = token
+            && !state.tokens.lock().expect("tokens lock").insert(token)
+        {
+            injected.throttled.fetch_add(1, Ordering::Relaxed);
+            return Ok(error(
+                "ThrottlingException",
+                json!({"message": "Rate of requests exceeds the allowed throughput."}),
+            ));
+        }
+    }
     if transaction && chance(&state, state.faults.invalid) {
         injected.invalid.fetch_add(1, Ordering::Relaxed);
         return Ok(error(

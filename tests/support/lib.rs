@@ -18,6 +18,7 @@ use licensing::domain::{
     UserServiceConfig,
 };
 use licensing::store::dynamo::{DynamoStore, decode_license};
+use licensing::store::dynamo_configs::DynamoConfigStore;
 use licensing::store::keys::{group_pk, license_sk};
 use licensing::store::{LicenseStore, TenantStore, UsageStore};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -139,6 +140,8 @@ pub async fn seed_example_group(
         return Ok(());
     }
     let store = DynamoStore::new(client.clone(), table);
+    // Assignments check the services the configuration blocks.
+    let configs = DynamoConfigStore::new(client.clone(), user_services_table());
     // A pack is licensed only once its tenant defines it.
     store
         .create_pack(&write_ctx(), &group.tenant, &example_pack())
@@ -165,7 +168,7 @@ pub async fn seed_example_group(
         }
         let user = UserId::parse(format!("user{i}@example.com")).expect("user id");
         store
-            .assign_to_user(&write_ctx(), group, &user, &items, &[])
+            .assign_to_user(&write_ctx(), group, &user, &items, &configs)
             .await
             .map_err(failed)?;
     }

@@ -73,6 +73,16 @@ impl Alloc {
     }
 }
 
+/// What a tenant PUT entry asks of the tenant's allocation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PoolEntry {
+    Set(Alloc),
+    /// `"allocated": null`: no longer pooled.
+    Remove,
+    /// No `allocated` (the GET's read-only fields instead): left as it is.
+    Keep,
+}
+
 /// Who calls.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
@@ -86,8 +96,7 @@ pub enum Role {
 /// One request of a sequence.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
-    /// `null` removes the tenant's allocation.
-    TenantPut(Vec<(Item, Option<Alloc>)>),
+    TenantPut(Vec<(Item, PoolEntry)>),
     GroupPut {
         group: usize,
         items: Vec<(Item, Alloc)>,
@@ -199,9 +208,16 @@ impl Op {
         match self {
             Op::TenantPut(items) => {
                 let mut body = Map::new();
-                for (item, alloc) in items {
-                    let entry = json!({"name": item.name(),
-                        "allocated": alloc.map_or(Value::Null, |a| a.json(None))});
+                for (item, entry) in items {
+                    let entry = match entry {
+                        PoolEntry::Set(a) => {
+                            json!({"name": item.name(), "allocated": a.json(None)})
+                        }
+                        PoolEntry::Remove => json!({"name": item.name(), "allocated": null}),
+                        // What a GET shows and a PUT ignores.
+                        PoolEntry::Keep => json!({"name": item.name(), "pooled": true,
+                            "currentlyAllocated": 7, "unlimitedGroups": 0, "remaining": 1}),
+                    };
                     push(&mut body, item.list(), entry);
                 }
                 (
@@ -625,8 +641,17 @@ impl Model {
         }
     }
 
-    fn tenant_put(&mut self, items: &[(Item, Option<Alloc>)]) -> Expected {
-        let items = &in_body_order(items);
+    fn tenant_put(&mut self, entries: &[(Item, PoolEntry)]) -> Expected {
+        let entries = &in_body_order(entries);
+        // Entries without `allocated` leave their item alone (and are not in the receipt).
+        let items: Vec<(Item, Option<Alloc>)> = entries
+            .iter()
+            .filter_map(|(item, entry)| match entry {
+                PoolEntry::Set(a) => Some((*item, Some(*a))),
+                PoolEntry::Remove => Some((*item, None)),
+                PoolEntry::Keep => None,
+            })
+            .collect();
         let changing: Vec<&(Item, Option<Alloc>)> = items
             .iter()
             .filter(|(item, alloc)| self.pool.get(item).copied() != *alloc)
@@ -665,7 +690,16 @@ impl Model {
         if !changing.is_empty() {
             self.tenant_version += 1;
         }
-        Expected::ok(200, receipt(items.iter().map(|(i, _)| *i)))
+        // Every list the body carried is in the receipt, with the entries that set or removed.
+        let mut answer = receipt(items.iter().map(|(i, _)| *i));
+        for (item, _) in entries {
+            answer
+                .as_object_mut()
+                .expect("a receipt is an object")
+                .entry(item.list())
+                .or_insert_with(|| json!([]));
+        }
+        Expected::ok(200, answer)
     }
 
     fn group_put(
@@ -706,13 +740,15 @@ impl Model {
             }
             // The tenant's pool.
             let (old, new) = (share(stored), share(Some(alloc)));
-            let covered =
-                role == Role::TenantAdmin && !matches!(item, Item::Pack(_)) && alloc.licensed();
+            // A tenant admin gives a group more only of what the operator pooled; lowering or
+            // removing is theirs to do.
+            let gives_more = !old.unlimited && (new.unlimited || new.limited > old.limited);
+            let covered = role == Role::TenantAdmin && !matches!(item, Item::Pack(_)) && gives_more;
             let pool = self.pool.get(&item).copied();
             let pack_undefined = matches!(item, Item::Pack(p) if !self.packs.contains_key(&p));
             let (held_limited, _) = self.held(item);
             let refused = if old == new {
-                covered && pool.is_none()
+                false
             } else {
                 let delta = new.limited as i64 - old.limited as i64;
                 let rule = if new.unlimited && !old.unlimited {

@@ -55,6 +55,12 @@ pub struct PoolShare {
 }
 
 impl PoolShare {
+    /// Whether this share gives more than `other`: unlimited where it was not, or a larger
+    /// limited maximum.
+    pub fn exceeds(self, other: PoolShare) -> bool {
+        !other.unlimited && (self.unlimited || self.limited > other.limited)
+    }
+
     /// The share of a group allocation (`None`: no record, nothing taken).
     pub fn of(allocation: Option<Allocation>) -> Self {
         match allocation {
@@ -118,6 +124,19 @@ pub enum PoolRejection {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_share_exceeds_another_when_it_gives_more() {
+        let limited = |m| PoolShare::of(Some(Allocation::Limited(m)));
+        let unlimited = PoolShare::of(Some(Allocation::Unlimited));
+        assert!(limited(3).exceeds(limited(2)));
+        assert!(limited(1).exceeds(PoolShare::of(None)));
+        assert!(unlimited.exceeds(limited(9)));
+        assert!(!limited(9).exceeds(unlimited));
+        assert!(!limited(2).exceeds(limited(2)));
+        assert!(!PoolShare::of(None).exceeds(limited(2)));
+        assert!(!unlimited.exceeds(unlimited));
+    }
 
     #[test]
     fn shares_count_limited_maximums_and_unlimited_separately() {

@@ -36,19 +36,20 @@ pub enum UsageRejection {
 }
 
 /// The most services and packs one assignment request may name: each takes two writes of one
-/// DynamoDB transaction (the assignment and the counter), and a transaction holds at most 100.
-pub const MAX_ASSIGNMENTS_PER_REQUEST: usize = 50;
+/// DynamoDB transaction (the assignment and the counter), beside the check of the blocked
+/// services and an `Idempotency-Key`'s record, and a transaction holds at most 100.
+pub const MAX_ASSIGNMENTS_PER_REQUEST: usize = 49;
 
 /// The most writes one request may make: DynamoDB's limit of actions in one transaction, and a
 /// request is one transaction.
 pub const MAX_WRITES_PER_REQUEST: usize = 100;
 
 /// The writes an assignment change of `services` direct services and of packs with
-/// `pack_sizes` services each may need at most: per service its holding and its counter; per
-/// pack its assignment, its counter, the check of its definition, and per service of the pack a
-/// holding and a counter.
+/// `pack_sizes` services each may need at most: the check that the blocked services are still
+/// those read; per service its holding and its counter; per pack its assignment, its counter,
+/// the check of its definition, and per service of the pack a holding and a counter.
 pub fn writes_needed(services: usize, pack_sizes: &[usize]) -> usize {
-    2 * services + pack_sizes.iter().map(|k| 3 + 2 * k).sum::<usize>()
+    1 + 2 * services + pack_sizes.iter().map(|k| 3 + 2 * k).sum::<usize>()
 }
 
 /// One user service a user holds, and by which routes: assigned directly, through packs, or
@@ -82,10 +83,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_full_pack_and_fifty_services_each_fit_one_transaction() {
-        assert_eq!(writes_needed(50, &[]), 100);
-        assert_eq!(writes_needed(0, &[25]), 53);
-        assert_eq!(writes_needed(0, &[25, 25]), 106);
-        assert_eq!(writes_needed(1, &[1]), 7);
+    fn a_full_pack_and_forty_nine_services_each_fit_one_transaction_with_a_key() {
+        assert_eq!(writes_needed(MAX_ASSIGNMENTS_PER_REQUEST, &[]) + 1, 100);
+        assert_eq!(writes_needed(0, &[25]), 54);
+        assert_eq!(writes_needed(0, &[25, 25]), 107);
+        assert_eq!(writes_needed(1, &[1]), 8);
     }
 }

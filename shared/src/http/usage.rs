@@ -467,23 +467,9 @@ pub async fn assign_to_user<S: UsageStore, C: ConfigStore>(
     input: Input,
 ) -> Result<Response, ApiError> {
     let items = user_body(&input)?;
-    // Any item, a pack included, may newly give the user a service the operator's configuration
-    // no longer lets anyone be given. The configuration is operator data that changes rarely;
-    // it is read before the write.
-    let blocked: Vec<UserService> = if items.is_empty() {
-        Vec::new()
-    } else {
-        app.configs
-            .user_service_configs()
-            .await?
-            .into_iter()
-            .filter(|c| c.no_more_assignable)
-            .map(|c| c.technical_name)
-            .collect()
-    };
     let (ctx, answer) = write.answer(StatusCode::CREATED, &user_view(&items, true));
     app.licenses
-        .assign_to_user(&ctx, &group, &user, &items, &blocked)
+        .assign_to_user(&ctx, &group, &user, &items, &app.configs)
         .await
         .map_err(|e| {
             ApiError::from_store(e, |r| {

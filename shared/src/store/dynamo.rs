@@ -9,9 +9,11 @@ use super::retry::{self, Backoff};
 use super::{IfMatch, LicenseStore, Outcome, StoreError, Tagged, WriteCtx, etag, idempotency};
 use crate::domain::{Allocation, Authority, GroupLicenses, GroupRef, License, LicenseChange};
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::Config;
+use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason, TransactWriteItem};
 use std::collections::HashMap;
 
 pub(super) type Item = HashMap<String, AttributeValue>;
@@ -58,24 +60,26 @@ impl idempotency::KeepsRecords for DynamoStore {
 /// with the item as it was (actions ask for `ALL_OLD` on failure), so callers can say why.
 pub(super) type Transacted = Result<Result<(), Vec<(usize, Option<Item>)>>, StoreError>;
 
-/// How many times an attempt whose outcome is unknown (after the SDK's own retries) is sent
-/// again with the same token before the request says it does not know.
-const UNKNOWN_OUTCOME_RETRIES: u32 = 1;
+/// How many attempts a transaction gets when they fail for a passing reason (throttling, no
+/// answer, a server error), all with its token and within the request's deadline. More than the
+/// SDK's default of 3: a resend of a committed transaction is answered from its token, so each
+/// one more is cheap and it is how a lost answer is recovered.
+const TRANSIENT_ATTEMPTS: u32 = 6;
 
 /// Runs one planned transaction, the only way this crate writes.
 ///
 /// - The request's `Idempotency-Key` record, if any, is the last action
 ///   ([`idempotency::Record::action`], in `record_table`); when its condition fails, the key
 ///   already holds an answer: [`StoreError::Keyed`], whatever else failed.
-/// - One `ClientRequestToken` for the plan: the SDK resends it after an I/O error or timeout,
-///   and so does every retry here of the unchanged transaction (after a `TransactionConflict`,
-///   `TransactionInProgress`, or an outcome the SDK could not learn). DynamoDB answers a resend
-///   of a committed transaction with success instead of running it again, so the caller's own
-///   write is never answered as a conflict with itself. A re-planned transaction (the caller
-///   re-read) calls this again and gets a new token.
+/// - One `ClientRequestToken` for the plan, kept by every retry here of the unchanged
+///   transaction (after a `TransactionConflict`, `TransactionInProgress`, throttling, an I/O
+///   error or timeout). DynamoDB answers a resend of a committed transaction with success
+///   instead of running it again, so the caller's own write is never answered as a conflict
+///   with itself. A re-planned transaction (the caller re-read) calls this again and gets a new
+///   token.
 /// - Conflicts wait a backoff within the request's deadline ([`retry::Backoff`]), then
-///   `Contended`. Throttling the SDK could not retry away, and an unreachable store, are
-///   `Unavailable` (its outcome `Unknown` once an attempt may have been applied); a request
+///   `Contended`. Throttling, no answer and server errors get [`TRANSIENT_ATTEMPTS`], then are
+///   `Unavailable`, whose outcome is `Unknown` once an attempt may have been applied; a request
 ///   DynamoDB refuses as invalid is a `Defect`.
 pub(super) async fn transact(
     client: &Client,
@@ -102,58 +106,39 @@ pub(super) async fn transact(
     let mut backoff = Backoff::new(ctx.deadline);
     // Once an attempt may have been applied, every later failure leaves the outcome unknown.
     let mut maybe_applied = false;
-    let mut unknown_retries = 0;
+    let mut transient = 0;
     loop {
+        // The SDK's own retries are off for this call: each attempt's failure is seen here, so
+        // the answer can say whether the write may have been applied.
         let result = client
             .transact_write_items()
             .set_transact_items(Some(items.clone()))
             .client_request_token(&token)
+            .customize()
+            .config_override(Config::builder().retry_config(RetryConfig::disabled()))
             .send()
             .await;
         let err = match result {
             Ok(_) => return Ok(Ok(())),
             Err(err) => err,
         };
-        let outcome = |maybe: bool| {
-            if maybe {
-                Outcome::Unknown
-            } else {
-                Outcome::NotWritten
-            }
-        };
-        let reasons = match &err {
-            SdkError::ServiceError(service) => match service.err() {
-                TransactWriteItemsError::TransactionCanceledException(e) => {
-                    e.cancellation_reasons().to_vec()
-                }
-                // Our own token is still being applied: its outcome is coming.
-                TransactWriteItemsError::TransactionInProgressException(_) => {
-                    maybe_applied = true;
-                    backoff.pause().await.map_err(|e| unknown_if(e, true))?;
-                    continue;
-                }
-                TransactWriteItemsError::ThrottlingException(_)
-                | TransactWriteItemsError::ProvisionedThroughputExceededException(_)
-                | TransactWriteItemsError::RequestLimitExceeded(_) => {
-                    return Err(unavailable(&err, outcome(maybe_applied)));
-                }
-                TransactWriteItemsError::InternalServerError(_) => {
-                    return Err(unavailable(&err, Outcome::Unknown));
-                }
-                _ => return Err(defect(&err)),
-            },
-            SdkError::TimeoutError(_)
-            | SdkError::DispatchFailure(_)
-            | SdkError::ResponseError(_) => {
+        let reasons = match classify(&err) {
+            Attempt::Cancelled(reasons) => reasons,
+            Attempt::Defect => return Err(defect(&err)),
+            // Our own token is still being applied elsewhere: its outcome is coming.
+            Attempt::InProgress => {
                 maybe_applied = true;
-                if unknown_retries < UNKNOWN_OUTCOME_RETRIES && backoff.pause().await.is_ok() {
-                    unknown_retries += 1;
+                backoff.pause().await.map_err(|e| unknown_if(e, true))?;
+                continue;
+            }
+            Attempt::Transient { may_have_applied } => {
+                maybe_applied |= may_have_applied;
+                transient += 1;
+                if transient < TRANSIENT_ATTEMPTS && backoff.pause().await.is_ok() {
                     continue;
                 }
-                return Err(unavailable(&err, Outcome::Unknown));
+                return Err(unavailable(&err, outcome(maybe_applied)));
             }
-            // ConstructionFailure, ...: a request we could not build.
-            _ => return Err(defect(&err)),
         };
         let code = |i: usize| reasons.get(i).and_then(|r| r.code());
         if let (Some(i), Some(record)) = (record_index, &ctx.record)
@@ -193,10 +178,66 @@ pub(super) async fn transact(
                 Some("ThrottlingError" | "ProvisionedThroughputExceeded")
             )
         }) {
+            transient += 1;
+            if transient < TRANSIENT_ATTEMPTS && backoff.pause().await.is_ok() {
+                continue;
+            }
             return Err(unavailable(&err, outcome(maybe_applied)));
         }
         // ValidationError, ItemCollectionSizeLimitExceeded, ...: retrying cannot help.
         return Err(defect(&err));
+    }
+}
+
+fn outcome(maybe_applied: bool) -> Outcome {
+    if maybe_applied {
+        Outcome::Unknown
+    } else {
+        Outcome::NotWritten
+    }
+}
+
+/// What one attempt of a transaction came to, short of success.
+enum Attempt {
+    /// DynamoDB cancelled it: nothing of it was applied; the reasons say why, per action.
+    Cancelled(Vec<CancellationReason>),
+    /// Another attempt with the same token is being applied.
+    InProgress,
+    /// Worth another attempt: throttled (nothing applied), or no answer / a server error
+    /// (`may_have_applied`).
+    Transient { may_have_applied: bool },
+    /// A request DynamoDB refuses as invalid, or one we could not build: retrying cannot help.
+    Defect,
+}
+
+fn classify<R>(err: &SdkError<TransactWriteItemsError, R>) -> Attempt {
+    match err {
+        SdkError::ServiceError(service) => match service.err() {
+            TransactWriteItemsError::TransactionCanceledException(e) => {
+                Attempt::Cancelled(e.cancellation_reasons().to_vec())
+            }
+            TransactWriteItemsError::TransactionInProgressException(_) => Attempt::InProgress,
+            TransactWriteItemsError::ThrottlingException(_)
+            | TransactWriteItemsError::ProvisionedThroughputExceededException(_)
+            | TransactWriteItemsError::RequestLimitExceeded(_) => Attempt::Transient {
+                may_have_applied: false,
+            },
+            TransactWriteItemsError::InternalServerError(_) => Attempt::Transient {
+                may_have_applied: true,
+            },
+            // A 5xx DynamoDB does not model (ServiceUnavailable): it may have applied.
+            other if other.code().is_none_or(|c| c.contains("Unavailable")) => Attempt::Transient {
+                may_have_applied: true,
+            },
+            _ => Attempt::Defect,
+        },
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            Attempt::Transient {
+                may_have_applied: true,
+            }
+        }
+        // ConstructionFailure, ...: a request we could not build.
+        _ => Attempt::Defect,
     }
 }
 

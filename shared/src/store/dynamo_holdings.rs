@@ -16,13 +16,14 @@
 //! a counter's refusal the answer, so a 409 never blames a license for a race.
 
 use super::dynamo::{DynamoStore, Item, built, key, number, read_u32};
+use super::dynamo_configs::blocked_unchanged;
 use super::dynamo_usage::{count_down, count_up, full_or_unlicensed};
 use super::keys::{
     PACKDEF_PREFIX, assignment_sk, group_pk, packdef_sk, parse_assignment_sk, tenant_pk,
     user_prefix,
 };
 use super::retry::Backoff;
-use super::{RejectReason, Rejection, StoreError, WriteCtx, etag};
+use super::{ConfigStore, RejectReason, Rejection, StoreError, WriteCtx, etag};
 use crate::domain::usage::{MAX_WRITES_PER_REQUEST, writes_needed};
 use crate::domain::{
     Assignable, GroupRef, Holding, Licensable, PackName, UsageRejection, UserHoldings, UserId,
@@ -294,26 +295,32 @@ impl DynamoStore {
         })
     }
 
-    pub(super) async fn assign_holdings(
+    pub(super) async fn assign_holdings<C: ConfigStore>(
         &self,
         ctx: &WriteCtx,
         group: &GroupRef,
         user: &UserId,
         items: &[Assignable],
-        blocked: &[UserService],
+        configs: &C,
     ) -> Result<(), StoreError> {
         let (pk, prefix) = (group_pk(group), user_prefix(user));
         let wants_packs = items.iter().any(|i| matches!(i, Assignable::Pack(_)));
         let mut backoff = Backoff::new(ctx.deadline);
         loop {
-            // Both reads at once: one round trip of latency.
-            let (records, definitions) = if wants_packs {
-                let (records, definitions) =
-                    tokio::join!(self.user_records(group, user), self.pack_services(group));
-                (records?, definitions?)
-            } else {
-                (self.user_records(group, user).await?, BTreeMap::new())
+            // The reads at once: one round trip of latency.
+            let definitions = async {
+                if wants_packs {
+                    self.pack_services(group).await
+                } else {
+                    Ok(BTreeMap::new())
+                }
             };
+            let (records, definitions, blocked) = tokio::join!(
+                self.user_records(group, user),
+                definitions,
+                configs.blocked_services()
+            );
+            let (records, definitions, blocked) = (records?, definitions?, blocked?);
             // Packs the tenant does not define cannot be licensed, so a count-up refuses them
             // as not licensed; they give no services.
             let pack_of = |p: &PackName| {
@@ -399,9 +406,11 @@ impl DynamoStore {
                 }
             }
             let mut refused = Vec::new();
+            let mut gives_new = false;
             for (service, (held, origin)) in &routes {
                 let was = records.holdings.get(service);
-                if was.is_none() && blocked.contains(service) {
+                gives_new |= was.is_none();
+                if was.is_none() && blocked.services.contains(service) {
                     refused.push(rejection(
                         origin,
                         *service,
@@ -426,6 +435,10 @@ impl DynamoStore {
             }
             if !refused.is_empty() {
                 return Err(StoreError::Rejected(refused));
+            }
+            // What was not blocked when read must still not be when this commits.
+            if gives_new && let Some(check) = blocked_unchanged(&blocked)? {
+                plan.push(check, Meaning::Guard);
             }
             match self.settle(ctx, plan).await? {
                 Settled::Done => return Ok(()),

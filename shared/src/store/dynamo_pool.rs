@@ -222,8 +222,8 @@ impl DynamoStore {
     }
 
     /// Moves the tenant's pool record by the difference between two group shares; the pool rule
-    /// is a condition only when the group takes more. With `covered`, the tenant must hold an
-    /// allocation of the item (a tenant admin's PUT), checked even when the share stays.
+    /// is a condition only when the group takes more. With `covered` (a tenant admin's PUT that
+    /// gives the group more), the tenant must hold an allocation of the item.
     fn pool_move(
         &self,
         tenant: &TenantId,
@@ -232,25 +232,11 @@ impl DynamoStore {
         new: PoolShare,
         covered: bool,
     ) -> Result<Option<TransactWriteItem>, StoreError> {
+        if old == new {
+            return Ok(None);
+        }
         let key = key(&tenant_pk(tenant), pool_sk(item));
         let coverage = "attribute_exists(unlimited)";
-        if old == new {
-            if !covered {
-                return Ok(None);
-            }
-            let check = ConditionCheck::builder()
-                .table_name(self.table())
-                .set_key(Some(key))
-                .condition_expression(coverage)
-                .return_values_on_condition_check_failure(
-                    ReturnValuesOnConditionCheckFailure::AllOld,
-                );
-            return Ok(Some(
-                TransactWriteItem::builder()
-                    .condition_check(built(check.build())?)
-                    .build(),
-            ));
-        }
         let delta = i64::from(new.limited) - i64::from(old.limited);
         let unlimited_delta = i64::from(new.unlimited) - i64::from(old.unlimited);
         let mut update = Update::builder()
@@ -340,19 +326,16 @@ impl DynamoStore {
                         old: was,
                     });
                 }
-                let now = Some(change.allocation);
-                // A tenant admin licenses a group only services the tenant was allocated;
-                // packs consume their services, so need no allocation of their own.
+                let (old, new) = (PoolShare::of(was), PoolShare::of(Some(change.allocation)));
+                // A tenant admin gives a group more only of services the operator allocated to
+                // the tenant (lowering or removing is always theirs to do); packs consume their
+                // services, so need no allocation of their own.
                 let covered = authority == Authority::Tenant
                     && !matches!(change.item, Licensable::Pack(_))
-                    && change.allocation.is_licensed();
-                if let Some(pool) = self.pool_move(
-                    &group.tenant,
-                    &change.item,
-                    PoolShare::of(was),
-                    PoolShare::of(now),
-                    covered,
-                )? {
+                    && new.exceeds(old);
+                if let Some(pool) =
+                    self.pool_move(&group.tenant, &change.item, old, new, covered)?
+                {
                     actions.push(pool);
                     meaning.push(Action::Pool { change: i });
                 }

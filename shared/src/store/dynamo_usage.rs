@@ -18,10 +18,10 @@ use super::keys::{
     GROUP_LICENSE_PREFIX, group_pk, instance_prefix, instance_sk, license_sk, parse_license_sk,
 };
 use super::retry::Backoff;
-use super::{RejectReason, Rejection, StoreError, UsageStore, WriteCtx};
+use super::{ConfigStore, RejectReason, Rejection, StoreError, UsageStore, WriteCtx};
 use crate::domain::{
     Assignable, GroupRef, GroupService, InstanceName, Licensable, License, UsageRejection,
-    UserHoldings, UserId, UserService,
+    UserHoldings, UserId,
 };
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
@@ -365,15 +365,15 @@ impl UsageStore for DynamoStore {
         self.holdings(group, user).await
     }
 
-    async fn assign_to_user(
+    async fn assign_to_user<C: ConfigStore>(
         &self,
         ctx: &WriteCtx,
         group: &GroupRef,
         user: &UserId,
         items: &[Assignable],
-        blocked: &[UserService],
+        configs: &C,
     ) -> Result<(), StoreError> {
-        self.assign_holdings(ctx, group, user, items, blocked).await
+        self.assign_holdings(ctx, group, user, items, configs).await
     }
 
     async fn unassign_from_user(

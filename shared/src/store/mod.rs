@@ -222,6 +222,20 @@ pub trait ConfigStore: Send + Sync {
         name: &InstanceName,
         if_match: Option<&IfMatch>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// The services some configuration object marks `no_more_assignable`, with what a write
+    /// that relies on them checks to be still current (one `GetItem`).
+    fn blocked_services(&self) -> impl Future<Output = Result<Blocked, StoreError>> + Send;
+}
+
+/// The services nobody may be newly given (a configuration object marks them
+/// `no_more_assignable`), as read: an assignment's transaction checks that the set it used is
+/// still the current one, so a configuration change that commits meanwhile makes it re-read.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Blocked {
+    pub services: Vec<UserService>,
+    /// Where the set is kept and the version read (none: nothing to check, as in tools).
+    pub(crate) guard: Option<(String, u64)>,
 }
 
 /// Usage of a group's licenses. Every write moves the license counter (`inUse`) in the same
@@ -288,17 +302,19 @@ pub trait UsageStore: Send + Sync {
     /// count as done. A new pack takes a unit of the pack's license and, for each of its
     /// services the user does not hold yet, a unit of that service's; a new direct service one
     /// unit unless the user already holds it through a pack. The definition of each new pack is
-    /// checked by the transaction to be the one read. `blocked` services (no longer assignable)
-    /// are refused when they would be newly held, by whatever route. Rejections (by index into
-    /// `items`): `Usage(NotLicensed | OverLimit | NoMoreAssignable)`, or `ThroughPack` naming the
-    /// service; a request needing more than 100 writes is `TooManyWrites`.
-    fn assign_to_user(
+    /// checked by the transaction to be the one read. Services `configs` marks no longer
+    /// assignable ([`ConfigStore::blocked_services`]) are refused when they would be newly held,
+    /// by whatever route, and the transaction checks that set is still current. Rejections (by
+    /// index into `items`): `Usage(NotLicensed | OverLimit | NoMoreAssignable)`, or
+    /// `ThroughPack` naming the service; a request needing more than 100 writes is
+    /// `TooManyWrites`.
+    fn assign_to_user<C: ConfigStore>(
         &self,
         ctx: &WriteCtx,
         group: &GroupRef,
         user: &UserId,
         items: &[Assignable],
-        blocked: &[UserService],
+        configs: &C,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Removes all of `items` from the user that are assigned: a pack gives back its unit and the
