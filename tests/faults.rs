@@ -43,6 +43,15 @@ fn conflicts(seed: u64) -> Faults {
     }
 }
 
+/// Every transaction held 1.5 s at the proxy: long enough to change what it read meanwhile.
+fn held(seed: u64) -> Faults {
+    Faults {
+        seed,
+        hold: Duration::from_millis(1500),
+        ..Faults::default()
+    }
+}
+
 fn limited(max: u32) -> Value {
     json!({"unlimited": false, "maximum": max})
 }
@@ -762,81 +771,10 @@ async fn lost_responses_on_a_hot_counter_never_answer_a_callers_own_create_as_ta
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_write_whose_outcome_is_unknown_says_so_and_its_key_then_tells_the_outcome() {
-    let _one = ONE_AT_A_TIME.lock().await;
-    // Every committed response is lost, however often the SDK resends: the server cannot learn
-    // the outcome.
-    let Some((_proxy, server)) = stack(Faults {
-        seed: 13,
-        lose: 1.0,
-        ..Faults::default()
-    })
-    .await
-    else {
-        return;
-    };
-    let t = Tenant::new("unknown");
-    let direct = Api::from_env();
-    t.license(
-        &direct,
-        "g",
-        json!({"groupServices": [{"name": "Hunt Group", "allocated": limited(5)}]}),
-    )
-    .await;
-    let path = format!(
-        "/api/v1/tenants/{}/groups/g/services/hunt-group/instances/",
-        t.id
-    );
-    let body = json!({"name": "Sales"}).to_string();
-    let key = format!("{}-sales", t.id);
-    let faulty = Api::at(&server.base, Caller::operator());
-    let lost = faulty
-        .send("POST", &path, Some(&body))
-        .with("Idempotency-Key", &key)
-        .await;
-    assert_eq!(
-        (lost.status, lost.code()),
-        (503, "STORAGE_UNAVAILABLE"),
-        "{}",
-        lost.json
-    );
-    let message = lost.json["errors"][0]["message"]
-        .as_str()
-        .unwrap_or_default();
-    assert!(
-        message.contains("may or may not have been applied")
-            && !message.contains("nothing was changed"),
-        "the answer says the outcome is unknown: {message}"
-    );
-    // It was applied; the same request with its key (DynamoDB reachable again) learns that,
-    // with the first answer, instead of an IN_PROGRESS limbo or a conflict with itself.
-    let again = direct
-        .send("POST", &path, Some(&body))
-        .with("Idempotency-Key", &key)
-        .await;
-    assert_eq!(
-        (again.status, &again.json),
-        (201, &json!({"name": "Sales"}))
-    );
-    assert_eq!(again.header("idempotent-replayed"), Some("true"));
-    assert_eq!(
-        t.in_use(&direct, "g", "groupServices", "Hunt Group").await,
-        Some(1)
-    );
-    audit_clean(&t.id).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_assignment_uses_the_pack_definition_its_transaction_checks() {
     let _one = ONE_AT_A_TIME.lock().await;
     // Transactions wait at the proxy long enough for the pack to be redefined meanwhile.
-    let Some((_proxy, server)) = stack(Faults {
-        seed: 14,
-        hold: Duration::from_millis(1500),
-        ..Faults::default()
-    })
-    .await
-    else {
+    let Some((_proxy, server)) = stack(held(14)).await else {
         return;
     };
     let direct = Api::from_env();
@@ -1000,61 +938,91 @@ async fn the_audit_reports_each_state_it_used_to_miss() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_lost_write_whose_resends_are_throttled_says_its_outcome_is_unknown() {
-    let _one = ONE_AT_A_TIME.lock().await;
-    // The first attempt commits and its answer is lost; every resend (the same token) is
-    // throttled: the server never learns the outcome, and must not claim nothing was changed.
-    let Some((proxy, server)) = stack(Faults {
-        seed: 15,
-        lose: 1.0,
-        throttle_resends: true,
-        ..Faults::default()
-    })
-    .await
-    else {
+/// A keyed write through a proxy that keeps its outcome from the server (`faults`): the answer
+/// is a 503 that says the outcome is unknown, never "nothing was changed"; the write was
+/// applied, and the same request with its key (DynamoDB reachable again) learns that with the
+/// first answer, instead of an IN_PROGRESS limbo or a conflict with itself.
+async fn unknown_outcome_then_replayed(faults: Faults, label: &str) {
+    let Some((proxy, server)) = stack(faults).await else {
         return;
     };
-    let t = Tenant::new("throttled-resend");
+    let t = Tenant::new(label);
     let direct = Api::from_env();
     t.license(
         &direct,
         "g",
-        json!({"userServices": [{"name": "Call Waiting", "allocated": limited(5)}]}),
+        json!({"groupServices": [{"name": "Hunt Group", "allocated": limited(5)}]}),
     )
     .await;
-    let body = json!({"services": named(&["Call Waiting"])}).to_string();
-    let key = format!("{}-resend", t.id);
+    let path = format!(
+        "/api/v1/tenants/{}/groups/g/services/hunt-group/instances/",
+        t.id
+    );
+    let body = json!({"name": "Sales"}).to_string();
+    let key = format!("{}-sales", t.id);
     let faulty = Api::at(&server.base, Caller::operator());
-    let reply = faulty
-        .send("POST", &t.user("g", "rita"), Some(&body))
+    let lost = faulty
+        .send("POST", &path, Some(&body))
         .with("Idempotency-Key", &key)
         .await;
     assert_eq!(
-        (reply.status, reply.code()),
+        (lost.status, lost.code()),
         (503, "STORAGE_UNAVAILABLE"),
-        "{}",
-        reply.json
+        "{label}: {}",
+        lost.json
     );
-    let message = reply.json["errors"][0]["message"]
+    let message = lost.json["errors"][0]["message"]
         .as_str()
         .unwrap_or_default();
     assert!(
-        message.contains("may or may not have been applied"),
-        "the outcome is unknown: {message}"
+        message.contains("may or may not have been applied")
+            && !message.contains("nothing was changed"),
+        "{label}: the answer says the outcome is unknown: {message}"
     );
-    assert!(Injected::get(&proxy.injected().throttled) >= 1);
-    // It was applied: the key tells.
+    assert!(Injected::get(&proxy.injected().lost) >= 1, "{label}");
     let again = direct
-        .send("POST", &t.user("g", "rita"), Some(&body))
+        .send("POST", &path, Some(&body))
         .with("Idempotency-Key", &key)
         .await;
-    assert_eq!(again.status, 201, "{}", again.json);
-    assert_eq!(again.header("idempotent-replayed"), Some("true"));
     assert_eq!(
-        t.in_use(&direct, "g", "userServices", "Call Waiting").await,
-        Some(1)
+        (again.status, &again.json),
+        (201, &json!({"name": "Sales"})),
+        "{label}"
     );
+    assert_eq!(again.header("idempotent-replayed"), Some("true"), "{label}");
+    assert_eq!(
+        t.in_use(&direct, "g", "groupServices", "Hunt Group").await,
+        Some(1),
+        "{label}"
+    );
+    audit_clean(&t.id).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_whose_outcome_is_unknown_says_so_and_its_key_then_tells_the_outcome() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    // Every committed answer is lost, however often the write is resent.
+    unknown_outcome_then_replayed(
+        Faults {
+            seed: 13,
+            lose: 1.0,
+            ..Faults::default()
+        },
+        "unknown",
+    )
+    .await;
+    // The first answer is lost, and every resend (the same token) is throttled: the resends
+    // say nothing of the first attempt.
+    unknown_outcome_then_replayed(
+        Faults {
+            seed: 15,
+            lose: 1.0,
+            throttle_resends: true,
+            ..Faults::default()
+        },
+        "throttled-resend",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1086,13 +1054,7 @@ async fn dynamodb_answering_503_is_a_retry_later_not_a_defect() {
 async fn a_service_blocked_while_an_assignment_commits_is_not_given() {
     let _one = ONE_AT_A_TIME.lock().await;
     // The assignment's transaction waits at the proxy while the operator blocks the service.
-    let Some((_proxy, server)) = stack(Faults {
-        seed: 17,
-        hold: Duration::from_millis(1500),
-        ..Faults::default()
-    })
-    .await
-    else {
+    let Some((_proxy, server)) = stack(held(17)).await else {
         return;
     };
     let direct = Api::from_env();
@@ -1136,4 +1098,80 @@ async fn a_service_blocked_while_an_assignment_commits_is_not_given() {
         Some(0)
     );
     audit_clean(&t.id).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idempotency_key_costs_no_round_trip() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let Some((proxy, server)) = stack(Faults {
+        seed: 18,
+        ..Faults::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let api = Api::at(&server.base, Caller::operator());
+    let t = Tenant::new("round-trips");
+    t.define(&api, "Duo", &["Call Waiting", "Call Return"])
+        .await;
+    t.license(
+        &api,
+        "g",
+        json!({"userServices": [{"name": "Call Waiting", "allocated": {"unlimited": true}},
+                                {"name": "Call Return", "allocated": {"unlimited": true}}],
+               "groupServices": [{"name": "Hunt Group", "allocated": {"unlimited": true}}],
+               "servicePacks": [{"name": "Duo", "allocated": {"unlimited": true}}]}),
+    )
+    .await;
+    // Once any configuration write moved the blocked counts, their copies exist: the state of
+    // a deployment (before it, an assignment also reads the configuration objects).
+    let warm = format!("/api/v1/configs/user_services/{}-warm/", t.id);
+    let blocking = json!({"technical_name": "Priority Alert", "no_more_assignable": true});
+    assert_eq!(api.put(&warm, &blocking).await.status, 200);
+    assert_eq!(api.send("DELETE", &warm, None).await_empty().await, 204);
+    let injected = proxy.injected();
+    // DynamoDB calls of one request (the proxy counts them), with and without a key.
+    let calls = |path: String, body: Value, key: Option<String>| {
+        let (api, injected) = (&api, &injected);
+        async move {
+            let before = Injected::get(&injected.calls);
+            let mut request = api.send("POST", &path, Some(&body.to_string()));
+            if let Some(key) = &key {
+                request = request.with("Idempotency-Key", key);
+            }
+            let reply = request.await;
+            assert_eq!(reply.status, 201, "{}", reply.json);
+            Injected::get(&injected.calls) - before
+        }
+    };
+    let direct = json!({"services": named(&["Call Waiting"])});
+    let pack = json!({"servicePacks": named(&["Duo"])});
+    let instances = format!(
+        "/api/v1/tenants/{}/groups/g/services/hunt-group/instances/",
+        t.id
+    );
+    let mut figures = Vec::new();
+    for (what, path, body) in [
+        ("direct assignment", t.user("g", "a"), direct),
+        ("pack assignment", t.user("g", "b"), pack),
+        ("instance", instances.clone(), json!({"name": "one"})),
+    ] {
+        let plain = calls(path.clone(), body.clone(), None).await;
+        let other_path = path.replace("/a/", "/a2/").replace("/b/", "/b2/");
+        let other_body = if what == "instance" {
+            json!({"name": "two"})
+        } else {
+            body
+        };
+        let keyed = calls(other_path, other_body, Some(format!("{}-{what}", t.id))).await;
+        assert_eq!(plain, keyed, "{what}: a key adds no DynamoDB call");
+        figures.push((what, plain));
+    }
+    eprintln!("DynamoDB calls per request: {figures:?}");
+    // An instance is one transaction; an assignment reads (the user, the blocked services, and
+    // for packs their definitions, at once) then writes one transaction.
+    assert_eq!(figures[2].1, 1);
+    assert_eq!(figures[0].1, 3);
+    assert_eq!(figures[1].1, 4);
 }

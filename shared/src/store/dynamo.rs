@@ -10,11 +10,14 @@ use super::{IfMatch, LicenseStore, Outcome, StoreError, Tagged, WriteCtx, etag, 
 use crate::domain::{Allocation, Authority, GroupLicenses, GroupRef, License, LicenseChange};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::Config;
+use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason, TransactWriteItem};
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 pub(super) type Item = HashMap<String, AttributeValue>;
 
@@ -59,6 +62,11 @@ impl idempotency::KeepsRecords for DynamoStore {
 /// A transaction's outcome: `Ok(Err(failed))` lists the actions whose condition failed, each
 /// with the item as it was (actions ask for `ALL_OLD` on failure), so callers can say why.
 pub(super) type Transacted = Result<Result<(), Vec<(usize, Option<Item>)>>, StoreError>;
+
+/// The longest one attempt of a transaction may take (the client's attempt timeout).
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Kept back from the request's deadline to answer after the last attempt.
+const ANSWER_TIME: Duration = Duration::from_millis(200);
 
 /// How many attempts a transaction gets when they fail for a passing reason (throttling, no
 /// answer, a server error), all with its token and within the request's deadline. More than the
@@ -108,14 +116,32 @@ pub(super) async fn transact(
     let mut maybe_applied = false;
     let mut transient = 0;
     loop {
+        // An attempt may take no longer than the request has left, so that a store that does
+        // not answer is told as such (with what may have been applied) before the deadline.
+        let left = ctx
+            .deadline
+            .saturating_duration_since(Instant::now())
+            .saturating_sub(ANSWER_TIME)
+            .min(ATTEMPT_TIMEOUT);
+        if left.is_zero() {
+            return Err(unknown_if(StoreError::Contended, maybe_applied));
+        }
         // The SDK's own retries are off for this call: each attempt's failure is seen here, so
         // the answer can say whether the write may have been applied.
+        let attempt = Config::builder()
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .operation_attempt_timeout(left)
+                    .operation_timeout(left)
+                    .build(),
+            );
         let result = client
             .transact_write_items()
             .set_transact_items(Some(items.clone()))
             .client_request_token(&token)
             .customize()
-            .config_override(Config::builder().retry_config(RetryConfig::disabled()))
+            .config_override(attempt)
             .send()
             .await;
         let err = match result {
@@ -210,7 +236,7 @@ enum Attempt {
     Defect,
 }
 
-fn classify<R>(err: &SdkError<TransactWriteItemsError, R>) -> Attempt {
+fn classify(err: &SdkError<TransactWriteItemsError, HttpResponse>) -> Attempt {
     match err {
         SdkError::ServiceError(service) => match service.err() {
             TransactWriteItemsError::TransactionCanceledException(e) => {
@@ -225,8 +251,9 @@ fn classify<R>(err: &SdkError<TransactWriteItemsError, R>) -> Attempt {
             TransactWriteItemsError::InternalServerError(_) => Attempt::Transient {
                 may_have_applied: true,
             },
-            // A 5xx DynamoDB does not model (ServiceUnavailable): it may have applied.
-            other if other.code().is_none_or(|c| c.contains("Unavailable")) => Attempt::Transient {
+            // Any other answer of the server side (503 ServiceUnavailable, 500 InternalFailure,
+            // ...): it may have applied. A 4xx (ValidationException, ...) is ours.
+            _ if service.raw().status().is_server_error() => Attempt::Transient {
                 may_have_applied: true,
             },
             _ => Attempt::Defect,

@@ -5,18 +5,25 @@
 //! (one per offered service and audience); `add_data` is kept as its JSON text so any JSON object
 //! round-trips unchanged.
 //!
-//! Beside them, one record (`PK = SK = CONFIG#blocked`) keeps what the objects block: per
-//! technical name, how many objects mark it `no_more_assignable` (`n#<name>`), and a version
-//! `v` that every change of those counts moves. Each object write moves the counts in its own
-//! transaction (under "the object is still as read"), so the record is always what the objects
-//! say; an assignment reads it with one `GetItem` and checks in its transaction that `v` is still
-//! the version it read. The record is created by the first write that changes a count, from the
-//! objects then stored; until then an assignment checks that it still does not exist.
+//! Beside them, a record keeps what the objects block: per technical name, how many objects mark
+//! it `no_more_assignable` (`n#<name>`), and a version `v` that every change of those counts
+//! moves. Each object write moves the counts in its own transaction (under "the object is still
+//! as read"), so the record is always what the objects say. An assignment reads it with one
+//! `GetItem` and checks in its transaction that `v` is still the version it read, so an object
+//! written meanwhile makes it read again.
+//!
+//! A transaction's items conflict with every other transaction that includes them, a check
+//! included: one record checked by every assignment of every tenant would serialise them all. So
+//! the record has [`COPIES`] identical copies, each its own partition (`PK =
+//! CONFIG#blocked#<n>`); a group's assignments check the copy its key hashes to, and an object
+//! write (rare: operators curate them) moves every copy. The copies are created by the first
+//! write that changes a count, from the objects then stored; until then an assignment checks
+//! that its copy still does not exist.
 
 use super::dynamo::{built, read_failure, transact};
 use super::retry::Backoff;
 use super::{Blocked, ConfigStore, IfMatch, StoreError, Tagged, WriteCtx, etag};
-use crate::domain::{Audience, InstanceName, UserService, UserServiceConfig};
+use crate::domain::{Audience, GroupRef, InstanceName, UserService, UserServiceConfig};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem, Update,
@@ -113,22 +120,38 @@ fn decode(item: &Item) -> Option<UserServiceConfig> {
     Some(config)
 }
 
-/// The key of the record of what the objects block.
-const BLOCKED: &str = "CONFIG#blocked";
+/// How many copies of the blocked counts there are (see the module comment). An object write
+/// moves them all in its transaction, beside the object and an Idempotency-Key's record.
+const COPIES: usize = 16;
+const BLOCKED_SK: &str = "CONFIG#blocked";
 
-fn blocked_key() -> Item {
+fn copy_key(copy: usize) -> Item {
     HashMap::from([
-        ("PK".to_owned(), AttributeValue::S(BLOCKED.to_owned())),
-        ("SK".to_owned(), AttributeValue::S(BLOCKED.to_owned())),
+        (
+            "PK".to_owned(),
+            AttributeValue::S(format!("{BLOCKED_SK}#{copy:02}")),
+        ),
+        ("SK".to_owned(), AttributeValue::S(BLOCKED_SK.to_owned())),
     ])
 }
 
-/// The attribute counting the objects that block `service`.
-fn count_of(service: UserService) -> String {
-    format!("n#{}", service.name())
+/// The copy a group's assignments check: its key hashed (FNV-1a, stable across builds).
+fn copy_for(group: &GroupRef) -> usize {
+    let mut hash: u32 = 0x811c_9dc5;
+    let key = [group.tenant.as_str(), group.group.as_str()];
+    for byte in key.join("/").bytes() {
+        hash ^= u32::from(byte);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    hash as usize % COPIES
 }
 
-/// The blocked services and the version of a record read back.
+/// The attribute counting the objects that block the service named `technical_name`.
+fn count_of(technical_name: &str) -> String {
+    format!("n#{technical_name}")
+}
+
+/// The blocked services and the version of a copy read back.
 fn decode_blocked(item: &Item) -> (Vec<UserService>, u64) {
     let mut services: Vec<UserService> = item
         .iter()
@@ -148,17 +171,17 @@ fn decode_blocked(item: &Item) -> (Vec<UserService>, u64) {
     (services, version)
 }
 
-/// The check an assignment's transaction makes of the set it used: still version `version`
-/// (0: the record still does not exist). `None` when there is nothing to check.
+/// The check an assignment's transaction makes of the blocked services it used: its copy is
+/// still version `version` (0: still does not exist). `None` when there is nothing to check.
 pub(super) fn blocked_unchanged(
     blocked: &Blocked,
 ) -> Result<Option<TransactWriteItem>, StoreError> {
-    let Some((table, version)) = &blocked.guard else {
+    let Some((table, copy, version)) = &blocked.guard else {
         return Ok(None);
     };
     let check = ConditionCheck::builder()
         .table_name(table)
-        .set_key(Some(blocked_key()));
+        .set_key(Some(copy_key(*copy)));
     let check = if *version == 0 {
         check.condition_expression("attribute_not_exists(PK)")
     } else {
@@ -173,16 +196,28 @@ pub(super) fn blocked_unchanged(
     ))
 }
 
-/// Whether an object blocks its service: the count it adds.
-fn blocks(config: Option<&UserServiceConfig>) -> Option<UserService> {
-    config
-        .filter(|c| c.no_more_assignable)
-        .map(|c| c.technical_name)
+fn text<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    match item.get(name) {
+        Some(AttributeValue::S(s)) => Some(s),
+        _ => None,
+    }
+}
+
+/// The technical name a stored object blocks, as stored (also a name this version's catalog
+/// no longer knows): what the counts count.
+fn blocks(item: Option<&Item>) -> Option<String> {
+    let item = item?;
+    matches!(
+        item.get("no_more_assignable"),
+        Some(AttributeValue::Bool(true))
+    )
+    .then(|| text(item, "technical_name").map(str::to_owned))
+    .flatten()
 }
 
 impl DynamoConfigStore {
     /// One write as a transaction ([`transact`]): conflicts are retried, the request's
-    /// idempotency record rides along.
+    /// idempotency record rides along; the indexes of the actions whose condition failed.
     async fn write(
         &self,
         ctx: &WriteCtx,
@@ -193,94 +228,195 @@ impl DynamoConfigStore {
             .map_err(|failed| failed.into_iter().map(|(i, _)| i).collect()))
     }
 
-    /// The move of the blocked counts for an object going from `old` to `new` (`None`: no
-    /// such object): `None` when no count changes. Requires the record to exist.
-    fn blocked_move(
+    /// Every object as stored (one `Query`, paged).
+    async fn stored_objects(&self) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk")
+                .expression_attribute_values(":pk", AttributeValue::S(PARTITION.into()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(read_failure)?;
+            items.extend(page.items.unwrap_or_default());
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    /// The object as stored now (one `GetItem`), whatever this version can decode of it.
+    async fn stored(&self, name: &InstanceName) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key_of(name)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(read_failure)?;
+        Ok(out.item)
+    }
+
+    /// The moves of the blocked counts, one per copy, for an object going from `old` to `new`
+    /// (stored items; `None`: no such object). None when no count changes. Each requires its
+    /// copy to exist.
+    fn blocked_moves(
         &self,
-        old: Option<&UserServiceConfig>,
-        new: Option<&UserServiceConfig>,
-    ) -> Result<Option<TransactWriteItem>, StoreError> {
+        old: Option<&Item>,
+        new: Option<&Item>,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
         let (was, now) = (blocks(old), blocks(new));
         if was == now {
-            return Ok(None);
+            return Ok(Vec::new());
         }
-        let mut update = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(blocked_key()))
-            .condition_expression("attribute_exists(v)")
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
-            .expression_attribute_values(":zero", AttributeValue::N("0".into()));
         let mut set = vec!["v = v + :one".to_owned()];
-        for (i, (service, delta)) in [(was, -1), (now, 1)].into_iter().enumerate() {
-            let Some(service) = service else { continue };
-            let (name, value) = (format!("#n{i}"), format!(":d{i}"));
-            set.push(format!("{name} = if_not_exists({name}, :zero) + {value}"));
-            update = update
-                .expression_attribute_names(&name, count_of(service))
-                .expression_attribute_values(&value, AttributeValue::N(delta.to_string()));
+        let mut names = HashMap::new();
+        let mut values = HashMap::from([
+            (":one".to_owned(), AttributeValue::N("1".into())),
+            (":zero".to_owned(), AttributeValue::N("0".into())),
+        ]);
+        for (i, (name, delta)) in [(was, -1), (now, 1)].into_iter().enumerate() {
+            let Some(name) = name else { continue };
+            let (attribute, value) = (format!("#n{i}"), format!(":d{i}"));
+            set.push(format!(
+                "{attribute} = if_not_exists({attribute}, :zero) + {value}"
+            ));
+            names.insert(attribute, count_of(&name));
+            values.insert(value, AttributeValue::N(delta.to_string()));
         }
-        let update = update.update_expression(format!("SET {}", set.join(", ")));
-        Ok(Some(
-            TransactWriteItem::builder()
-                .update(built(update.build())?)
-                .build(),
-        ))
+        (0..COPIES)
+            .map(|copy| {
+                let update = Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(copy_key(copy)))
+                    .update_expression(format!("SET {}", set.join(", ")))
+                    .condition_expression("attribute_exists(v)")
+                    .set_expression_attribute_names(Some(names.clone()))
+                    .set_expression_attribute_values(Some(values.clone()));
+                Ok(TransactWriteItem::builder()
+                    .update(built(update.build())?)
+                    .build())
+            })
+            .collect()
     }
 
-    /// Creates the blocked record from the objects stored now, unless it exists. The first
-    /// write that moves a count does it, then writes again: from then on every object write
-    /// moves the counts with it.
-    async fn create_blocked(&self) -> Result<(), StoreError> {
-        let configs = self.user_service_configs().await?;
-        let mut item = blocked_key();
-        item.insert("v".into(), AttributeValue::N("1".into()));
-        for config in &configs {
-            if let Some(service) = blocks(Some(config)) {
-                let count = item
-                    .entry(count_of(service))
-                    .or_insert_with(|| AttributeValue::N("0".into()));
-                if let AttributeValue::N(n) = count {
-                    *n = (n.parse::<u64>().unwrap_or(0) + 1).to_string();
-                }
+    /// Creates the copies that do not exist yet, from the objects stored now. The first write
+    /// that moves a count does it, then writes again; from then on every object write moves
+    /// every copy with it, so a copy created later from the objects equals the others.
+    async fn create_copies(&self) -> Result<(), StoreError> {
+        let mut counts: HashMap<String, u64> = HashMap::new();
+        for object in self.stored_objects().await? {
+            if let Some(name) = blocks(Some(&object)) {
+                *counts.entry(name).or_default() += 1;
             }
         }
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            // Created meanwhile by another write: as good.
-            Err(e)
-                if e.as_service_error().is_some_and(|e| {
-                    e.is_conditional_check_failed_exception()
-                        || e.is_transaction_conflict_exception()
-                }) =>
-            {
-                Ok(())
+        for copy in 0..COPIES {
+            let mut item = copy_key(copy);
+            item.insert("v".into(), AttributeValue::N("1".into()));
+            for (name, count) in &counts {
+                item.insert(count_of(name), AttributeValue::N(count.to_string()));
             }
-            Err(e) => Err(read_failure(e)),
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(PK)")
+                .send()
+                .await;
+            match result {
+                Ok(_) => {}
+                // The copy exists; or a check of it is in flight (the writer retries).
+                Err(e)
+                    if e.as_service_error().is_some_and(|e| {
+                        e.is_conditional_check_failed_exception()
+                            || e.is_transaction_conflict_exception()
+                    }) => {}
+                Err(e) => return Err(read_failure(e)),
+            }
         }
+        Ok(())
     }
 
-    /// The object as stored now, with its strong tag.
-    async fn stored(
+    /// Writes an object (`Some`) or deletes one (`None`) with the moves of the blocked counts,
+    /// in one transaction, `condition` being "the object is still as read": `Ok(Ok(()))`,
+    /// `Ok(Err(true))` when the object was not as read, `Ok(Err(false))` when a copy of the
+    /// counts was missing and has been created since (write again).
+    async fn write_object(
         &self,
+        ctx: &WriteCtx,
         name: &InstanceName,
-    ) -> Result<Option<(UserServiceConfig, String)>, StoreError> {
-        Ok(self
-            .user_service_config(name)
-            .await?
-            .map(|tagged| (tagged.value, tagged.etag)))
+        object: Option<&UserServiceConfig>,
+        old: Option<&Item>,
+    ) -> Result<Result<(), bool>, StoreError> {
+        // Still as read: absent; or the tag it had; or, an object written before tags were
+        // stored, still without one.
+        let (condition, values) = match old {
+            None => ("attribute_not_exists(PK)".to_owned(), None),
+            Some(old) => match text(old, etag::ATTRIBUTE) {
+                Some(tag) => (
+                    format!("{} = :tag", etag::ATTRIBUTE),
+                    Some(HashMap::from([(
+                        ":tag".to_owned(),
+                        AttributeValue::S(tag.to_owned()),
+                    )])),
+                ),
+                None => (
+                    format!(
+                        "attribute_exists(PK) AND attribute_not_exists({})",
+                        etag::ATTRIBUTE
+                    ),
+                    None,
+                ),
+            },
+        };
+        let new = object.map(encode);
+        let write = match &new {
+            Some(item) => {
+                let put = Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(item.clone()))
+                    .condition_expression(condition)
+                    .set_expression_attribute_values(values);
+                TransactWriteItem::builder()
+                    .put(built(put.build())?)
+                    .build()
+            }
+            None => {
+                let delete = Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key_of(name)))
+                    .condition_expression(condition)
+                    .set_expression_attribute_values(values);
+                TransactWriteItem::builder()
+                    .delete(built(delete.build())?)
+                    .build()
+            }
+        };
+        let mut actions = vec![write];
+        actions.extend(self.blocked_moves(old, new.as_ref())?);
+        match self.write(ctx, actions).await? {
+            Ok(()) => Ok(Ok(())),
+            Err(failed) if failed.contains(&0) => Ok(Err(true)),
+            Err(_) => {
+                self.create_copies().await?;
+                Ok(Err(false))
+            }
+        }
     }
 
     /// Replaces (`Some(config)`) or deletes (`None`) the object `name`: read it, check
-    /// `If-Match` against what was read, then one transaction of the object's write under "still
-    /// as read" and the move of the blocked counts. `Ok(false)`: there was no object to delete.
+    /// `If-Match` against what was read, then write under "still as read". `Ok(false)`: there
+    /// was no object to delete.
     async fn change(
         &self,
         ctx: &WriteCtx,
@@ -295,7 +431,7 @@ impl DynamoConfigStore {
                 (None, _) => true,
                 (Some(_), None) => false,
                 (Some(IfMatch::Any), Some(_)) => true,
-                (Some(IfMatch::Tags(tags)), Some((_, tag))) => tags.contains(tag),
+                (Some(IfMatch::Tags(tags)), Some(old)) => tags.contains(&etag::stored(old)),
             };
             if !matches {
                 return Err(StoreError::PreconditionFailed);
@@ -303,46 +439,10 @@ impl DynamoConfigStore {
             if old.is_none() && config.is_none() {
                 return Ok(false);
             }
-            let still_as_read = |tag: Option<&String>| match tag {
-                None => ("attribute_not_exists(PK)".to_owned(), None),
-                Some(tag) => (
-                    format!("{} = :tag", etag::ATTRIBUTE),
-                    Some(HashMap::from([(
-                        ":tag".to_owned(),
-                        AttributeValue::S(tag.clone()),
-                    )])),
-                ),
-            };
-            let (condition, values) = still_as_read(old.as_ref().map(|(_, tag)| tag));
-            let write = match config {
-                Some(config) => {
-                    let put = Put::builder()
-                        .table_name(&self.table)
-                        .set_item(Some(encode(config)))
-                        .condition_expression(condition)
-                        .set_expression_attribute_values(values);
-                    TransactWriteItem::builder()
-                        .put(built(put.build())?)
-                        .build()
-                }
-                None => {
-                    let delete = Delete::builder()
-                        .table_name(&self.table)
-                        .set_key(Some(key_of(name)))
-                        .condition_expression(condition)
-                        .set_expression_attribute_values(values);
-                    TransactWriteItem::builder()
-                        .delete(built(delete.build())?)
-                        .build()
-                }
-            };
-            let mut actions = vec![write];
-            actions.extend(self.blocked_move(old.as_ref().map(|(c, _)| c), config)?);
-            match self.write(ctx, actions).await? {
+            match self.write_object(ctx, name, config, old.as_ref()).await? {
                 Ok(()) => return Ok(true),
-                // The blocked record does not exist yet: create it, then write again.
-                Err(failed) if failed == [1] => self.create_blocked().await?,
-                // The object changed since it was read: read again (If-Match is checked again).
+                // Changed since it was read, or the counts' copies were just created: read
+                // again (If-Match is checked again).
                 Err(_) => backoff.pause().await?,
             }
         }
@@ -351,26 +451,12 @@ impl DynamoConfigStore {
 
 impl ConfigStore for DynamoConfigStore {
     async fn user_service_configs(&self) -> Result<Vec<UserServiceConfig>, StoreError> {
-        let mut configs = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("PK = :pk")
-                .expression_attribute_values(":pk", AttributeValue::S(PARTITION.into()))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(read_failure)?;
-            configs.extend(page.items().iter().filter_map(decode));
-            match page.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(configs),
-            }
-        }
+        Ok(self
+            .stored_objects()
+            .await?
+            .iter()
+            .filter_map(decode)
+            .collect())
     }
 
     async fn user_service_config(
@@ -399,22 +485,15 @@ impl ConfigStore for DynamoConfigStore {
         ctx: &WriteCtx,
         config: &UserServiceConfig,
     ) -> Result<bool, StoreError> {
+        let mut backoff = Backoff::new(ctx.deadline);
         loop {
-            let put = Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(encode(config)))
-                .condition_expression("attribute_not_exists(PK)");
-            let mut actions = vec![
-                TransactWriteItem::builder()
-                    .put(built(put.build())?)
-                    .build(),
-            ];
-            actions.extend(self.blocked_move(None, Some(config))?);
-            match self.write(ctx, actions).await? {
+            match self
+                .write_object(ctx, &config.instance_name, Some(config), None)
+                .await?
+            {
                 Ok(()) => return Ok(true),
-                Err(failed) if failed.contains(&0) => return Ok(false),
-                // The blocked record does not exist yet: create it, then write again.
-                Err(_) => self.create_blocked().await?,
+                Err(true) => return Ok(false), // the instance exists
+                Err(false) => backoff.pause().await?,
             }
         }
     }
@@ -439,25 +518,26 @@ impl ConfigStore for DynamoConfigStore {
         self.change(ctx, name, None, if_match).await
     }
 
-    async fn blocked_services(&self) -> Result<Blocked, StoreError> {
+    async fn blocked_services(&self, group: &GroupRef) -> Result<Blocked, StoreError> {
+        let copy = copy_for(group);
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(blocked_key()))
+            .set_key(Some(copy_key(copy)))
             .consistent_read(true)
             .send()
             .await
             .map_err(read_failure)?;
         let (services, version) = match out.item() {
             Some(item) => decode_blocked(item),
-            // No object ever blocked anything through this version: read the objects.
+            // No object blocked anything through this version yet: read the objects.
             None => {
                 let mut services: Vec<UserService> = self
-                    .user_service_configs()
+                    .stored_objects()
                     .await?
                     .iter()
-                    .filter_map(|c| blocks(Some(c)))
+                    .filter_map(|o| UserService::parse(&blocks(Some(o))?).ok())
                     .collect();
                 services.sort();
                 services.dedup();
@@ -466,7 +546,41 @@ impl ConfigStore for DynamoConfigStore {
         };
         Ok(Blocked {
             services,
-            guard: Some((self.table.clone(), version)),
+            guard: Some((self.table.clone(), copy, version)),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{GroupId, TenantId};
+
+    #[test]
+    fn groups_spread_over_the_copies_the_same_way_every_time() {
+        let group = |t: &str, g: &str| GroupRef {
+            tenant: TenantId::parse(t).unwrap(),
+            group: GroupId::parse(g).unwrap(),
+        };
+        assert_eq!(
+            copy_for(&group("foo", "foogroup")),
+            copy_for(&group("foo", "foogroup"))
+        );
+        let used: std::collections::BTreeSet<usize> = (0..200)
+            .map(|i| copy_for(&group("acme", &format!("g{i}"))))
+            .collect();
+        assert_eq!(used.len(), COPIES, "200 groups reach every copy");
+    }
+
+    #[test]
+    fn a_copy_reads_back_the_services_counted_above_zero() {
+        let mut item = copy_key(3);
+        item.insert("v".into(), AttributeValue::N("4".into()));
+        item.insert(count_of("Call Waiting"), AttributeValue::N("2".into()));
+        item.insert(count_of("Call Return"), AttributeValue::N("0".into()));
+        item.insert(count_of("No Such Service"), AttributeValue::N("1".into()));
+        let (services, version) = decode_blocked(&item);
+        assert_eq!(services, [UserService::parse("Call Waiting").unwrap()]);
+        assert_eq!(version, 4);
     }
 }

@@ -24,7 +24,7 @@ use super::keys::{
 };
 use super::retry::Backoff;
 use super::{ConfigStore, RejectReason, Rejection, StoreError, WriteCtx, etag};
-use crate::domain::usage::{MAX_WRITES_PER_REQUEST, writes_needed};
+use crate::domain::usage::{BLOCKED_CHECK, MAX_WRITES_PER_REQUEST, writes_needed};
 use crate::domain::{
     Assignable, GroupRef, Holding, Licensable, PackName, UsageRejection, UserHoldings, UserId,
     UserService,
@@ -318,7 +318,7 @@ impl DynamoStore {
             let (records, definitions, blocked) = tokio::join!(
                 self.user_records(group, user),
                 definitions,
-                configs.blocked_services()
+                configs.blocked_services(group)
             );
             let (records, definitions, blocked) = (records?, definitions?, blocked?);
             // Packs the tenant does not define cannot be licensed, so a count-up refuses them
@@ -337,7 +337,9 @@ impl DynamoStore {
                 })
                 .collect();
             let services = items.len() - pack_sizes.len();
-            let needed = writes_needed(services, &pack_sizes) + usize::from(ctx.record.is_some());
+            let needed = writes_needed(services, &pack_sizes)
+                + BLOCKED_CHECK
+                + usize::from(ctx.record.is_some());
             if needed > MAX_WRITES_PER_REQUEST {
                 return Err(StoreError::TooManyWrites { needed });
             }

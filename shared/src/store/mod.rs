@@ -223,9 +223,12 @@ pub trait ConfigStore: Send + Sync {
         if_match: Option<&IfMatch>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// The services some configuration object marks `no_more_assignable`, with what a write
-    /// that relies on them checks to be still current (one `GetItem`).
-    fn blocked_services(&self) -> impl Future<Output = Result<Blocked, StoreError>> + Send;
+    /// The services some configuration object marks `no_more_assignable`, with what an
+    /// assignment in `group` that relies on them checks to be still current (one `GetItem`).
+    fn blocked_services(
+        &self,
+        group: &GroupRef,
+    ) -> impl Future<Output = Result<Blocked, StoreError>> + Send;
 }
 
 /// The services nobody may be newly given (a configuration object marks them
@@ -234,8 +237,8 @@ pub trait ConfigStore: Send + Sync {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Blocked {
     pub services: Vec<UserService>,
-    /// Where the set is kept and the version read (none: nothing to check, as in tools).
-    pub(crate) guard: Option<(String, u64)>,
+    /// Where the set was read (table, copy) and its version (none: nothing to check).
+    pub(crate) guard: Option<(String, usize, u64)>,
 }
 
 /// Usage of a group's licenses. Every write moves the license counter (`inUse`) in the same
