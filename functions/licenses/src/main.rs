@@ -6,7 +6,7 @@
 
 use lambda_http::{Error, run};
 use licensing::http::{front, licenses};
-use licensing::lambda::{dynamo_client, env, init_logging};
+use licensing::lambda::{dynamo_client, env, init_logging, open_connection};
 use licensing::store::dynamo::DynamoStore;
 use licensing::store::dynamo_configs::DynamoConfigStore;
 
@@ -14,7 +14,9 @@ use licensing::store::dynamo_configs::DynamoConfigStore;
 async fn main() -> Result<(), Error> {
     init_logging();
     let client = dynamo_client().await;
-    let store = DynamoStore::new(client.clone(), env("LICENSES_TABLE")?);
+    let table = env("LICENSES_TABLE")?;
+    open_connection(&client, &table).await;
+    let store = DynamoStore::new(client.clone(), table);
     let configs = DynamoConfigStore::new(client, env("USER_SERVICES_TABLE")?);
     run(licenses::router(store, configs, front::DEADLINE)).await
 }

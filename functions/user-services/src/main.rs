@@ -5,12 +5,15 @@
 
 use lambda_http::{Error, run};
 use licensing::http::{front, user_services};
-use licensing::lambda::{dynamo_client, env, init_logging};
+use licensing::lambda::{dynamo_client, env, init_logging, open_connection};
 use licensing::store::dynamo_configs::DynamoConfigStore;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     init_logging();
-    let store = DynamoConfigStore::new(dynamo_client().await, env("USER_SERVICES_TABLE")?);
+    let client = dynamo_client().await;
+    let table = env("USER_SERVICES_TABLE")?;
+    open_connection(&client, &table).await;
+    let store = DynamoConfigStore::new(client, table);
     run(user_services::router(store, front::DEADLINE)).await
 }
