@@ -640,30 +640,32 @@ async fn random_sequences_follow_the_model() {
     }
 }
 
-/// The upstream DynamoDB, when the proxy can stand in front of it.
-fn upstream() -> Option<String> {
+/// A fault proxy with `faults` in front of the test stack's DynamoDB, and a server using it;
+/// `None` (the test is skipped) when that DynamoDB is not one the proxy can stand in front of.
+async fn behind_proxy(faults: Faults) -> Option<(FaultProxy, LocalServer)> {
     let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").ok()?;
-    endpoint.starts_with("http://").then_some(endpoint)
+    if !endpoint.starts_with("http://") {
+        eprintln!("skipped: no plain-HTTP DynamoDB to put the fault proxy in front of");
+        return None;
+    }
+    let proxy = FaultProxy::start(&endpoint, faults).await;
+    let server = LocalServer::start(&proxy.endpoint()).await;
+    Some((proxy, server))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lost_responses_change_no_answer_of_a_random_sequence() {
     let _one = ONE_AT_A_TIME.lock().await;
-    let Some(upstream) = upstream() else {
-        eprintln!("skipped: no plain-HTTP DynamoDB to put the fault proxy in front of");
+    let seed = env_u64("SEED").unwrap_or(7);
+    let Some((proxy, server)) = behind_proxy(Faults {
+        seed,
+        lose: 0.2,
+        ..Faults::default()
+    })
+    .await
+    else {
         return;
     };
-    let seed = env_u64("SEED").unwrap_or(7);
-    let proxy = FaultProxy::start(
-        &upstream,
-        Faults {
-            seed,
-            lose: 0.2,
-            ..Faults::default()
-        },
-    )
-    .await;
-    let server = LocalServer::start(&proxy.endpoint()).await;
     let ops = env_u64("OPS").unwrap_or(100) as usize;
     if let Err(report) = run_seed(&server.base, seed, ops, Duration::from_secs(60)).await {
         panic!("through a proxy losing 20% of committed responses: {report}");
@@ -695,23 +697,18 @@ fn acceptable(reply: &Reply) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_clients_never_exceed_a_hot_license() {
     let _one = ONE_AT_A_TIME.lock().await;
-    let Some(upstream) = upstream() else {
-        eprintln!("skipped: no plain-HTTP DynamoDB to put the fault proxy in front of");
+    let seed = env_u64("SEED").unwrap_or(11);
+    let Some((proxy, server)) = behind_proxy(Faults {
+        seed,
+        conflicts: true,
+        hold: Duration::from_millis(3),
+        lose: 0.1,
+        ..Faults::default()
+    })
+    .await
+    else {
         return;
     };
-    let seed = env_u64("SEED").unwrap_or(11);
-    let proxy = FaultProxy::start(
-        &upstream,
-        Faults {
-            seed,
-            conflicts: true,
-            hold: Duration::from_millis(3),
-            lose: 0.1,
-            ..Faults::default()
-        },
-    )
-    .await;
-    let server = LocalServer::start(&proxy.endpoint()).await;
     let tenant = unique_tenant("hot");
     let api = Api::at(&server.base, Caller::operator());
     let groups = ["g", "h"];

@@ -505,6 +505,11 @@ async fn an_if_match_is_bounded_and_a_long_one_is_the_clients_error() {
         "{}",
         replaced.json
     );
+    assert_eq!(
+        api.get(&t.pack("Tagged")).await.json["services"],
+        json!(["Call Waiting"]),
+        "a refused replace changes nothing"
+    );
     let weak: Vec<String> = (0..200).map(|i| format!("W/\"{i}\"")).collect();
     let put = api
         .send(

@@ -1018,11 +1018,6 @@ impl Model {
     pub fn configs(&self) -> impl Iterator<Item = usize> + '_ {
         self.configs.keys().copied()
     }
-
-    /// Users of a group that hold anything, for the concurrent phase's checks.
-    pub fn users_of(&self, group: usize) -> usize {
-        self.groups[group].users.len()
-    }
 }
 
 /// Entries as the API reads a licenses body: `userServices`, then `groupServices`, then

@@ -16,11 +16,10 @@
 //! included: one record checked by every assignment of every tenant would serialise them all. So
 //! the record has [`COPIES`] identical copies, each its own partition (`PK =
 //! CONFIG#blocked#<n>`); a group's assignments check the copy its key hashes to, and an object
-//! write (rare: operators curate them) moves every copy. The copies are created by the first
-//! write that changes a count, from the objects then stored; until then an assignment checks
-//! that its copy still does not exist.
+//! write (rare: operators curate them) moves every copy. The copies are created, from the objects
+//! then stored, by the first assignment or object write that finds one missing.
 
-use super::dynamo::{built, read_failure, transact};
+use super::dynamo::{built, query_all, read_failure, read_str, transact};
 use super::retry::Backoff;
 use super::{Blocked, ConfigStore, IfMatch, StoreError, Tagged, WriteCtx, etag};
 use crate::domain::{Audience, GroupRef, InstanceName, UserService, UserServiceConfig};
@@ -172,7 +171,7 @@ fn decode_blocked(item: &Item) -> (Vec<UserService>, u64) {
 }
 
 /// The check an assignment's transaction makes of the blocked services it used: its copy is
-/// still version `version` (0: still does not exist). `None` when there is nothing to check.
+/// still the version read. `None` when there is nothing to check.
 pub(super) fn blocked_unchanged(
     blocked: &Blocked,
 ) -> Result<Option<TransactWriteItem>, StoreError> {
@@ -181,26 +180,14 @@ pub(super) fn blocked_unchanged(
     };
     let check = ConditionCheck::builder()
         .table_name(table)
-        .set_key(Some(copy_key(*copy)));
-    let check = if *version == 0 {
-        check.condition_expression("attribute_not_exists(PK)")
-    } else {
-        check
-            .condition_expression("v = :v")
-            .expression_attribute_values(":v", AttributeValue::N(version.to_string()))
-    };
+        .set_key(Some(copy_key(*copy)))
+        .condition_expression("v = :v")
+        .expression_attribute_values(":v", AttributeValue::N(version.to_string()));
     Ok(Some(
         TransactWriteItem::builder()
             .condition_check(built(check.build())?)
             .build(),
     ))
-}
-
-fn text<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
-    match item.get(name) {
-        Some(AttributeValue::S(s)) => Some(s),
-        _ => None,
-    }
 }
 
 /// The technical name a stored object blocks, as stored (also a name this version's catalog
@@ -211,7 +198,7 @@ fn blocks(item: Option<&Item>) -> Option<String> {
         item.get("no_more_assignable"),
         Some(AttributeValue::Bool(true))
     )
-    .then(|| text(item, "technical_name").map(str::to_owned))
+    .then(|| read_str(item, "technical_name").map(str::to_owned))
     .flatten()
 }
 
@@ -230,26 +217,7 @@ impl DynamoConfigStore {
 
     /// Every object as stored (one `Query`, paged).
     async fn stored_objects(&self) -> Result<Vec<Item>, StoreError> {
-        let mut items = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("PK = :pk")
-                .expression_attribute_values(":pk", AttributeValue::S(PARTITION.into()))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(read_failure)?;
-            items.extend(page.items.unwrap_or_default());
-            match page.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(items),
-            }
-        }
+        query_all(&self.client, &self.table, PARTITION, "").await
     }
 
     /// The object as stored now (one `GetItem`), whatever this version can decode of it.
@@ -309,9 +277,10 @@ impl DynamoConfigStore {
             .collect()
     }
 
-    /// Creates the copies that do not exist yet, from the objects stored now. The first write
-    /// that moves a count does it, then writes again; from then on every object write moves
-    /// every copy with it, so a copy created later from the objects equals the others.
+    /// Creates the copies that do not exist yet, from the objects stored now: the first
+    /// assignment or object write that finds one missing does it, once per deployment. From
+    /// then on every object write moves every copy with it (it requires them all), so a copy
+    /// created later from the objects equals the others.
     async fn create_copies(&self) -> Result<(), StoreError> {
         let mut counts: HashMap<String, u64> = HashMap::new();
         for object in self.stored_objects().await? {
@@ -362,7 +331,7 @@ impl DynamoConfigStore {
         // stored, still without one.
         let (condition, values) = match old {
             None => ("attribute_not_exists(PK)".to_owned(), None),
-            Some(old) => match text(old, etag::ATTRIBUTE) {
+            Some(old) => match read_str(old, etag::ATTRIBUTE) {
                 Some(tag) => (
                     format!("{} = :tag", etag::ATTRIBUTE),
                     Some(HashMap::from([(
@@ -463,19 +432,10 @@ impl ConfigStore for DynamoConfigStore {
         &self,
         name: &InstanceName,
     ) -> Result<Option<Tagged<UserServiceConfig>>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key_of(name)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(read_failure)?;
-        Ok(out.item().and_then(|item| {
+        Ok(self.stored(name).await?.and_then(|item| {
             Some(Tagged {
-                value: decode(item)?,
-                etag: etag::stored(item),
+                value: decode(&item)?,
+                etag: etag::stored(&item),
             })
         }))
     }
@@ -520,34 +480,29 @@ impl ConfigStore for DynamoConfigStore {
 
     async fn blocked_services(&self, group: &GroupRef) -> Result<Blocked, StoreError> {
         let copy = copy_for(group);
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(copy_key(copy)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(read_failure)?;
-        let (services, version) = match out.item() {
-            Some(item) => decode_blocked(item),
-            // No object blocked anything through this version yet: read the objects.
-            None => {
-                let mut services: Vec<UserService> = self
-                    .stored_objects()
-                    .await?
-                    .iter()
-                    .filter_map(|o| UserService::parse(&blocks(Some(o))?).ok())
-                    .collect();
-                services.sort();
-                services.dedup();
-                (services, 0)
+        for _ in 0..2 {
+            let out = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .set_key(Some(copy_key(copy)))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(read_failure)?;
+            if let Some(item) = out.item() {
+                let (services, version) = decode_blocked(item);
+                return Ok(Blocked {
+                    services,
+                    guard: Some((self.table.clone(), copy, version)),
+                });
             }
-        };
-        Ok(Blocked {
-            services,
-            guard: Some((self.table.clone(), copy, version)),
-        })
+            // Once per deployment: no write has created the copies yet.
+            self.create_copies().await?;
+        }
+        Err(StoreError::Defect(
+            "the copies of the blocked services could not be created".into(),
+        ))
     }
 }
 

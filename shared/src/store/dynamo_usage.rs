@@ -13,7 +13,7 @@
 //! which is then re-read and retried, never half-applied. What users hold (services directly and
 //! through packs) is in `dynamo_holdings.rs`.
 
-use super::dynamo::{DynamoStore, Item, built, decode_license, key, read_failure};
+use super::dynamo::{DynamoStore, Item, built, decode_license, key, query_all};
 use super::keys::{
     GROUP_LICENSE_PREFIX, group_pk, instance_prefix, instance_sk, license_sk, parse_license_sk,
 };
@@ -26,10 +26,6 @@ use crate::domain::{
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
-
-fn s(v: &str) -> AttributeValue {
-    AttributeValue::S(v.to_owned())
-}
 
 fn n(v: u32) -> AttributeValue {
     AttributeValue::N(v.to_string())
@@ -134,33 +130,7 @@ impl DynamoStore {
         pk: &str,
         prefix: &str,
     ) -> Result<Vec<Item>, StoreError> {
-        let mut items = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let mut query = self
-                .client()
-                .query()
-                .table_name(self.table())
-                .expression_attribute_values(":pk", s(pk));
-            query = if prefix.is_empty() {
-                query.key_condition_expression("PK = :pk")
-            } else {
-                query
-                    .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-                    .expression_attribute_values(":prefix", s(prefix))
-            };
-            let page = query
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(read_failure)?;
-            items.extend(page.items.unwrap_or_default());
-            match page.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(items),
-            }
-        }
+        query_all(self.client(), self.table(), pk, prefix).await
     }
 }
 

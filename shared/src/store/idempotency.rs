@@ -15,7 +15,7 @@
 //! to days, an expired record counts as absent (the condition says so).
 
 use super::StoreError;
-use super::dynamo::{Item, built, read_failure};
+use super::dynamo::{Item, built, read_failure, read_str};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
@@ -92,14 +92,16 @@ impl Record {
 }
 
 fn earlier(found: &Item, fingerprint: &str) -> Earlier {
-    if text(found, "fingerprint") != Some(fingerprint) {
+    if read_str(found, "fingerprint") != Some(fingerprint) {
         return Earlier::Reused;
     }
     Earlier::Replay(Answer {
         status: number(found, "answer_status")
             .and_then(|v| u16::try_from(v).ok())
             .unwrap_or(500),
-        body: text(found, "answer_body").unwrap_or_default().to_owned(),
+        body: read_str(found, "answer_body")
+            .unwrap_or_default()
+            .to_owned(),
     })
 }
 
@@ -135,13 +137,6 @@ fn record_pk(scope: &str, key: &str) -> String {
     pk.push('#');
     pk.push_str(key);
     pk
-}
-
-fn text<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
-    match item.get(name) {
-        Some(AttributeValue::S(v)) => Some(v),
-        _ => None,
-    }
 }
 
 fn number(item: &Item, name: &str) -> Option<u64> {

@@ -82,16 +82,6 @@ pub enum Outcome {
     Unknown,
 }
 
-impl StoreError {
-    /// A storage failure on which nothing was written.
-    pub fn unavailable(why: impl Into<String>) -> Self {
-        StoreError::Unavailable {
-            why: why.into(),
-            outcome: Outcome::NotWritten,
-        }
-    }
-}
-
 impl fmt::Display for StoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -237,7 +227,7 @@ pub trait ConfigStore: Send + Sync {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Blocked {
     pub services: Vec<UserService>,
-    /// Where the set was read (table, copy) and its version (none: nothing to check).
+    /// Where the set was read (table, copy) and the version read (none: nothing to check).
     pub(crate) guard: Option<(String, usize, u64)>,
 }
 
