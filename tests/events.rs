@@ -131,8 +131,8 @@ async fn the_event_fixtures_answer_as_documented() {
 
 /// The licenses router against a DynamoDB at `endpoint`, with a deadline.
 async fn router_at(endpoint: String, deadline: Duration) -> Router {
-    let config = aws_config::from_env().endpoint_url(endpoint).load().await;
-    let client = aws_sdk_dynamodb::Client::new(&config);
+    let config = licensing::lambda::dynamo_config().endpoint_url(endpoint);
+    let client = aws_sdk_dynamodb::Client::from_conf(config.build());
     let store = DynamoStore::new(client.clone(), "licenses");
     let configs = DynamoConfigStore::new(client, "user-services");
     licenses::router(store, configs, deadline)
@@ -188,8 +188,8 @@ async fn black_hole() -> String {
 #[tokio::test]
 async fn past_the_deadline_the_answer_is_a_503_json_error() {
     let endpoint = black_hole().await;
-    let config = aws_config::from_env().endpoint_url(endpoint).load().await;
-    let client = aws_sdk_dynamodb::Client::new(&config);
+    let config = licensing::lambda::dynamo_config().endpoint_url(endpoint);
+    let client = aws_sdk_dynamodb::Client::from_conf(config.build());
     let store = DynamoStore::new(client.clone(), "licenses");
     let configs = DynamoConfigStore::new(client, "user-services");
     let router = licenses::router(store, configs, Duration::from_millis(300));

@@ -551,3 +551,80 @@ async fn an_if_match_is_bounded_and_a_long_one_is_the_clients_error() {
         Some("W/\"0\"")
     );
 }
+
+/// The function instance keeps the pack definitions and the blocked services it read; an
+/// assignment checks in its transaction that what it used is still current. So a definition
+/// replaced, or a service blocked or unblocked, after the instance cached it costs a retry,
+/// never a wrong answer.
+#[tokio::test]
+async fn a_stale_cache_costs_a_retry_never_a_wrong_answer() {
+    let api = Api::from_env();
+    let t = Tenant::new("stale-cache");
+    t.define(&api, "Duo", &["Call Waiting", "Call Return"])
+        .await;
+    t.define(&api, "Solo", &["Call Waiting"]).await;
+    let unlimited = json!({"unlimited": true});
+    t.license(
+        &api,
+        "g",
+        json!({"userServices": [{"name": "Call Waiting", "allocated": unlimited},
+                                {"name": "Call Return", "allocated": unlimited},
+                                {"name": "Call Forwarding Busy", "allocated": unlimited}],
+               "servicePacks": [{"name": "Duo", "allocated": unlimited}]}),
+    )
+    .await;
+    // Both caches filled: the definitions (Duo, Solo) and the blocked services (none).
+    let warm = api
+        .post(
+            &t.user("g", "warm"),
+            &json!({"servicePacks": named(&["Duo"])}),
+        )
+        .await;
+    assert_eq!(warm.status, 201, "{}", warm.json);
+
+    // Solo is redefined (no group licenses it), then licensed: it gives the new service.
+    let redefined = api
+        .put(&t.pack("Solo"), &json!({"services": ["Call Return"]}))
+        .await;
+    assert_eq!(redefined.status, 200, "{}", redefined.json);
+    t.license(
+        &api,
+        "g",
+        json!({"servicePacks": [{"name": "Solo", "allocated": unlimited}]}),
+    )
+    .await;
+    let solo = api
+        .post(
+            &t.user("g", "solo"),
+            &json!({"servicePacks": named(&["Solo"])}),
+        )
+        .await;
+    assert_eq!(solo.status, 201, "{}", solo.json);
+    assert_eq!(
+        api.get(&t.user("g", "solo")).await.json["effectiveServices"],
+        json!([{"name": "Call Return", "via": ["Solo"]}])
+    );
+
+    // A service blocked after the cache was filled is refused…
+    let config = format!("/api/v1/configs/user_services/{}-busy/", t.id);
+    let blocking = json!({"technical_name": "Call Forwarding Busy", "no_more_assignable": true});
+    assert_eq!(api.put(&config, &blocking).await.status, 200);
+    let busy = json!({"services": named(&["Call Forwarding Busy"])});
+    let refused = api.post(&t.user("g", "b1"), &busy).await;
+    assert_eq!(refused.status, 409, "{}", refused.json);
+    assert_eq!(first_error(&refused)["code"], "NO_MORE_ASSIGNABLE");
+    assert_eq!(
+        t.in_use(&api, "g", "userServices", "Call Forwarding Busy")
+            .await,
+        Some(0)
+    );
+    // …and assignable again once unblocked, though the cache last said blocked.
+    assert_eq!(api.send("DELETE", &config, None).await_empty().await, 204);
+    let given = api.post(&t.user("g", "b1"), &busy).await;
+    assert_eq!(given.status, 201, "{}", given.json);
+    assert_eq!(
+        t.in_use(&api, "g", "userServices", "Call Forwarding Busy")
+            .await,
+        Some(1)
+    );
+}

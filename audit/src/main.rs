@@ -26,7 +26,7 @@ async fn main() -> ExitCode {
         eprintln!("{USAGE} (or set LICENSES_TABLE)");
         return ExitCode::from(2);
     };
-    let client = licensing::lambda::dynamo_client().await;
+    let client = licensing::lambda::desktop_client().await;
     match licensing_audit::audit(&client, &table, tenant.as_deref()).await {
         Ok(report) => {
             for line in &report.discrepancies {

@@ -2,7 +2,7 @@
 //! that `AWS_ENDPOINT_URL_DYNAMODB` points at, tables from `LICENSES_TABLE` and
 //! `USER_SERVICES_TABLE`. Stops on Ctrl-C or SIGTERM.
 
-use licensing::lambda::{dynamo_client, env, init_logging};
+use licensing::lambda::{desktop_client, env, init_logging};
 use licensing::store::dynamo::DynamoStore;
 use licensing::store::dynamo_configs::DynamoConfigStore;
 use std::process::ExitCode;
@@ -24,7 +24,7 @@ async fn serve() -> Result<(), String> {
         Ok(p) => p.parse().map_err(|_| format!("PORT={p} is not a port"))?,
         Err(_) => 9000,
     };
-    let client = dynamo_client().await;
+    let client = desktop_client().await;
     let store = DynamoStore::new(client.clone(), env("LICENSES_TABLE")?);
     let configs = DynamoConfigStore::new(client, env("USER_SERVICES_TABLE")?);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))

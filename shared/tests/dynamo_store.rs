@@ -305,7 +305,7 @@ async fn unlicensing_removes_the_record_only_when_nothing_is_in_use() {
 
 #[tokio::test]
 async fn an_unreachable_store_is_unavailable_not_a_hang() {
-    use aws_config::timeout::TimeoutConfig;
+    use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
     use std::time::{Duration, Instant};
     // A port nothing listens on.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -313,7 +313,7 @@ async fn an_unreachable_store_is_unavailable_not_a_hang() {
         .local_addr()
         .unwrap()
         .port();
-    let config = aws_config::from_env()
+    let config = licensing::lambda::dynamo_config()
         .endpoint_url(format!("http://127.0.0.1:{port}"))
         .timeout_config(
             TimeoutConfig::builder()
@@ -321,9 +321,8 @@ async fn an_unreachable_store_is_unavailable_not_a_hang() {
                 .operation_timeout(Duration::from_secs(5))
                 .build(),
         )
-        .load()
-        .await;
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), "licenses");
+        .build();
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), "licenses");
     let started = Instant::now();
     let err = store
         .group_licenses(&fresh_group("down"))

@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub async fn dynamo_client() -> Client {
-    Client::new(&aws_config::from_env().load().await)
+    licensing::lambda::desktop_client().await
 }
 
 fn env(name: &str) -> String {

@@ -13,7 +13,7 @@ use licensing::store::dynamo_configs::DynamoConfigStore;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     init_logging();
-    let client = dynamo_client().await;
+    let client = dynamo_client();
     let table = env("LICENSES_TABLE")?;
     open_connection(&client, &table).await;
     let store = DynamoStore::new(client.clone(), table);

@@ -4,10 +4,13 @@
 //! (N) and, for group services, `assigned` (BOOL). Reads are one strongly consistent `Query`
 //! (usage must be live), writes one `TransactWriteItems` whose conditions carry the rules.
 
+use super::dynamo_holdings::Definitions;
 use super::keys::{LICENSE_PREFIX, group_pk, parse_license_sk};
 use super::retry::{self, Backoff};
 use super::{IfMatch, LicenseStore, Outcome, StoreError, Tagged, WriteCtx, etag, idempotency};
-use crate::domain::{Allocation, Authority, GroupLicenses, GroupRef, License, LicenseChange};
+use crate::domain::{
+    Allocation, Authority, GroupLicenses, GroupRef, License, LicenseChange, TenantId,
+};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::Config;
 use aws_sdk_dynamodb::config::http::HttpResponse;
@@ -17,6 +20,7 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkErro
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason, TransactWriteItem};
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub(super) type Item = HashMap<String, AttributeValue>;
@@ -25,6 +29,9 @@ pub(super) type Item = HashMap<String, AttributeValue>;
 pub struct DynamoStore {
     client: Client,
     table: String,
+    /// Each tenant's pack definitions as this instance last read them: they change rarely
+    /// (never while a group licenses the pack), and an assignment checks those it used.
+    pub(super) definitions: Arc<Mutex<HashMap<TenantId, Arc<Definitions>>>>,
 }
 
 impl DynamoStore {
@@ -32,6 +39,7 @@ impl DynamoStore {
         Self {
             client,
             table: table.into(),
+            definitions: Arc::default(),
         }
     }
 

@@ -8,9 +8,9 @@
 //! Beside them, a record keeps what the objects block: per technical name, how many objects mark
 //! it `no_more_assignable` (`n#<name>`), and a version `v` that every change of those counts
 //! moves. Each object write moves the counts in its own transaction (under "the object is still
-//! as read"), so the record is always what the objects say. An assignment reads it with one
-//! `GetItem` and checks in its transaction that `v` is still the version it read, so an object
-//! written meanwhile makes it read again.
+//! as read"), so the record is always what the objects say. An assignment uses the record as its
+//! function instance last read it (one `GetItem` the first time) and checks in its transaction
+//! that `v` is still that version, so an object written meanwhile makes it read again.
 //!
 //! A transaction's items conflict with every other transaction that includes them, a check
 //! included: one record checked by every assignment of every tenant would serialise them all. So
@@ -21,13 +21,14 @@
 
 use super::dynamo::{built, query_all, read_failure, read_str, transact};
 use super::retry::Backoff;
-use super::{Blocked, ConfigStore, IfMatch, StoreError, Tagged, WriteCtx, etag};
+use super::{Blocked, ConfigStore, IfMatch, Read, StoreError, Tagged, WriteCtx, etag};
 use crate::domain::{Audience, GroupRef, InstanceName, UserService, UserServiceConfig};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem, Update,
 };
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -37,6 +38,9 @@ const PARTITION: &str = "CONFIG#user_services";
 pub struct DynamoConfigStore {
     client: Client,
     table: String,
+    /// The copies of the blocked services as this instance last read them, by copy number:
+    /// they change only with the configuration, and every assignment checks the one it used.
+    blocked: Arc<Mutex<HashMap<usize, Blocked>>>,
 }
 
 impl DynamoConfigStore {
@@ -44,7 +48,13 @@ impl DynamoConfigStore {
         Self {
             client,
             table: table.into(),
+            blocked: Arc::default(),
         }
+    }
+
+    fn cached_blocked(&self, copy: usize) -> Option<Blocked> {
+        let cache = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
+        cache.get(&copy).cloned()
     }
 }
 
@@ -478,8 +488,13 @@ impl ConfigStore for DynamoConfigStore {
         self.change(ctx, name, None, if_match).await
     }
 
-    async fn blocked_services(&self, group: &GroupRef) -> Result<Blocked, StoreError> {
+    async fn blocked_services(&self, group: &GroupRef, read: Read) -> Result<Blocked, StoreError> {
         let copy = copy_for(group);
+        if read == Read::Cached
+            && let Some(blocked) = self.cached_blocked(copy)
+        {
+            return Ok(blocked);
+        }
         for _ in 0..2 {
             let out = self
                 .client
@@ -492,10 +507,13 @@ impl ConfigStore for DynamoConfigStore {
                 .map_err(read_failure)?;
             if let Some(item) = out.item() {
                 let (services, version) = decode_blocked(item);
-                return Ok(Blocked {
+                let blocked = Blocked {
                     services,
                     guard: Some((self.table.clone(), copy, version)),
-                });
+                };
+                let mut cache = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
+                cache.insert(copy, blocked.clone());
+                return Ok(blocked);
             }
             // Once per deployment: no write has created the copies yet.
             self.create_copies().await?;

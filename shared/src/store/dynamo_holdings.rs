@@ -9,11 +9,18 @@
 //!   pack's definition cannot change, so they stay what the definition says). The pack's
 //!   license `inUse` counts these.
 //!
-//! A change reads the user's records (and, to assign packs, the tenant's pack definitions),
-//! then writes one transaction: each holding created (`attribute_not_exists`), changed or
-//! deleted under "still version v", each counter moved beside it under its rule. A stale read
-//! fails a guard and the whole change is read again and retried; only when every guard held is
-//! a counter's refusal the answer, so a 409 never blames a license for a race.
+//! An assignment writes first, in one round trip: it assumes the user holds none of what it
+//! gives, so each holding and pack assignment is created under `attribute_not_exists`, each
+//! counter moved beside it under its rule, with a check that the pack definitions and the
+//! blocked services it used (as this function instance last read them) are still current. When
+//! nothing is in the way that is the whole request. When a condition fails (something already
+//! held, a counter full, a definition or the blocked services changed) it reads what it needs
+//! (the user's records; the definitions and blocked services afresh) and writes again under
+//! "still as read": each holding created, changed or deleted under "still version v". A stale
+//! read fails a guard and the change is read again; a refusal is the answer only when it comes
+//! from a plan made of fresh reads whose guards all held, so a 409 never blames a license for a
+//! race or a cache. An unassignment reads the user's records first (it must know which routes
+//! to take away).
 
 use super::dynamo::{DynamoStore, Item, built, key, number, read_u32};
 use super::dynamo_configs::blocked_unchanged;
@@ -23,7 +30,7 @@ use super::keys::{
     user_prefix,
 };
 use super::retry::Backoff;
-use super::{ConfigStore, RejectReason, Rejection, StoreError, WriteCtx, etag};
+use super::{ConfigStore, Read, RejectReason, Rejection, StoreError, WriteCtx, etag};
 use crate::domain::usage::{BLOCKED_CHECK, MAX_WRITES_PER_REQUEST, writes_needed};
 use crate::domain::{
     Assignable, GroupRef, Holding, Licensable, PackName, UsageRejection, UserHoldings, UserId,
@@ -33,6 +40,10 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem, Update,
 };
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+/// How many tenants' pack definitions an instance keeps before it starts again from none.
+const CACHED_TENANTS: usize = 1024;
 
 /// A holding as read: its routes and version.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -114,6 +125,20 @@ fn decode(prefix: &str, items: &[Item]) -> UserRecords {
         }
     }
     records
+}
+
+/// The tenant's pack definitions from the items of its `PACKDEF#` records.
+fn decode_definitions(items: &[Item]) -> Definitions {
+    items
+        .iter()
+        .filter_map(|item| match item.get("SK") {
+            Some(AttributeValue::S(sk)) => {
+                let name = PackName::parse(sk.strip_prefix(PACKDEF_PREFIX)?).ok()?;
+                Some((name, (read_services(item), etag::stored(item))))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// Where a route of a holding came from in the request, to name it in a refusal.
@@ -234,22 +259,30 @@ impl DynamoStore {
         Ok(decode(&prefix, &items))
     }
 
-    /// The services of each pack the tenant defines, with the definition's strong tag (one
-    /// `Query` of its definitions).
-    async fn pack_services(&self, group: &GroupRef) -> Result<Definitions, StoreError> {
+    /// The services of each pack the tenant defines, with the definition's strong tag: as this
+    /// instance last read them (`Cached`), or read now (one `Query` of its definitions), which
+    /// the cache then keeps.
+    async fn pack_definitions(
+        &self,
+        group: &GroupRef,
+        read: Read,
+    ) -> Result<Arc<Definitions>, StoreError> {
+        if read == Read::Cached {
+            let cache = self.definitions.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(definitions) = cache.get(&group.tenant) {
+                return Ok(definitions.clone());
+            }
+        }
         let items = self
             .query_prefix(&tenant_pk(&group.tenant), PACKDEF_PREFIX)
             .await?;
-        Ok(items
-            .iter()
-            .filter_map(|item| match item.get("SK") {
-                Some(AttributeValue::S(sk)) => {
-                    let name = PackName::parse(sk.strip_prefix(PACKDEF_PREFIX)?).ok()?;
-                    Some((name, (read_services(item), etag::stored(item))))
-                }
-                _ => None,
-            })
-            .collect())
+        let definitions = Arc::new(decode_definitions(&items));
+        let mut cache = self.definitions.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= CACHED_TENANTS {
+            cache.clear();
+        }
+        cache.insert(group.tenant.clone(), definitions.clone());
+        Ok(definitions)
     }
 
     /// The transaction's check that a pack's definition is still the one read (`tag`), or still
@@ -306,20 +339,29 @@ impl DynamoStore {
         let (pk, prefix) = (group_pk(group), user_prefix(user));
         let wants_packs = items.iter().any(|i| matches!(i, Assignable::Pack(_)));
         let mut backoff = Backoff::new(ctx.deadline);
+        // The first plan assumes the user holds none of it and uses the definitions and blocked
+        // services as this instance last read them: no read at all once they are cached. After
+        // a failed condition every plan is made of fresh reads.
+        let mut fresh = false;
         loop {
-            // The reads at once: one round trip of latency.
-            let definitions = async {
-                if wants_packs {
-                    self.pack_services(group).await
+            let read = if fresh { Read::Fresh } else { Read::Cached };
+            let records = async {
+                if fresh {
+                    self.user_records(group, user).await
                 } else {
-                    Ok(BTreeMap::new())
+                    Ok(UserRecords::default())
                 }
             };
-            let (records, definitions, blocked) = tokio::join!(
-                self.user_records(group, user),
-                definitions,
-                configs.blocked_services(group)
-            );
+            let definitions = async {
+                if wants_packs {
+                    self.pack_definitions(group, read).await
+                } else {
+                    Ok(Arc::default())
+                }
+            };
+            // The reads at once: one round trip of latency.
+            let (records, definitions, blocked) =
+                tokio::join!(records, definitions, configs.blocked_services(group, read));
             let (records, definitions, blocked) = (records?, definitions?, blocked?);
             // Packs the tenant does not define cannot be licensed, so a count-up refuses them
             // as not licensed; they give no services.
@@ -341,6 +383,11 @@ impl DynamoStore {
                 + BLOCKED_CHECK
                 + usize::from(ctx.record.is_some());
             if needed > MAX_WRITES_PER_REQUEST {
+                // The sizes may come from cached definitions: refuse on fresh ones only.
+                if !fresh {
+                    fresh = true;
+                    continue;
+                }
                 return Err(StoreError::TooManyWrites { needed });
             }
 
@@ -436,6 +483,12 @@ impl DynamoStore {
                 }
             }
             if !refused.is_empty() {
+                // Refused only on what is read now: the user may hold it already, or the
+                // cached blocked services be stale.
+                if !fresh {
+                    fresh = true;
+                    continue;
+                }
                 return Err(StoreError::Rejected(refused));
             }
             // What was not blocked when read must still not be when this commits.
@@ -444,6 +497,8 @@ impl DynamoStore {
             }
             match self.settle(ctx, plan).await? {
                 Settled::Done => return Ok(()),
+                // The first plan was a guess (nothing held, caches current): read, at once.
+                Settled::Stale | Settled::Refused(_) if !fresh => fresh = true,
                 Settled::Stale => backoff.pause().await?,
                 Settled::Refused(rejections) => return Err(StoreError::Rejected(rejections)),
             }
@@ -589,7 +644,7 @@ impl DynamoStore {
 }
 
 /// The tenant's pack definitions as read: services and strong tag, by name.
-type Definitions = BTreeMap<PackName, (Vec<UserService>, String)>;
+pub(super) type Definitions = BTreeMap<PackName, (Vec<UserService>, String)>;
 
 enum Settled {
     Done,

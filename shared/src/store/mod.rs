@@ -214,11 +214,22 @@ pub trait ConfigStore: Send + Sync {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// The services some configuration object marks `no_more_assignable`, with what an
-    /// assignment in `group` that relies on them checks to be still current (one `GetItem`).
+    /// assignment in `group` that relies on them checks to be still current: as this instance
+    /// last read them (`Cached`, no round trip once read), or read now (`Fresh`, one `GetItem`).
+    /// The transaction's check makes a stale copy cost a retry, never a wrong answer.
     fn blocked_services(
         &self,
         group: &GroupRef,
+        read: Read,
     ) -> impl Future<Output = Result<Blocked, StoreError>> + Send;
+}
+
+/// Whether a read of something that changes rarely may be answered from what this instance
+/// read before (the write that uses it checks that it is still current).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Read {
+    Cached,
+    Fresh,
 }
 
 /// The services nobody may be newly given (a configuration object marks them

@@ -13,7 +13,7 @@ pub async fn client_and_table(table: &'static OnceCell<String>, label: &str) -> 
         std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_ok(),
         "AWS_ENDPOINT_URL_DYNAMODB is not set: run through `make test` (scripts/stack.sh test)"
     );
-    let client = Client::new(&aws_config::from_env().load().await);
+    let client = licensing::lambda::dynamo_client();
     let name = table
         .get_or_init(|| async {
             let name = format!("{label}-{}", std::process::id());
