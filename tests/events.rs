@@ -9,8 +9,8 @@ use api_tests::{
 };
 use axum::Router;
 use licensing::http::{front, licenses, user_services};
+use licensing::store::dynamo::DynamoConfigStore;
 use licensing::store::dynamo::DynamoStore;
-use licensing::store::dynamo_configs::DynamoConfigStore;
 use serde_json::Value;
 use std::time::Duration;
 use tower::ServiceExt;

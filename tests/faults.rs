@@ -623,7 +623,7 @@ async fn the_audit_reports_each_broken_invariant() {
 
     let client = api_tests::dynamo_client().await;
     let table = api_tests::licenses_table();
-    let group_pk = licensing::store::keys::group_pk(&api_tests::group_ref(&t.id, "g"));
+    let group_pk = licensing::store::dynamo::keys::group_pk(&api_tests::group_ref(&t.id, "g"));
     let set = |pk: String, sk: &str, update: &str, value: AttributeValue| {
         client
             .update_item()
@@ -655,8 +655,9 @@ async fn the_audit_reports_each_broken_invariant() {
     )
     .await
     .expect("route removed");
-    let tenant_pk =
-        licensing::store::keys::tenant_pk(&licensing::domain::TenantId::parse(&t.id).unwrap());
+    let tenant_pk = licensing::store::dynamo::keys::tenant_pk(
+        &licensing::domain::TenantId::parse(&t.id).unwrap(),
+    );
     set(
         tenant_pk,
         "POOL#USER#Call Waiting",
@@ -857,9 +858,10 @@ async fn the_audit_reports_each_state_it_used_to_miss() {
 
     let client = api_tests::dynamo_client().await;
     let table = api_tests::licenses_table();
-    let group_pk = licensing::store::keys::group_pk(&api_tests::group_ref(&t.id, "g"));
-    let tenant_pk =
-        licensing::store::keys::tenant_pk(&licensing::domain::TenantId::parse(&t.id).unwrap());
+    let group_pk = licensing::store::dynamo::keys::group_pk(&api_tests::group_ref(&t.id, "g"));
+    let tenant_pk = licensing::store::dynamo::keys::tenant_pk(
+        &licensing::domain::TenantId::parse(&t.id).unwrap(),
+    );
     let s = |v: &str| AttributeValue::S(v.to_owned());
     let put = |pk: &str, sk: &str, extra: Vec<(&str, AttributeValue)>| {
         let mut item =

@@ -5,7 +5,7 @@
 use api_tests::{Api, Reply, dynamo_client, unique_tenant, user_services_table};
 use licensing::domain::InstanceName;
 use licensing::store::ConfigStore;
-use licensing::store::dynamo_configs::DynamoConfigStore;
+use licensing::store::dynamo::DynamoConfigStore;
 use serde_json::{Value, json};
 
 const LIST: &str = "/api/v1/configs/user_services/";

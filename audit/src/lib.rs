@@ -22,7 +22,7 @@
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use licensing::domain::{GroupService, Licensable, TenantId, UserService};
-use licensing::store::keys::{PACKDEF_PREFIX, parse_license_sk, parse_pool_sk, tenant_pk};
+use licensing::store::dynamo::keys::{PACKDEF_PREFIX, parse_license_sk, parse_pool_sk, tenant_pk};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 type Item = HashMap<String, AttributeValue>;

@@ -12,15 +12,16 @@ mod proxy;
 mod runtime;
 
 use licensing::domain::{GroupId, GroupRef, TenantId};
-use licensing::store::keys::{LICENSE_PREFIX, group_pk};
+use licensing::store::dynamo::keys::{LICENSE_PREFIX, group_pk};
 use runtime::Function;
 use serde_json::{Value, json};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-/// Samples per route: rounds of the function and the floor taking turns.
-const ROUNDS: usize = 10;
-const PER_ROUND: usize = 20;
+/// Samples per route: rounds of the function and the floor taking turns, a few requests each,
+/// so that both see the same machine (DynamoDB Local's JIT and GC, the other processes).
+const ROUNDS: usize = 100;
+const PER_ROUND: usize = 3;
 const COLD_STARTS: usize = 5;
 
 #[tokio::main]
@@ -70,11 +71,14 @@ fn status(answer: &Value) -> u64 {
     answer["statusCode"].as_u64().unwrap_or(0)
 }
 
+/// Method, path, query and body of a request.
+type Request = (&'static str, String, String, Option<Value>);
+
 struct Route {
     name: &'static str,
     keyed: bool,
-    /// Method, path, query and body of the i-th request.
-    request: Box<dyn Fn(usize) -> (&'static str, String, String, Option<Value>)>,
+    /// The i-th request of the route.
+    request: Box<dyn Fn(usize) -> Request>,
 }
 
 struct Row {
@@ -83,6 +87,8 @@ struct Row {
     actions: Option<usize>,
     function: Vec<Duration>,
     floor: Vec<Duration>,
+    /// CPU time per request of the function and of the floor.
+    cpu: (Duration, Duration),
 }
 
 fn percentile(samples: &[Duration], p: f64) -> f64 {
@@ -271,13 +277,14 @@ async fn bench() -> Result<(), String> {
         });
     }
 
+    // Each route numbers its requests from 0: its users, values and instance names are its
+    // own, and "instance delete" deletes what "instance create" made.
     let mut rows = Vec::new();
-    let mut n = 0usize;
     for route in &routes {
         let request = |i: usize| {
             let (method, path, query, body) = (route.request)(i);
             let key = route.keyed.then(|| format!("{tenant}-{}-{i}", route.name));
-            event(&method, &path, &query, body.as_ref(), key.as_deref())
+            event(method, &path, &query, body.as_ref(), key.as_deref())
         };
         // Warm-up (fills the instance's caches, as a warm Lambda has them); also learns the
         // actions of the route's transaction for the floor.
@@ -285,7 +292,7 @@ async fn bench() -> Result<(), String> {
         let mut trips = 0;
         counts.take_transactions();
         for i in 0..warm {
-            let (_, answer) = function.invoke(request(n + i)).await?;
+            let (_, answer) = function.invoke(request(i)).await?;
             if !(200..300).contains(&status(&answer)) {
                 return Err(format!("{}: answered {answer}", route.name));
             }
@@ -301,12 +308,14 @@ async fn bench() -> Result<(), String> {
             actions,
             function: Vec::new(),
             floor: Vec::new(),
+            cpu: Default::default(),
         };
         let mut floor_query = floor_query;
         let mut first = true;
         for round in 0..ROUNDS {
+            let cpu = function.cpu();
             for j in 0..PER_ROUND {
-                let i = n + warm + round * PER_ROUND + j;
+                let i = warm + round * PER_ROUND + j;
                 let before = counts.calls();
                 let (took, answer) = function.invoke(request(i)).await?;
                 trips += counts.calls() - before;
@@ -315,6 +324,7 @@ async fn bench() -> Result<(), String> {
                 }
                 row.function.push(took);
             }
+            row.cpu.0 += function.cpu() - cpu;
             if first {
                 // A route that reads before it writes: the floor reads the group first too.
                 let per_request = trips as f64 / PER_ROUND as f64;
@@ -326,6 +336,7 @@ async fn bench() -> Result<(), String> {
                 }
                 first = false;
             }
+            let cpu = floor.cpu();
             for _ in 0..PER_ROUND {
                 let (took, answer) = floor.invoke(floor_event(&floor_query)).await?;
                 if status(&answer) != 200 {
@@ -333,20 +344,29 @@ async fn bench() -> Result<(), String> {
                 }
                 row.floor.push(took);
             }
+            row.cpu.1 += floor.cpu() - cpu;
         }
-        n += warm + ROUNDS * PER_ROUND;
         row.trips = trips as f64 / (ROUNDS * PER_ROUND) as f64;
         rows.push(row);
     }
 
     println!(
-        "{:<44} {:>5} {:>7} {:>8} {:>8} {:>8} {:>8} {:>6}",
-        "route (warm, ms)", "trips", "actions", "p50", "p99", "floor50", "floor99", "ratio"
+        "{:<44} {:>5} {:>7} {:>7} {:>7} {:>7} {:>7} {:>6} {:>7}",
+        "route (warm, ms)",
+        "trips",
+        "actions",
+        "p50",
+        "p99",
+        "floor50",
+        "floor99",
+        "ratio",
+        "cpu/req"
     );
     for row in &rows {
         let (p50, f50) = (percentile(&row.function, 0.5), percentile(&row.floor, 0.5));
+        let samples = (ROUNDS * PER_ROUND) as f64;
         println!(
-            "{:<44} {:>5.2} {:>7} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>6.2}",
+            "{:<44} {:>5.2} {:>7} {:>7.2} {:>7.2} {:>7.2} {:>7.2} {:>6.2} {:>7}",
             row.name,
             row.trips,
             row.actions.map_or("-".to_owned(), |k| k.to_string()),
@@ -354,7 +374,12 @@ async fn bench() -> Result<(), String> {
             percentile(&row.function, 0.99),
             f50,
             percentile(&row.floor, 0.99),
-            p50 / f50
+            p50 / f50,
+            format!(
+                "{:.2}/{:.2}",
+                row.cpu.0.as_secs_f64() * 1000.0 / samples,
+                row.cpu.1.as_secs_f64() * 1000.0 / samples
+            )
         );
     }
     println!(

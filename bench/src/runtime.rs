@@ -160,6 +160,20 @@ impl Function {
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
     }
 
+    /// CPU time the process has used so far (user + system), from `/proc/<pid>/stat`.
+    pub fn cpu(&self) -> Duration {
+        let ticks = self.child.id().and_then(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // Fields after the command name (which may hold spaces) start at its closing ')'.
+            let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+            let user: u64 = fields.get(11)?.parse().ok()?;
+            let system: u64 = fields.get(12)?.parse().ok()?;
+            Some(user + system)
+        });
+        // Linux reports these in clock ticks of 1/100 s (USER_HZ).
+        Duration::from_millis(ticks.unwrap_or(0) * 10)
+    }
+
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;
         self.server.abort();

@@ -21,8 +21,8 @@ use lambda_http::aws_lambda_events::apigw::{
 };
 use lambda_http::request::RequestContext;
 use licensing::http::{front, json_response, licenses, user_services};
+use licensing::store::dynamo::DynamoConfigStore;
 use licensing::store::dynamo::DynamoStore;
-use licensing::store::dynamo_configs::DynamoConfigStore;
 use serde_json::Value;
 use std::collections::HashMap;
 use tower::ServiceExt;

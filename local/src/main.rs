@@ -3,8 +3,8 @@
 //! `USER_SERVICES_TABLE`. Stops on Ctrl-C or SIGTERM.
 
 use licensing::lambda::{desktop_client, env, init_logging};
+use licensing::store::dynamo::DynamoConfigStore;
 use licensing::store::dynamo::DynamoStore;
-use licensing::store::dynamo_configs::DynamoConfigStore;
 use std::process::ExitCode;
 
 #[tokio::main]

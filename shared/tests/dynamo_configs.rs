@@ -3,7 +3,7 @@
 
 use licensing::domain::{Audience, InstanceName, UserService, UserServiceConfig};
 use licensing::store::ConfigStore;
-use licensing::store::dynamo_configs::DynamoConfigStore;
+use licensing::store::dynamo::DynamoConfigStore;
 use tokio::sync::OnceCell;
 
 mod common;

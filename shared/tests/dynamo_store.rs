@@ -6,8 +6,8 @@ use licensing::domain::{
     Allocation, Authority, GroupLicenses, GroupRef, GroupService, Licensable, License,
     LicenseChange, PackDefinition, PackName, UserService,
 };
+use licensing::store::dynamo::keys::{group_pk, license_sk};
 use licensing::store::dynamo::{DynamoStore, decode_license, encode_license};
-use licensing::store::keys::{group_pk, license_sk};
 use licensing::store::{LicenseStore, RejectReason, Rejection, StoreError, TenantStore};
 use tokio::sync::OnceCell;
 

@@ -8,9 +8,9 @@ use licensing::domain::{
     Allocation, Assignable, Authority, GroupId, GroupRef, GroupService, InstanceName, Licensable,
     LicenseChange, PoolChange, PoolRejection, TenantId, UserId, UserService,
 };
+use licensing::store::dynamo::DynamoConfigStore;
 use licensing::store::dynamo::DynamoStore;
-use licensing::store::dynamo_configs::DynamoConfigStore;
-use licensing::store::keys::group_pk;
+use licensing::store::dynamo::keys::group_pk;
 use licensing::store::{LicenseStore, RejectReason, StoreError, TenantStore, UsageStore};
 use tokio::sync::OnceCell;
 

@@ -17,9 +17,9 @@ use licensing::domain::{
     Licensable, License, LicenseChange, PackDefinition, PackName, TenantId, UserId, UserService,
     UserServiceConfig,
 };
+use licensing::store::dynamo::DynamoConfigStore;
+use licensing::store::dynamo::keys::{group_pk, license_sk};
 use licensing::store::dynamo::{DynamoStore, decode_license};
-use licensing::store::dynamo_configs::DynamoConfigStore;
-use licensing::store::keys::{group_pk, license_sk};
 use licensing::store::{LicenseStore, TenantStore, UsageStore};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};

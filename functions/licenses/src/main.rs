@@ -7,8 +7,8 @@
 use lambda_http::{Error, run};
 use licensing::http::{front, licenses};
 use licensing::lambda::{dynamo_client, env, init_logging, open_connection};
+use licensing::store::dynamo::DynamoConfigStore;
 use licensing::store::dynamo::DynamoStore;
-use licensing::store::dynamo_configs::DynamoConfigStore;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

@@ -6,7 +6,7 @@
 use lambda_http::{Error, run};
 use licensing::http::{front, user_services};
 use licensing::lambda::{dynamo_client, env, init_logging, open_connection};
-use licensing::store::dynamo_configs::DynamoConfigStore;
+use licensing::store::dynamo::DynamoConfigStore;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

@@ -19,7 +19,7 @@ use super::path::PathIds;
 use super::{ApiError, ErrorItem, MAX_BODY_BYTES};
 use crate::domain::Principal;
 use crate::store::IfMatch;
-use crate::store::etag::hex;
+use crate::store::dynamo::etag::hex;
 use crate::store::idempotency::{Earlier, Records};
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};

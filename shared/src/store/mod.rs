@@ -5,15 +5,9 @@
 //! atomically with the write, never by a read before it.
 
 pub mod dynamo;
-pub mod dynamo_configs;
-mod dynamo_holdings;
-mod dynamo_pool;
-pub mod dynamo_usage;
-pub mod etag;
-pub mod idempotency;
-pub mod keys;
-pub mod retry;
-pub mod schema;
+
+/// The request's idempotency record travels with its write ([`WriteCtx`]).
+pub use dynamo::idempotency;
 
 use crate::domain::{
     Assignable, Authority, GroupLicenses, GroupRef, GroupService, InstanceName, Licensable,

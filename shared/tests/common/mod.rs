@@ -3,7 +3,7 @@
 
 use aws_sdk_dynamodb::Client;
 use licensing::domain::{GroupId, GroupRef, TenantId};
-use licensing::store::schema::ensure_table;
+use licensing::store::dynamo::schema::ensure_table;
 use std::sync::atomic::{AtomicU32, Ordering};
 use tokio::sync::OnceCell;
 

@@ -19,10 +19,14 @@
 //! write (rare: operators curate them) moves every copy. The copies are created, from the objects
 //! then stored, by the first assignment or object write that finds one missing.
 
-use super::dynamo::{built, query_all, read_failure, read_str, transact};
+use super::etag;
+use super::item::{built, read_str};
+use super::query::query_all;
 use super::retry::Backoff;
-use super::{Blocked, ConfigStore, IfMatch, Read, StoreError, Tagged, WriteCtx, etag};
+use super::retry::read_failure;
+use super::tx::transact;
 use crate::domain::{Audience, GroupRef, InstanceName, UserService, UserServiceConfig};
+use crate::store::{Blocked, ConfigStore, IfMatch, Read, StoreError, Tagged, WriteCtx};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem, Update,

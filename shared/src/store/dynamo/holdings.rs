@@ -22,20 +22,23 @@
 //! race or a cache. An unassignment reads the user's records first (it must know which routes
 //! to take away).
 
-use super::dynamo::{DynamoStore, Item, built, key, number, read_u32};
-use super::dynamo_configs::blocked_unchanged;
-use super::dynamo_usage::{count_down, count_up, full_or_unlicensed};
+use super::DynamoStore;
+use super::codec::Definitions;
+use super::configs::blocked_unchanged;
+use super::etag;
+use super::item::{Item, built, key, number, read_u32};
 use super::keys::{
     PACKDEF_PREFIX, assignment_sk, group_pk, packdef_sk, parse_assignment_sk, tenant_pk,
     user_prefix,
 };
 use super::retry::Backoff;
-use super::{ConfigStore, Read, RejectReason, Rejection, StoreError, WriteCtx, etag};
+use super::usage::{count_down, count_up, full_or_unlicensed};
 use crate::domain::usage::{BLOCKED_CHECK, MAX_WRITES_PER_REQUEST, writes_needed};
 use crate::domain::{
     Assignable, GroupRef, Holding, Licensable, PackName, UsageRejection, UserHoldings, UserId,
     UserService,
 };
+use crate::store::{ConfigStore, Read, RejectReason, Rejection, StoreError, WriteCtx};
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem, Update,
 };
@@ -642,9 +645,6 @@ impl DynamoStore {
         Ok(Settled::Refused(rejections))
     }
 }
-
-/// The tenant's pack definitions as read: services and strong tag, by name.
-pub(super) type Definitions = BTreeMap<PackName, (Vec<UserService>, String)>;
 
 enum Settled {
     Done,

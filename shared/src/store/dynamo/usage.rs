@@ -13,16 +13,19 @@
 //! which is then re-read and retried, never half-applied. What users hold (services directly and
 //! through packs) is in `dynamo_holdings.rs`.
 
-use super::dynamo::{DynamoStore, Item, built, decode_license, key, query_all};
+use super::DynamoStore;
+use super::codec::decode_license;
+use super::item::{Item, built, key};
 use super::keys::{
     GROUP_LICENSE_PREFIX, group_pk, instance_prefix, instance_sk, license_sk, parse_license_sk,
 };
+use super::query::query_all;
 use super::retry::Backoff;
-use super::{ConfigStore, RejectReason, Rejection, StoreError, UsageStore, WriteCtx};
 use crate::domain::{
     Assignable, GroupRef, GroupService, InstanceName, Licensable, License, UsageRejection,
     UserHoldings, UserId,
 };
+use crate::store::{ConfigStore, RejectReason, Rejection, StoreError, UsageStore, WriteCtx};
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };

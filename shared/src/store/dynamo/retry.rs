@@ -10,7 +10,8 @@
 //!
 //! The request's deadline reaches the store in each write's [`super::WriteCtx`].
 
-use super::StoreError;
+use crate::store::{Outcome, StoreError};
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use std::time::{Duration, Instant};
 
 /// First backoff ceiling; each retry doubles it up to [`CAP`].
@@ -20,13 +21,13 @@ const CAP: Duration = Duration::from_millis(500);
 const RESERVE: Duration = Duration::from_millis(500);
 
 /// The waits of one operation's retries.
-pub(super) struct Backoff {
+pub(crate) struct Backoff {
     attempt: u32,
     until: Instant,
 }
 
 impl Backoff {
-    pub(super) fn new(deadline: Instant) -> Self {
+    pub(crate) fn new(deadline: Instant) -> Self {
         Backoff {
             attempt: 0,
             until: deadline.checked_sub(RESERVE).unwrap_or(deadline),
@@ -34,7 +35,7 @@ impl Backoff {
     }
 
     /// Waits before the next attempt, or says the request has no time left for one.
-    pub(super) async fn pause(&mut self) -> Result<(), StoreError> {
+    pub(crate) async fn pause(&mut self) -> Result<(), StoreError> {
         let ceiling = BASE.saturating_mul(1 << self.attempt.min(8)).min(CAP);
         let wait = ceiling.mul_f64(fastrand::f64());
         if Instant::now() + wait >= self.until {
@@ -51,8 +52,62 @@ impl Backoff {
 /// own retries of the unchanged transaction; DynamoDB answers a resend of a committed
 /// transaction with success instead of running it again, and runs one that was cancelled
 /// (measured on DynamoDB Local 3.3: a token whose transaction was cancelled is not spent).
-pub(super) fn request_token() -> String {
+pub(crate) fn request_token() -> String {
     format!("{:032x}", fastrand::u128(..))
+}
+
+/// A storage failure whose outcome is `outcome`: logged, and a 503 for the caller.
+pub(crate) fn unavailable<E, R>(err: &SdkError<E, R>, outcome: Outcome) -> StoreError
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let message = DisplayErrorContext(err).to_string();
+    tracing::error!(error = %message, ?outcome, "dynamodb request failed");
+    StoreError::Unavailable {
+        why: message,
+        outcome,
+    }
+}
+
+/// A request DynamoDB refuses as invalid (or any failure retrying cannot fix): our defect.
+pub(crate) fn defect<E, R>(err: &SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    StoreError::Defect(DisplayErrorContext(err).to_string())
+}
+
+/// The failure of a read (or of a single write refused before it applied anything): throttling,
+/// server errors, timeouts and I/O are `Unavailable` (nothing written); anything else, a
+/// `ValidationException` say, a `Defect`.
+pub(crate) fn read_failure<E, R>(err: SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + ProvideErrorMetadata + 'static,
+    R: std::fmt::Debug,
+{
+    let transient = match &err {
+        SdkError::ServiceError(service) => matches!(
+            service.err().code(),
+            Some(
+                "ThrottlingException"
+                    | "ProvisionedThroughputExceededException"
+                    | "RequestLimitExceeded"
+                    | "InternalServerError"
+                    | "ServiceUnavailable"
+            )
+        ),
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        _ => false,
+    };
+    if transient {
+        unavailable(&err, Outcome::NotWritten)
+    } else {
+        defect(&err)
+    }
 }
 
 #[cfg(test)]

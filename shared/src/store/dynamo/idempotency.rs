@@ -14,8 +14,9 @@
 //! Records live 24 h: `expires` is the table's TTL attribute, and since TTL deletion lags by up
 //! to days, an expired record counts as absent (the condition says so).
 
-use super::StoreError;
-use super::dynamo::{Item, built, read_failure, read_str};
+use super::item::{Item, built, read_str};
+use super::retry::read_failure;
+use crate::store::StoreError;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,

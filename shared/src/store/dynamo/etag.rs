@@ -13,8 +13,8 @@
 //! Either way the condition, not a read before the write, decides: of two writes sent with one
 //! tag, exactly one commits.
 
-use super::dynamo::{Item, built, key};
-use super::{IfMatch, StoreError};
+use super::item::{Item, built, key};
+use crate::store::{IfMatch, StoreError};
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;

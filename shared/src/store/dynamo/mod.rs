@@ -1,0 +1,79 @@
+//! The DynamoDB adapter of the store ports.
+//!
+//! At the bottom, importing nothing from the files above them: `item.rs` (items, keys and
+//! attributes), `keys.rs` (every PK/SK format and its parser), `codec.rs` (records to and from
+//! items), `retry.rs` (backoff, tokens, which failures a retry can help), `query.rs` (the one
+//! paging loop), `etag.rs`, `idempotency.rs` (the request's record), `tx.rs` (one transaction).
+//! Above them one file per port implementation: `licenses.rs` (group licenses, with `pool.rs`,
+//! the tenant pool records both PUTs move), `tenant.rs` (tenant licenses and packs), `usage.rs`
+//! and `holdings.rs` (assignments and instances), `configs.rs` (the user-services
+//! configuration). Reads are one strongly consistent `Query` (usage must be live), writes one
+//! `TransactWriteItems` whose conditions carry the rules.
+
+mod codec;
+mod configs;
+pub mod etag;
+mod holdings;
+pub mod idempotency;
+mod item;
+pub mod keys;
+mod licenses;
+mod pool;
+mod query;
+mod retry;
+#[cfg(feature = "desktop")]
+pub mod schema;
+mod tenant;
+mod tx;
+mod usage;
+
+pub use codec::{decode_license, encode_license};
+pub use configs::DynamoConfigStore;
+pub use tx::MAX_TRANSACTION_ITEMS;
+
+use crate::domain::TenantId;
+use crate::store::WriteCtx;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::TransactWriteItem;
+use codec::Definitions;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tx::{Transacted, transact};
+
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+    /// Each tenant's pack definitions as this instance last read them: they change rarely
+    /// (never while a group licenses the pack), and an assignment checks those it used.
+    definitions: Arc<Mutex<HashMap<TenantId, Arc<Definitions>>>>,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            definitions: Arc::default(),
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Runs one transaction ([`transact`]), the request's idempotency record in this table.
+    async fn transact(&self, ctx: &WriteCtx, items: Vec<TransactWriteItem>) -> Transacted {
+        transact(&self.client, ctx, &self.table, items).await
+    }
+}
+
+impl idempotency::KeepsRecords for DynamoStore {
+    fn idempotency_records(&self) -> idempotency::Records {
+        idempotency::Records::new(self.client.clone(), &self.table)
+    }
+}

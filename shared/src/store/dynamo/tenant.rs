@@ -1,0 +1,389 @@
+//! Tenant licenses and pack definitions in DynamoDB, in the tenant's partition
+//! (`TENANT#<tenant>`): the tenant PUT sets the tenant allocations of the pool records
+//! (`pool.rs`) under the same read -> diff -> one transaction as the group PUT; pack
+//! definitions live beside them (`PACKDEF#<pack>`). A pack that a group licenses cannot be
+//! redefined or deleted, nor one the operator allocated to the tenant deleted: a tenant admin
+//! cannot shed the operator's cap by deleting and re-creating it.
+
+use super::DynamoStore;
+use super::etag;
+use super::item::{Item, built, key, number};
+use super::keys::{PACKDEF_PREFIX, packdef_sk, parse_pool_sk, pool_sk, tenant_pk};
+use super::pool::{decode_pool, pack_undefined};
+use super::retry::Backoff;
+use super::retry::read_failure;
+use crate::domain::{
+    Allocation, Licensable, LicenseChange, PackDefinition, PackName, PoolChange, PoolRejection,
+    TenantId, UserService,
+};
+use crate::store::{
+    IfMatch, RejectReason, Rejection, StoreError, Tagged, TenantState, TenantStore, WriteCtx,
+};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Delete, Put, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
+};
+use std::collections::HashMap;
+
+fn encode_pack(tenant: &TenantId, pack: &PackDefinition) -> Item {
+    let mut item = key(&tenant_pk(tenant), packdef_sk(&pack.name));
+    item.insert(
+        "description".into(),
+        AttributeValue::S(pack.description.clone()),
+    );
+    item.insert(
+        "services".into(),
+        AttributeValue::L(
+            pack.services
+                .iter()
+                .map(|s| AttributeValue::S(s.name().to_owned()))
+                .collect(),
+        ),
+    );
+    etag::tagged(item)
+}
+
+fn decode_pack(item: &Item) -> Option<PackDefinition> {
+    let AttributeValue::S(sk) = item.get("SK")? else {
+        return None;
+    };
+    let name = PackName::parse(sk.strip_prefix(PACKDEF_PREFIX)?).ok()?;
+    let description = match item.get("description") {
+        Some(AttributeValue::S(d)) => d.clone(),
+        _ => String::new(),
+    };
+    let services = match item.get("services") {
+        Some(AttributeValue::L(list)) => list
+            .iter()
+            .filter_map(|v| match v {
+                AttributeValue::S(s) => UserService::parse(s).ok(),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    Some(PackDefinition {
+        name,
+        description,
+        services,
+    })
+}
+
+/// The pack's pool record, where the definition leaves its mark (`packDefined`).
+fn pack_pool_key(tenant: &TenantId, pack: &PackName) -> Item {
+    key(&tenant_pk(tenant), pool_sk(&Licensable::Pack(pack.clone())))
+}
+
+/// "No group holds this pack": the condition on its pool record for changing a definition.
+const NOT_IN_USE: &str = "attribute_not_exists(SK) OR \
+    ((attribute_not_exists(currentlyAllocated) OR currentlyAllocated = :zero) \
+     AND (attribute_not_exists(unlimitedGroups) OR unlimitedGroups = :zero))";
+
+/// ... nor does the tenant hold an allocation of it: the condition for deleting a definition.
+const NOT_HELD: &str = "attribute_not_exists(SK) OR \
+    ((attribute_not_exists(currentlyAllocated) OR currentlyAllocated = :zero) \
+     AND (attribute_not_exists(unlimitedGroups) OR unlimitedGroups = :zero) \
+     AND attribute_not_exists(unlimited))";
+
+impl DynamoStore {
+    /// Replaces (`undefine: false`) or deletes (`undefine: true`) a definition under "exists"
+    /// and "not held" (by groups; for a delete, by the tenant's allocation too); `Ok(false)`
+    /// when there is no such pack. Deleting also deletes the pack's pool record (its mark), so
+    /// groups can no longer license the pack and a new definition of the name starts from
+    /// nothing; the operator's allocation cannot be lost that way, since it blocks the delete.
+    async fn change_pack(
+        &self,
+        ctx: &WriteCtx,
+        tenant: &TenantId,
+        name: &PackName,
+        write: TransactWriteItem,
+        undefine: bool,
+        if_match: bool,
+    ) -> Result<bool, StoreError> {
+        let guard = if undefine {
+            let delete = Delete::builder()
+                .table_name(self.table())
+                .set_key(Some(pack_pool_key(tenant, name)))
+                .condition_expression(NOT_HELD)
+                .expression_attribute_values(":zero", number(0))
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                );
+            TransactWriteItem::builder()
+                .delete(built(delete.build())?)
+                .build()
+        } else {
+            let check = ConditionCheck::builder()
+                .table_name(self.table())
+                .set_key(Some(pack_pool_key(tenant, name)))
+                .condition_expression(NOT_IN_USE)
+                .expression_attribute_values(":zero", number(0))
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                );
+            TransactWriteItem::builder()
+                .condition_check(built(check.build())?)
+                .build()
+        };
+        let failed = match self.transact(ctx, vec![write, guard]).await? {
+            Ok(()) => return Ok(true),
+            Err(failed) => failed,
+        };
+        if failed.iter().any(|(i, _)| *i == 0) {
+            // `If-Match` names a representation; none, or another, is a failed precondition.
+            return if if_match {
+                Err(StoreError::PreconditionFailed)
+            } else {
+                Ok(false)
+            };
+        }
+        let pool = failed
+            .iter()
+            .find(|(i, _)| *i == 1)
+            .and_then(|(_, record)| record.as_ref())
+            .map(decode_pool)
+            .unwrap_or_default();
+        Err(StoreError::Rejected(vec![Rejection {
+            index: 0,
+            reason: RejectReason::Pool(PoolRejection::PackInUse {
+                currently_allocated: pool.currently_allocated,
+                unlimited_groups: pool.unlimited_groups,
+                tenant: if undefine { pool.allocation } else { None },
+            }),
+        }]))
+    }
+
+    /// The action of one tenant PUT item that differs from the pool record.
+    fn pool_allocation_write(
+        &self,
+        pk: &str,
+        change: &PoolChange,
+    ) -> Result<TransactWriteItem, StoreError> {
+        // A pack is allocated only while the tenant defines it (the definition marks the pool
+        // record).
+        let pack = matches!(change.item, Licensable::Pack(_)) && change.allocation.is_some();
+        let mut update = Update::builder()
+            .table_name(self.table())
+            .set_key(Some(key(pk, pool_sk(&change.item))))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        update = match change.allocation {
+            // Not pooled any more: the groups keep what they hold, without a tenant bound.
+            None => update.update_expression("REMOVE unlimited, maximum, remaining"),
+            Some(Allocation::Unlimited) => {
+                update = update
+                    .update_expression("SET unlimited = :true REMOVE maximum, remaining")
+                    .expression_attribute_values(":true", AttributeValue::Bool(true));
+                if pack {
+                    update = update.condition_expression("packDefined = :true");
+                }
+                update
+            }
+            // A limited tenant allocation (0 included: the tenant holds none) must cover what
+            // the groups hold, and no group may hold it unlimited.
+            Some(Allocation::Limited(max)) => {
+                let rule = "(attribute_not_exists(currentlyAllocated) OR currentlyAllocated <= :max) \
+                            AND (attribute_not_exists(unlimitedGroups) OR unlimitedGroups = :zero)";
+                update = update
+                    .update_expression(
+                        "SET unlimited = :false, maximum = :max, \
+                         remaining = :max - if_not_exists(currentlyAllocated, :zero)",
+                    )
+                    .expression_attribute_values(":false", AttributeValue::Bool(false))
+                    .expression_attribute_values(":max", number(max))
+                    .expression_attribute_values(":zero", number(0));
+                if pack {
+                    update
+                        .condition_expression(format!("packDefined = :true AND {rule}"))
+                        .expression_attribute_values(":true", AttributeValue::Bool(true))
+                } else {
+                    update.condition_expression(rule)
+                }
+            }
+        };
+        Ok(TransactWriteItem::builder()
+            .update(built(update.build())?)
+            .build())
+    }
+}
+
+impl TenantStore for DynamoStore {
+    async fn tenant_state(&self, tenant: &TenantId) -> Result<TenantState, StoreError> {
+        let items = self.query_prefix(&tenant_pk(tenant), "").await?;
+        let mut state = TenantState::default();
+        for item in &items {
+            let Some(AttributeValue::S(sk)) = item.get("SK") else {
+                continue;
+            };
+            if sk == etag::VERSION_SK {
+                state.version = etag::version_of(item);
+            } else if sk.starts_with(PACKDEF_PREFIX) {
+                state.packs.extend(decode_pack(item));
+            } else if let Some(licensable) = parse_pool_sk(sk) {
+                state.pool.push((licensable, decode_pool(item)));
+            }
+        }
+        state.pool.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(state)
+    }
+
+    async fn update_tenant_licenses(
+        &self,
+        ctx: &WriteCtx,
+        tenant: &TenantId,
+        changes: &[PoolChange],
+        if_match: Option<&IfMatch>,
+    ) -> Result<(), StoreError> {
+        let pk = tenant_pk(tenant);
+        let mut backoff = Backoff::new(ctx.deadline);
+        loop {
+            let state = self.tenant_state(tenant).await?;
+            if if_match.is_some_and(|m| !etag::admits_version(m, state.version)) {
+                return Err(StoreError::PreconditionFailed);
+            }
+            let stored: HashMap<&Licensable, Option<Allocation>> = state
+                .pool
+                .iter()
+                .map(|(item, pool)| (item, pool.allocation))
+                .collect();
+            let changing: Vec<usize> = (0..changes.len())
+                .filter(|&i| {
+                    stored.get(&changes[i].item).copied().flatten() != changes[i].allocation
+                })
+                .collect();
+            if changing.len() > LicenseChange::MAX_PER_REQUEST {
+                return Err(StoreError::TooManyChanges {
+                    changing: changing.len(),
+                });
+            }
+            let mut actions = Vec::with_capacity(changing.len() + 1);
+            for &i in &changing {
+                actions.push(self.pool_allocation_write(&pk, &changes[i])?);
+            }
+            let version = actions.len();
+            if !actions.is_empty() {
+                actions.push(etag::version_move(self.table(), &pk, state.version)?);
+            }
+            let failed = match self.transact(ctx, actions).await? {
+                Ok(()) => return Ok(()),
+                Err(failed) => failed,
+            };
+            if failed.iter().any(|(i, _)| *i == version) {
+                // Another PUT moved the allocations since the read: plan again.
+                backoff.pause().await?;
+                continue;
+            }
+            return Err(StoreError::Rejected(
+                failed
+                    .into_iter()
+                    .map(|(action, record)| {
+                        let index = changing[action];
+                        let pool = record.as_ref().map(decode_pool).unwrap_or_default();
+                        let reason = if pack_undefined(&changes[index].item, record.as_ref()) {
+                            PoolRejection::PackNotDefined
+                        } else if pool.unlimited_groups > 0 {
+                            PoolRejection::GroupHoldsUnlimited {
+                                groups: pool.unlimited_groups,
+                            }
+                        } else {
+                            PoolRejection::BelowAllocated {
+                                currently_allocated: pool.currently_allocated,
+                            }
+                        };
+                        Rejection {
+                            index,
+                            reason: RejectReason::Pool(reason),
+                        }
+                    })
+                    .collect(),
+            ));
+        }
+    }
+
+    async fn pack_definition(
+        &self,
+        tenant: &TenantId,
+        name: &PackName,
+    ) -> Result<Option<Tagged<PackDefinition>>, StoreError> {
+        let out = self
+            .client()
+            .get_item()
+            .table_name(self.table())
+            .set_key(Some(key(&tenant_pk(tenant), packdef_sk(name))))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(read_failure)?;
+        Ok(out.item().and_then(|item| {
+            Some(Tagged {
+                value: decode_pack(item)?,
+                etag: etag::stored(item),
+            })
+        }))
+    }
+
+    async fn create_pack(
+        &self,
+        ctx: &WriteCtx,
+        tenant: &TenantId,
+        pack: &PackDefinition,
+    ) -> Result<bool, StoreError> {
+        let put = Put::builder()
+            .table_name(self.table())
+            .set_item(Some(encode_pack(tenant, pack)))
+            .condition_expression("attribute_not_exists(SK)");
+        let mark = Update::builder()
+            .table_name(self.table())
+            .set_key(Some(pack_pool_key(tenant, &pack.name)))
+            .update_expression("SET packDefined = :true")
+            .expression_attribute_values(":true", AttributeValue::Bool(true));
+        let actions = vec![
+            TransactWriteItem::builder()
+                .put(built(put.build())?)
+                .build(),
+            TransactWriteItem::builder()
+                .update(built(mark.build())?)
+                .build(),
+        ];
+        Ok(self.transact(ctx, actions).await?.is_ok())
+    }
+
+    async fn replace_pack(
+        &self,
+        ctx: &WriteCtx,
+        tenant: &TenantId,
+        pack: &PackDefinition,
+        if_match: Option<&IfMatch>,
+    ) -> Result<bool, StoreError> {
+        let (condition, values) = etag::existing(if_match);
+        let put = Put::builder()
+            .table_name(self.table())
+            .set_item(Some(encode_pack(tenant, pack)))
+            .condition_expression(condition)
+            .set_expression_attribute_values(values);
+        let write = TransactWriteItem::builder()
+            .put(built(put.build())?)
+            .build();
+        self.change_pack(ctx, tenant, &pack.name, write, false, if_match.is_some())
+            .await
+    }
+
+    async fn delete_pack(
+        &self,
+        ctx: &WriteCtx,
+        tenant: &TenantId,
+        name: &PackName,
+        if_match: Option<&IfMatch>,
+    ) -> Result<bool, StoreError> {
+        let (condition, values) = etag::existing(if_match);
+        let delete = Delete::builder()
+            .table_name(self.table())
+            .set_key(Some(key(&tenant_pk(tenant), packdef_sk(name))))
+            .condition_expression(condition)
+            .set_expression_attribute_values(values);
+        let write = TransactWriteItem::builder()
+            .delete(built(delete.build())?)
+            .build();
+        self.change_pack(ctx, tenant, name, write, true, if_match.is_some())
+            .await
+    }
+}
