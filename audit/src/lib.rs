@@ -22,7 +22,10 @@
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use licensing::domain::{GroupService, Licensable, TenantId, UserService};
-use licensing::store::dynamo::keys::{PACKDEF_PREFIX, parse_license_sk, parse_pool_sk, tenant_pk};
+use licensing::store::dynamo::keys::{
+    GroupKey, PACKDEF_PREFIX, parse_group_sk, parse_partition as partition, parse_pool_sk,
+    tenant_pk,
+};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 type Item = HashMap<String, AttributeValue>;
@@ -110,15 +113,6 @@ fn name(l: &Licensable) -> String {
     }
 }
 
-/// Splits `TENANT#<t>` / `TENANT#<t>#GROUP#<g>` (ids escaped, so `#GROUP#` is a separator).
-fn partition(pk: &str) -> Option<(&str, Option<&str>)> {
-    let rest = pk.strip_prefix("TENANT#")?;
-    Some(match rest.split_once("#GROUP#") {
-        Some((t, g)) => (t, Some(g)),
-        None => (rest, None),
-    })
-}
-
 /// The `services` list of a pack definition or assignment.
 fn services(item: &Item) -> Vec<String> {
     match item.get("services") {
@@ -134,16 +128,14 @@ fn services(item: &Item) -> Vec<String> {
 }
 
 fn add_group_item(group: &mut Group, sk: &str, item: &Item) {
-    if let Some(licensable) = parse_license_sk(sk) {
-        group.licenses.insert(licensable, lic(item));
-    } else if let Some(rest) = sk.strip_prefix("INST#") {
-        if let Some((service, _)) = rest.split_once('#') {
+    match parse_group_sk(sk) {
+        Some(GroupKey::License(licensable)) => {
+            group.licenses.insert(licensable, lic(item));
+        }
+        Some(GroupKey::Instance { service, .. }) => {
             *group.instances.entry(service.to_owned()).or_default() += 1;
         }
-    } else if let Some(rest) = sk.strip_prefix("USER#")
-        && let Some((user, what)) = rest.split_once('#')
-    {
-        if let Some(service) = what.strip_prefix("SVC#") {
+        Some(GroupKey::Holding { user, service }) => {
             let packs = match item.get("packs") {
                 Some(AttributeValue::Ss(p)) => p.iter().cloned().collect(),
                 _ => BTreeSet::new(),
@@ -152,11 +144,13 @@ fn add_group_item(group: &mut Group, sk: &str, item: &Item) {
                 (user.to_owned(), service.to_owned()),
                 (flag(item, "direct"), packs),
             );
-        } else if let Some(pack) = what.strip_prefix("PACK#") {
+        }
+        Some(GroupKey::PackAssignment { user, pack }) => {
             group
                 .packs
                 .insert((user.to_owned(), pack.to_owned()), services(item));
         }
+        None => {}
     }
 }
 

@@ -36,7 +36,7 @@ use std::sync::{Arc, Mutex};
 
 type Item = HashMap<String, AttributeValue>;
 
-const PARTITION: &str = "CONFIG#user_services";
+const PARTITION: &str = super::keys::CONFIGS_PK;
 
 #[derive(Clone, Debug)]
 pub struct DynamoConfigStore {
@@ -136,13 +136,13 @@ fn decode(item: &Item) -> Option<UserServiceConfig> {
 /// How many copies of the blocked counts there are (see the module comment). An object write
 /// moves them all in its transaction, beside the object and an Idempotency-Key's record.
 const COPIES: usize = 16;
-const BLOCKED_SK: &str = "CONFIG#blocked";
+use super::keys::BLOCKED_SK;
 
 fn copy_key(copy: usize) -> Item {
     HashMap::from([
         (
             "PK".to_owned(),
-            AttributeValue::S(format!("{BLOCKED_SK}#{copy:02}")),
+            AttributeValue::S(super::keys::blocked_copy_pk(copy)),
         ),
         ("SK".to_owned(), AttributeValue::S(BLOCKED_SK.to_owned())),
     ])
@@ -182,6 +182,11 @@ fn decode_blocked(item: &Item) -> (Vec<UserService>, u64) {
         _ => 0,
     };
     (services, version)
+}
+
+/// A version for the copies of the blocked services: random, so no two states share one.
+fn fresh_version() -> AttributeValue {
+    AttributeValue::N(fastrand::u64(1..).to_string())
 }
 
 /// The check an assignment's transaction makes of the blocked services it used: its copy is
@@ -260,10 +265,13 @@ impl DynamoConfigStore {
         if was == now {
             return Ok(Vec::new());
         }
-        let mut set = vec!["v = v + :one".to_owned()];
+        // A fresh random version, never a counter: an assignment's check `v = :read` must not
+        // pass again on other contents (a copy re-created after its table was, a cached copy
+        // that outlived it), which a counter restarting at 1 would allow.
+        let mut set = vec!["v = :v".to_owned()];
         let mut names = HashMap::new();
         let mut values = HashMap::from([
-            (":one".to_owned(), AttributeValue::N("1".into())),
+            (":v".to_owned(), fresh_version()),
             (":zero".to_owned(), AttributeValue::N("0".into())),
         ]);
         for (i, (name, delta)) in [(was, -1), (now, 1)].into_iter().enumerate() {
@@ -304,7 +312,7 @@ impl DynamoConfigStore {
         }
         for copy in 0..COPIES {
             let mut item = copy_key(copy);
-            item.insert("v".into(), AttributeValue::N("1".into()));
+            item.insert("v".into(), fresh_version());
             for (name, count) in &counts {
                 item.insert(count_of(name), AttributeValue::N(count.to_string()));
             }

@@ -85,7 +85,7 @@ pub fn existing(if_match: Option<&IfMatch>) -> (String, Values) {
 
 /// Sort key of the allocations version in a group's and in a tenant's partition. Not a license
 /// or pool key, so readers of those skip it.
-pub const VERSION_SK: &str = "LIC#ALLOCATIONS";
+pub const VERSION_SK: &str = super::keys::ALLOCATIONS_SK;
 
 /// The allocations version of a partition read back (0 before the first PUT).
 pub fn version_of(item: &Item) -> u64 {

@@ -27,7 +27,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// How long an answer is kept for its key.
 pub const RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
 
-const SK: &str = "IDEM";
+const SK: &str = super::keys::IDEMPOTENCY_SK;
 
 /// The answer kept for a key: status and body (JSON, or empty for a 204).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -126,18 +126,7 @@ fn since_epoch() -> Duration {
 
 /// The record's partition key. The scope is escaped like ids in keys; the key comes last.
 fn record_pk(scope: &str, key: &str) -> String {
-    let mut pk = String::with_capacity(6 + scope.len() + key.len());
-    pk.push_str("IDEM#");
-    for c in scope.chars() {
-        match c {
-            '%' => pk.push_str("%25"),
-            '#' => pk.push_str("%23"),
-            c => pk.push(c),
-        }
-    }
-    pk.push('#');
-    pk.push_str(key);
-    pk
+    super::keys::idempotency_pk(scope, key)
 }
 
 fn number(item: &Item, name: &str) -> Option<u64> {

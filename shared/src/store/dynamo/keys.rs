@@ -9,6 +9,13 @@
 //! group service, `SK = USER#<user>#SVC#<service>` and `USER#<user>#PACK#<pack>` for what a user
 //! is assigned, so one `Query` on a prefix lists a service's instances or a user's assignments.
 //!
+//! Beside them: the group's allocations version (`SK = LIC#ALLOCATIONS`, `etag.rs`), tenant
+//! partitions (`PK = TENANT#<tenant>`: pool records `POOL#...`, pack definitions `PACKDEF#...`),
+//! idempotency records (`PK = IDEM#<scope>#<key>`, `SK = IDEM`) and the layout marker of a
+//! development table (`PK = META#layout`). In the user-services table: the objects
+//! (`PK = CONFIG#user_services`, `SK = <instance name>`) and the copies of the blocked services
+//! (`PK = CONFIG#blocked#NN`, `SK = CONFIG#blocked`). Every key format is here, with its parser.
+//!
 //! Ids may contain `#`, so they are escaped (`%` → `%25`, `#` → `%23`) wherever more than one
 //! variable part shares a key: without it tenant `a#GROUP#b` with group `c` and tenant `a` with
 //! group `b#GROUP#c` would share a partition. The last part of a sort key needs no escaping.
@@ -52,6 +59,71 @@ pub fn tenant_pk(tenant: &TenantId) -> String {
     pk.push_str("TENANT#");
     push_escaped(&mut pk, tenant.as_str());
     pk
+}
+
+/// The group's allocations version (the weak ETag of its licenses), beside its licenses.
+pub const ALLOCATIONS_SK: &str = "LIC#ALLOCATIONS";
+/// Sort key of an idempotency record.
+pub const IDEMPOTENCY_SK: &str = "IDEM";
+/// Partition of the user-services configuration objects.
+pub const CONFIGS_PK: &str = "CONFIG#user_services";
+/// Sort key of each copy of the blocked services (its partition: [`blocked_copy_pk`]).
+pub const BLOCKED_SK: &str = "CONFIG#blocked";
+/// Partition of the layout marker of a table made by the local tools.
+pub const LAYOUT_PK: &str = "META#layout";
+
+/// Partition of copy `copy` of the blocked services.
+pub fn blocked_copy_pk(copy: usize) -> String {
+    format!("{BLOCKED_SK}#{copy:02}")
+}
+
+/// Partition of the idempotency record of `key` in the caller scope `scope`.
+pub fn idempotency_pk(scope: &str, key: &str) -> String {
+    let mut pk = String::with_capacity(6 + scope.len() + key.len());
+    pk.push_str("IDEM#");
+    push_escaped(&mut pk, scope);
+    pk.push('#');
+    pk.push_str(key);
+    pk
+}
+
+/// The tenant and, for a group's partition, the group a partition key names, as stored
+/// (escaped); `None` for partitions that are not a tenant's (idempotency records, markers).
+pub fn parse_partition(pk: &str) -> Option<(&str, Option<&str>)> {
+    let rest = pk.strip_prefix("TENANT#")?;
+    Some(match rest.split_once("#GROUP#") {
+        Some((t, g)) => (t, Some(g)),
+        None => (rest, None),
+    })
+}
+
+/// A record of a group's partition, as its sort key names it; names as stored (also those this
+/// version's catalog no longer knows), users escaped.
+#[derive(Debug, PartialEq, Eq)]
+pub enum GroupKey<'a> {
+    License(Licensable),
+    Instance { service: &'a str, name: &'a str },
+    Holding { user: &'a str, service: &'a str },
+    PackAssignment { user: &'a str, pack: &'a str },
+}
+
+/// Parses a sort key of a group's partition; `None` for the allocations version and keys this
+/// version does not know.
+pub fn parse_group_sk(sk: &str) -> Option<GroupKey<'_>> {
+    if let Some(licensable) = parse_license_sk(sk) {
+        return Some(GroupKey::License(licensable));
+    }
+    if let Some(rest) = sk.strip_prefix("INST#") {
+        let (service, name) = rest.split_once('#')?;
+        return Some(GroupKey::Instance { service, name });
+    }
+    let (user, what) = sk.strip_prefix("USER#")?.split_once('#')?;
+    if let Some(service) = what.strip_prefix("SVC#") {
+        Some(GroupKey::Holding { user, service })
+    } else {
+        let pack = what.strip_prefix("PACK#")?;
+        Some(GroupKey::PackAssignment { user, pack })
+    }
 }
 
 pub const POOL_PREFIX: &str = "POOL#";
@@ -175,6 +247,45 @@ mod tests {
         let mut escaped = String::new();
         push_escaped(&mut escaped, "50%#1");
         assert_eq!(escaped, "50%25%231");
+    }
+
+    #[test]
+    fn every_group_record_key_parses_back() {
+        let user = user_prefix(&UserId::parse("ann@x").unwrap());
+        let cw = UserService::parse("Call Waiting").unwrap();
+        let hunt = GroupService::parse("Hunt Group").unwrap();
+        let pack = PackName::parse("Duo").unwrap();
+        assert_eq!(
+            parse_group_sk(&license_sk(&Licensable::User(cw))),
+            Some(GroupKey::License(Licensable::User(cw)))
+        );
+        assert_eq!(
+            parse_group_sk(&instance_sk(hunt, &InstanceName::parse("Sales").unwrap())),
+            Some(GroupKey::Instance {
+                service: "Hunt Group",
+                name: "Sales"
+            })
+        );
+        assert_eq!(
+            parse_group_sk(&assignment_sk(&user, &Assignable::Service(cw))),
+            Some(GroupKey::Holding {
+                user: "ann@x",
+                service: "Call Waiting"
+            })
+        );
+        assert_eq!(
+            parse_group_sk(&assignment_sk(&user, &Assignable::Pack(pack))),
+            Some(GroupKey::PackAssignment {
+                user: "ann@x",
+                pack: "Duo"
+            })
+        );
+        assert_eq!(parse_group_sk(ALLOCATIONS_SK), None);
+        let g = group("a", "b");
+        assert_eq!(parse_partition(&group_pk(&g)), Some(("a", Some("b"))));
+        assert_eq!(parse_partition(&tenant_pk(&g.tenant)), Some(("a", None)));
+        assert_eq!(parse_partition(&idempotency_pk("operator", "k")), None);
+        assert_eq!(parse_partition(LAYOUT_PK), None);
     }
 
     #[test]

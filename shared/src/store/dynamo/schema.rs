@@ -104,7 +104,7 @@ async fn enable_ttl(client: &Client, table: &str) -> Result<(), String> {
 /// tenants an allocations version (`LIC#ALLOCATIONS`), and idempotency records live here.
 pub const LAYOUT_VERSION: u32 = 3;
 
-const LAYOUT_PK: &str = "META#layout";
+use super::keys::LAYOUT_PK;
 
 /// Checks that a kept development store was written by this layout, marking an empty one. A
 /// store of an earlier layout would misbehave (counters that no longer match their records), so
