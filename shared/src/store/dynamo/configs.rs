@@ -21,10 +21,10 @@
 
 use super::etag;
 use super::item::{built, read_str};
+use super::keys::BLOCKED_SK;
 use super::query::query_all;
-use super::retry::Backoff;
 use super::retry::read_failure;
-use super::tx::transact;
+use super::tx::{Plan, Ran, Rereads, Step};
 use crate::domain::{Audience, GroupRef, InstanceName, UserService, UserServiceConfig};
 use crate::store::{Blocked, ConfigStore, IfMatch, Read, StoreError, Tagged, WriteCtx};
 use aws_sdk_dynamodb::Client;
@@ -136,7 +136,6 @@ fn decode(item: &Item) -> Option<UserServiceConfig> {
 /// How many copies of the blocked counts there are (see the module comment). An object write
 /// moves them all in its transaction, beside the object and an Idempotency-Key's record.
 const COPIES: usize = 16;
-use super::keys::BLOCKED_SK;
 
 fn copy_key(copy: usize) -> Item {
     HashMap::from([
@@ -184,6 +183,15 @@ fn decode_blocked(item: &Item) -> (Vec<UserService>, u64) {
     (services, version)
 }
 
+/// The actions of an object's write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ObjectPart {
+    /// The object, under "still as read".
+    Object,
+    /// A copy of the blocked counts, which must exist.
+    BlockedCopy,
+}
+
 /// A version for the copies of the blocked services: random, so no two states share one.
 fn fresh_version() -> AttributeValue {
     AttributeValue::N(fastrand::u64(1..).to_string())
@@ -222,18 +230,6 @@ fn blocks(item: Option<&Item>) -> Option<String> {
 }
 
 impl DynamoConfigStore {
-    /// One write as a transaction ([`transact`]): conflicts are retried, the request's
-    /// idempotency record rides along; the indexes of the actions whose condition failed.
-    async fn write(
-        &self,
-        ctx: &WriteCtx,
-        actions: Vec<TransactWriteItem>,
-    ) -> Result<Result<(), Vec<usize>>, StoreError> {
-        Ok(transact(&self.client, ctx, &self.table, actions)
-            .await?
-            .map_err(|failed| failed.into_iter().map(|(i, _)| i).collect()))
-    }
-
     /// Every object as stored (one `Query`, paged).
     async fn stored_objects(&self) -> Result<Vec<Item>, StoreError> {
         query_all(&self.client, &self.table, PARTITION, "").await
@@ -393,12 +389,17 @@ impl DynamoConfigStore {
                     .build()
             }
         };
-        let mut actions = vec![write];
-        actions.extend(self.blocked_moves(old, new.as_ref())?);
-        match self.write(ctx, actions).await? {
-            Ok(()) => Ok(Ok(())),
-            Err(failed) if failed.contains(&0) => Ok(Err(true)),
-            Err(_) => {
+        let mut plan = Plan::new();
+        plan.push(write, ObjectPart::Object);
+        for copy in self.blocked_moves(old, new.as_ref())? {
+            plan.push(copy, ObjectPart::BlockedCopy);
+        }
+        match plan.run(&self.client, ctx, &self.table).await? {
+            Ran::Committed => Ok(Ok(())),
+            Ran::Refused(failed) if failed.iter().any(|(p, _)| *p == ObjectPart::Object) => {
+                Ok(Err(true))
+            }
+            Ran::Refused(_) => {
                 self.create_copies().await?;
                 Ok(Err(false))
             }
@@ -415,7 +416,7 @@ impl DynamoConfigStore {
         config: Option<&UserServiceConfig>,
         if_match: Option<&IfMatch>,
     ) -> Result<bool, StoreError> {
-        let mut backoff = Backoff::new(ctx.deadline);
+        let mut rereads = Rereads::new(ctx.deadline);
         loop {
             let old = self.stored(name).await?;
             let matches = match (if_match, &old) {
@@ -430,11 +431,14 @@ impl DynamoConfigStore {
             if old.is_none() && config.is_none() {
                 return Ok(false);
             }
-            match self.write_object(ctx, name, config, old.as_ref()).await? {
-                Ok(()) => return Ok(true),
+            let step = match self.write_object(ctx, name, config, old.as_ref()).await? {
+                Ok(()) => Step::Done(true),
                 // Changed since it was read, or the counts' copies were just created: read
                 // again (If-Match is checked again).
-                Err(_) => backoff.pause().await?,
+                Err(_) => Step::Stale,
+            };
+            if let Some(done) = rereads.after(step).await? {
+                return Ok(done);
             }
         }
     }
@@ -467,15 +471,18 @@ impl ConfigStore for DynamoConfigStore {
         ctx: &WriteCtx,
         config: &UserServiceConfig,
     ) -> Result<bool, StoreError> {
-        let mut backoff = Backoff::new(ctx.deadline);
+        let mut rereads = Rereads::new(ctx.deadline);
         loop {
-            match self
+            let step = match self
                 .write_object(ctx, &config.instance_name, Some(config), None)
                 .await?
             {
-                Ok(()) => return Ok(true),
-                Err(true) => return Ok(false), // the instance exists
-                Err(false) => backoff.pause().await?,
+                Ok(()) => Step::Done(true),
+                Err(true) => Step::Done(false), // the instance exists
+                Err(false) => Step::Stale,      // the copies were just created
+            };
+            if let Some(done) = rereads.after(step).await? {
+                return Ok(done);
             }
         }
     }

@@ -13,7 +13,7 @@
 //! Either way the condition, not a read before the write, decides: of two writes sent with one
 //! tag, exactly one commits.
 
-use super::item::{Item, built, key};
+use super::item::{Item, built, key, number};
 use crate::store::{IfMatch, StoreError};
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use sha2::{Digest, Sha256};
@@ -113,21 +113,17 @@ pub fn version_move(table: &str, pk: &str, read: u64) -> Result<TransactWriteIte
         .table_name(table)
         .set_key(Some(key(pk, VERSION_SK.into())))
         .update_expression("SET v = :next")
-        .expression_attribute_values(":next", number_u64(read + 1));
+        .expression_attribute_values(":next", number(read + 1));
     let update = if read == 0 {
         update.condition_expression("attribute_not_exists(v)")
     } else {
         update
             .condition_expression("v = :read")
-            .expression_attribute_values(":read", number_u64(read))
+            .expression_attribute_values(":read", number(read))
     };
     Ok(TransactWriteItem::builder()
         .update(built(update.build())?)
         .build())
-}
-
-fn number_u64(v: u64) -> AttributeValue {
-    AttributeValue::N(v.to_string())
 }
 
 #[cfg(test)]

@@ -26,12 +26,12 @@ use super::DynamoStore;
 use super::codec::Definitions;
 use super::configs::blocked_unchanged;
 use super::etag;
-use super::item::{Item, built, key, number, read_u32};
+use super::item::{Item, built, key, number, read_u32, s};
 use super::keys::{
     PACKDEF_PREFIX, assignment_sk, group_pk, packdef_sk, parse_assignment_sk, tenant_pk,
     user_prefix,
 };
-use super::retry::Backoff;
+use super::tx::{Plan, Ran, Rereads, Step};
 use super::usage::{count_down, count_up, full_or_unlicensed};
 use crate::domain::usage::{BLOCKED_CHECK, MAX_WRITES_PER_REQUEST, writes_needed};
 use crate::domain::{
@@ -68,10 +68,6 @@ struct UserRecords {
     holdings: BTreeMap<UserService, Held>,
     /// Assigned packs with the services they were assigned with.
     packs: BTreeMap<PackName, Vec<UserService>>,
-}
-
-fn s(v: &str) -> AttributeValue {
-    AttributeValue::S(v.to_owned())
 }
 
 fn services_list(services: &[UserService]) -> AttributeValue {
@@ -162,20 +158,6 @@ enum Meaning {
     },
     /// A counter moved down.
     CountDown,
-}
-
-/// A transaction under construction.
-#[derive(Default)]
-struct Plan {
-    actions: Vec<TransactWriteItem>,
-    meaning: Vec<Meaning>,
-}
-
-impl Plan {
-    fn push(&mut self, action: TransactWriteItem, meaning: Meaning) {
-        self.actions.push(action);
-        self.meaning.push(meaning);
-    }
 }
 
 /// Writes `held` as the new state of a holding read at `was` (None: not held).
@@ -341,11 +323,11 @@ impl DynamoStore {
     ) -> Result<(), StoreError> {
         let (pk, prefix) = (group_pk(group), user_prefix(user));
         let wants_packs = items.iter().any(|i| matches!(i, Assignable::Pack(_)));
-        let mut backoff = Backoff::new(ctx.deadline);
         // The first plan assumes the user holds none of it and uses the definitions and blocked
         // services as this instance last read them: no read at all once they are cached. After
         // a failed condition every plan is made of fresh reads.
         let mut fresh = false;
+        let mut rereads = Rereads::new(ctx.deadline);
         loop {
             let read = if fresh { Read::Fresh } else { Read::Cached };
             let records = async {
@@ -394,7 +376,7 @@ impl DynamoStore {
                 return Err(StoreError::TooManyWrites { needed });
             }
 
-            let mut plan = Plan::default();
+            let mut plan = Plan::new();
             // New routes per service, with the first request item that brings each.
             let mut routes: BTreeMap<UserService, (Held, Origin)> = BTreeMap::new();
             let mut add_route = |service: UserService, origin: Origin| {
@@ -498,12 +480,18 @@ impl DynamoStore {
             if gives_new && let Some(check) = blocked_unchanged(&blocked)? {
                 plan.push(check, Meaning::Guard);
             }
-            match self.settle(ctx, plan).await? {
-                Settled::Done => return Ok(()),
+            let step = match self.settle(ctx, plan).await? {
+                Settled::Done => Step::Done(()),
                 // The first plan was a guess (nothing held, caches current): read, at once.
-                Settled::Stale | Settled::Refused(_) if !fresh => fresh = true,
-                Settled::Stale => backoff.pause().await?,
+                Settled::Stale | Settled::Refused(_) if !fresh => {
+                    fresh = true;
+                    Step::Replan
+                }
+                Settled::Stale => Step::Stale,
                 Settled::Refused(rejections) => return Err(StoreError::Rejected(rejections)),
+            };
+            if let Some(done) = rereads.after(step).await? {
+                return Ok(done);
             }
         }
     }
@@ -516,7 +504,7 @@ impl DynamoStore {
         items: &[Assignable],
     ) -> Result<(), StoreError> {
         let (pk, prefix) = (group_pk(group), user_prefix(user));
-        let mut backoff = Backoff::new(ctx.deadline);
+        let mut rereads = Rereads::new(ctx.deadline);
         loop {
             let records = self.user_records(group, user).await?;
             let pack_sizes: Vec<usize> = items
@@ -531,7 +519,7 @@ impl DynamoStore {
             if needed > MAX_WRITES_PER_REQUEST {
                 return Err(StoreError::TooManyWrites { needed });
             }
-            let mut plan = Plan::default();
+            let mut plan = Plan::new();
             let mut changed: BTreeMap<UserService, Held> = BTreeMap::new();
             let mut drop_route = |service: UserService, pack: Option<&PackName>| {
                 let Some(was) = records.holdings.get(&service) else {
@@ -597,34 +585,34 @@ impl DynamoStore {
                     );
                 }
             }
-            match self.settle(ctx, plan).await? {
-                Settled::Done => return Ok(()),
-                Settled::Stale => backoff.pause().await?,
+            let step = match self.settle(ctx, plan).await? {
+                Settled::Done => Step::Done(()),
+                Settled::Stale => Step::Stale,
                 Settled::Refused(rejections) => return Err(StoreError::Rejected(rejections)),
+            };
+            if let Some(done) = rereads.after(step).await? {
+                return Ok(done);
             }
         }
     }
 
     /// Runs a plan's transaction (with the request's idempotency record, even when the plan is
     /// empty) and says what its outcome means.
-    async fn settle(&self, ctx: &WriteCtx, plan: Plan) -> Result<Settled, StoreError> {
-        let failed = match self.transact(ctx, plan.actions).await? {
-            Ok(()) => return Ok(Settled::Done),
-            Err(failed) => failed,
+    async fn settle(&self, ctx: &WriteCtx, plan: Plan<Meaning>) -> Result<Settled, StoreError> {
+        let failed = match self.run(ctx, plan).await? {
+            Ran::Committed => return Ok(Settled::Done),
+            Ran::Refused(failed) => failed,
         };
-        if failed
-            .iter()
-            .any(|(i, _)| matches!(plan.meaning[*i], Meaning::Guard))
-        {
+        if failed.iter().any(|(m, _)| matches!(m, Meaning::Guard)) {
             return Ok(Settled::Stale);
         }
         let mut rejections = Vec::new();
-        for (i, old) in &failed {
-            match &plan.meaning[*i] {
+        for (meaning, old) in failed {
+            match meaning {
                 Meaning::CountUp { origin, service } => {
                     let reason = full_or_unlicensed(old.as_ref());
                     rejections.push(match service {
-                        Some(service) => rejection(origin, *service, reason),
+                        Some(service) => rejection(&origin, service, reason),
                         None => Rejection {
                             index: origin.index,
                             reason: RejectReason::Usage(reason),

@@ -14,13 +14,11 @@
 //! Records live 24 h: `expires` is the table's TTL attribute, and since TTL deletion lags by up
 //! to days, an expired record counts as absent (the condition says so).
 
-use super::item::{Item, built, read_str};
+use super::item::{Item, built, number, read_number, read_str, s};
 use super::retry::read_failure;
 use crate::store::StoreError;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
-};
+use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -71,14 +69,14 @@ impl Record {
         let now = since_epoch().as_secs();
         let mut item = key(&self.pk);
         item.insert("fingerprint".into(), s(&self.fingerprint));
-        item.insert("answer_status".into(), n(self.answer.status.into()));
+        item.insert("answer_status".into(), number(self.answer.status));
         item.insert("answer_body".into(), s(&self.answer.body));
-        item.insert("expires".into(), n(now + RETENTION.as_secs()));
+        item.insert("expires".into(), number(now + RETENTION.as_secs()));
         let put = Put::builder()
             .table_name(table)
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(PK) OR expires < :now")
-            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":now", number(now))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         Ok(TransactWriteItem::builder()
             .put(built(put.build())?)
@@ -97,21 +95,13 @@ fn earlier(found: &Item, fingerprint: &str) -> Earlier {
         return Earlier::Reused;
     }
     Earlier::Replay(Answer {
-        status: number(found, "answer_status")
+        status: read_u64(found, "answer_status")
             .and_then(|v| u16::try_from(v).ok())
             .unwrap_or(500),
         body: read_str(found, "answer_body")
             .unwrap_or_default()
             .to_owned(),
     })
-}
-
-fn s(v: &str) -> AttributeValue {
-    AttributeValue::S(v.to_owned())
-}
-
-fn n(v: u64) -> AttributeValue {
-    AttributeValue::N(v.to_string())
 }
 
 fn key(pk: &str) -> Item {
@@ -129,11 +119,8 @@ fn record_pk(scope: &str, key: &str) -> String {
     super::keys::idempotency_pk(scope, key)
 }
 
-fn number(item: &Item, name: &str) -> Option<u64> {
-    match item.get(name) {
-        Some(AttributeValue::N(v)) => v.parse().ok(),
-        _ => None,
-    }
+fn read_u64(item: &Item, name: &str) -> Option<u64> {
+    read_number(item, name)
 }
 
 /// The idempotency records of one table, as the HTTP layer reads them: after a refusal, to
@@ -172,7 +159,7 @@ impl Records {
         let Some(found) = out.item() else {
             return Ok(None);
         };
-        let live = number(found, "expires").is_some_and(|e| e >= since_epoch().as_secs());
+        let live = read_u64(found, "expires").is_some_and(|e| e >= since_epoch().as_secs());
         Ok(live.then(|| earlier(found, fingerprint)))
     }
 }
@@ -199,7 +186,7 @@ mod tests {
         );
         let mut found = key(&record.pk);
         found.insert("fingerprint".into(), s("f1"));
-        found.insert("answer_status".into(), n(201));
+        found.insert("answer_status".into(), number(201));
         found.insert("answer_body".into(), s("{}"));
         assert_eq!(
             record.earlier(&found),

@@ -22,7 +22,13 @@ pub(crate) fn built<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, Store
     r.map_err(|e| StoreError::Defect(e.to_string()))
 }
 
-pub(crate) fn number(n: u32) -> AttributeValue {
+/// A string attribute value.
+pub(crate) fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.to_owned())
+}
+
+/// A number attribute value (`u32`, `u64`, `i64`…).
+pub(crate) fn number(n: impl std::fmt::Display) -> AttributeValue {
     AttributeValue::N(n.to_string())
 }
 
@@ -34,11 +40,16 @@ pub(crate) fn read_str<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
     }
 }
 
-pub(crate) fn read_u32(item: &Item, name: &str) -> Option<u32> {
+/// A number attribute of an item, if it is one of type `T`.
+pub(crate) fn read_number<T: std::str::FromStr>(item: &Item, name: &str) -> Option<T> {
     match item.get(name) {
         Some(AttributeValue::N(n)) => n.parse().ok(),
         _ => None,
     }
+}
+
+pub(crate) fn read_u32(item: &Item, name: &str) -> Option<u32> {
+    read_number(item, name)
 }
 
 pub(crate) fn read_bool(item: &Item, name: &str) -> bool {

@@ -13,10 +13,8 @@ use super::codec::decode_license;
 use super::etag;
 use super::item::{built, key, number};
 use super::keys::{LICENSE_PREFIX, group_pk, license_sk, parse_license_sk, pool_sk, tenant_pk};
-use super::pool::{
-    Values, decode_pool, differs, pack_undefined, read_remaining, signed, still_as_read,
-};
-use super::retry::Backoff;
+use super::pool::{Values, decode_pool, differs, pack_undefined, read_remaining, still_as_read};
+use super::tx::{Plan, Ran, Rereads, Step};
 use crate::domain::{
     Allocation, Authority, GroupLicenses, GroupRef, Licensable, License, LicenseChange,
     PoolRejection, PoolShare, TenantId, UsageEffect,
@@ -143,9 +141,9 @@ impl DynamoStore {
             .update_expression(
                 "ADD currentlyAllocated :delta, remaining :negDelta, unlimitedGroups :unlimitedDelta",
             )
-            .expression_attribute_values(":delta", signed(delta))
-            .expression_attribute_values(":negDelta", signed(-delta))
-            .expression_attribute_values(":unlimitedDelta", signed(unlimited_delta))
+            .expression_attribute_values(":delta", number(delta))
+            .expression_attribute_values(":negDelta", number(-delta))
+            .expression_attribute_values(":unlimitedDelta", number(unlimited_delta))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         let mut conditions = Vec::new();
         if new.unlimited && !old.unlimited {
@@ -186,7 +184,7 @@ impl DynamoStore {
         if_match: Option<&IfMatch>,
     ) -> Result<(), StoreError> {
         let pk = group_pk(group);
-        let mut backoff = Backoff::new(ctx.deadline);
+        let mut rereads = Rereads::new(ctx.deadline);
         loop {
             let current = self.query_prefix(&pk, LICENSE_PREFIX).await?;
             let mut stored: HashMap<Licensable, License> = HashMap::with_capacity(current.len());
@@ -212,17 +210,18 @@ impl DynamoStore {
                     changing: changing.len(),
                 });
             }
-            let mut actions = Vec::with_capacity(changing.len() * 2 + 1);
-            let mut meaning = Vec::with_capacity(changing.len() * 2 + 1);
+            let mut plan = Plan::new();
             for &i in &changing {
                 let change = &changes[i];
                 let was = stored.get(&change.item).map(|l| l.allocation);
                 if let Some(write) = self.group_record_write(&pk, change, was)? {
-                    actions.push(write);
-                    meaning.push(Action::Group {
-                        change: i,
-                        old: was,
-                    });
+                    plan.push(
+                        write,
+                        Action::Group {
+                            change: i,
+                            old: was,
+                        },
+                    );
                 }
                 let (old, new) = (PoolShare::of(was), PoolShare::of(Some(change.allocation)));
                 // A tenant admin gives a group more only of services the operator allocated to
@@ -234,26 +233,25 @@ impl DynamoStore {
                 if let Some(pool) =
                     self.pool_move(&group.tenant, &change.item, old, new, covered)?
                 {
-                    actions.push(pool);
-                    meaning.push(Action::Pool { change: i });
+                    plan.push(pool, Action::Pool { change: i });
                 }
             }
-            if !actions.is_empty() {
-                actions.push(etag::version_move(self.table(), &pk, version)?);
-                meaning.push(Action::Version);
+            if !plan.is_empty() {
+                plan.push(
+                    etag::version_move(self.table(), &pk, version)?,
+                    Action::Version,
+                );
             }
-            let failed = match self.transact(ctx, actions).await? {
-                Ok(()) => return Ok(()),
-                Err(failed) => failed,
+            let failed = match self.run(ctx, plan).await? {
+                Ran::Committed => return Ok(()),
+                Ran::Refused(failed) => failed,
             };
             // Another PUT moved the allocations since the read: plan again from a new read
             // (which re-checks `If-Match`).
-            let mut stale = failed
-                .iter()
-                .any(|(i, _)| matches!(meaning[*i], Action::Version));
+            let mut stale = failed.iter().any(|(a, _)| matches!(a, Action::Version));
             let mut rejections = Vec::new();
-            for (index, record) in failed {
-                match &meaning[index] {
+            for (action, record) in failed {
+                match &action {
                     Action::Version => {} // handled above
                     Action::Group { change, old } => {
                         let now = record.as_ref().map(decode_license);
@@ -312,7 +310,7 @@ impl DynamoStore {
             // A stale read explains any other refusal of the same transaction (the pool had
             // room for what the group really held): read again before blaming a rule.
             if stale {
-                backoff.pause().await?;
+                rereads.after(Step::<()>::Stale).await?;
                 continue;
             }
             if !rejections.is_empty() {

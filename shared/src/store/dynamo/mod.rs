@@ -32,13 +32,12 @@ pub use configs::DynamoConfigStore;
 pub use tx::MAX_TRANSACTION_ITEMS;
 
 use crate::domain::TenantId;
-use crate::store::WriteCtx;
+use crate::store::{StoreError, WriteCtx};
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::TransactWriteItem;
 use codec::Definitions;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use tx::{Transacted, transact};
+use tx::{Plan, Ran};
 
 #[derive(Clone, Debug)]
 pub struct DynamoStore {
@@ -66,9 +65,10 @@ impl DynamoStore {
         &self.table
     }
 
-    /// Runs one transaction ([`transact`]), the request's idempotency record in this table.
-    async fn transact(&self, ctx: &WriteCtx, items: Vec<TransactWriteItem>) -> Transacted {
-        transact(&self.client, ctx, &self.table, items).await
+    /// Runs one transaction plan ([`Plan::run`]), the request's idempotency record in this
+    /// table.
+    async fn run<M>(&self, ctx: &WriteCtx, plan: Plan<M>) -> Result<Ran<M>, StoreError> {
+        plan.run(&self.client, ctx, &self.table).await
     }
 }
 

@@ -11,14 +11,10 @@
 //! A pack's pool record also carries the mark of its definition (`packDefined`), so "the pack
 //! is defined" is a condition on the record a group PUT moves anyway.
 
-use super::item::{Item, number, read_u32};
+use super::item::{Item, number, read_number, read_u32};
 use crate::domain::{Allocation, Licensable, License, LicenseChange, TenantLicense, UsageEffect};
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
-
-pub(super) fn signed(n: i64) -> AttributeValue {
-    AttributeValue::N(n.to_string())
-}
 
 /// An expression with the values it references, built together so that no value goes unused
 /// (DynamoDB refuses those).
@@ -49,10 +45,7 @@ pub(super) fn still_as_read(old: Option<Allocation>, values: &mut Values) -> Str
 }
 
 pub(super) fn read_i64(item: &Item, name: &str) -> i64 {
-    match item.get(name) {
-        Some(AttributeValue::N(n)) => n.parse().unwrap_or(0),
-        _ => 0,
-    }
+    read_number(item, name).unwrap_or(0)
 }
 
 pub(super) fn decode_pool(item: &Item) -> TenantLicense {

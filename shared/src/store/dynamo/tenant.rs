@@ -10,8 +10,8 @@ use super::etag;
 use super::item::{Item, built, key, number};
 use super::keys::{PACKDEF_PREFIX, packdef_sk, parse_pool_sk, pool_sk, tenant_pk};
 use super::pool::{decode_pool, pack_undefined};
-use super::retry::Backoff;
 use super::retry::read_failure;
+use super::tx::{Plan, Ran, Rereads, Step};
 use crate::domain::{
     Allocation, Licensable, LicenseChange, PackDefinition, PackName, PoolChange, PoolRejection,
     TenantId, UserService,
@@ -24,6 +24,15 @@ use aws_sdk_dynamodb::types::{
     TransactWriteItem, Update,
 };
 use std::collections::HashMap;
+
+/// The two actions of a pack definition's write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PackPart {
+    /// The definition itself (`PACKDEF#<pack>`).
+    Definition,
+    /// The pack's pool record: its `packDefined` mark, or the check that no group holds it.
+    Pool,
+}
 
 fn encode_pack(tenant: &TenantId, pack: &PackDefinition) -> Item {
     let mut item = key(&tenant_pk(tenant), packdef_sk(&pack.name));
@@ -125,11 +134,14 @@ impl DynamoStore {
                 .condition_check(built(check.build())?)
                 .build()
         };
-        let failed = match self.transact(ctx, vec![write, guard]).await? {
-            Ok(()) => return Ok(true),
-            Err(failed) => failed,
+        let mut plan = Plan::new();
+        plan.push(write, PackPart::Definition);
+        plan.push(guard, PackPart::Pool);
+        let failed = match self.run(ctx, plan).await? {
+            Ran::Committed => return Ok(true),
+            Ran::Refused(failed) => failed,
         };
-        if failed.iter().any(|(i, _)| *i == 0) {
+        if failed.iter().any(|(part, _)| *part == PackPart::Definition) {
             // `If-Match` names a representation; none, or another, is a failed precondition.
             return if if_match {
                 Err(StoreError::PreconditionFailed)
@@ -139,7 +151,7 @@ impl DynamoStore {
         }
         let pool = failed
             .iter()
-            .find(|(i, _)| *i == 1)
+            .find(|(part, _)| *part == PackPart::Pool)
             .and_then(|(_, record)| record.as_ref())
             .map(decode_pool)
             .unwrap_or_default();
@@ -234,7 +246,7 @@ impl TenantStore for DynamoStore {
         if_match: Option<&IfMatch>,
     ) -> Result<(), StoreError> {
         let pk = tenant_pk(tenant);
-        let mut backoff = Backoff::new(ctx.deadline);
+        let mut rereads = Rereads::new(ctx.deadline);
         loop {
             let state = self.tenant_state(tenant).await?;
             if if_match.is_some_and(|m| !etag::admits_version(m, state.version)) {
@@ -255,28 +267,28 @@ impl TenantStore for DynamoStore {
                     changing: changing.len(),
                 });
             }
-            let mut actions = Vec::with_capacity(changing.len() + 1);
+            // Each pool write means the request item it changes; `None`, the version.
+            let mut plan = Plan::new();
             for &i in &changing {
-                actions.push(self.pool_allocation_write(&pk, &changes[i])?);
+                plan.push(self.pool_allocation_write(&pk, &changes[i])?, Some(i));
             }
-            let version = actions.len();
-            if !actions.is_empty() {
-                actions.push(etag::version_move(self.table(), &pk, state.version)?);
+            if !plan.is_empty() {
+                plan.push(etag::version_move(self.table(), &pk, state.version)?, None);
             }
-            let failed = match self.transact(ctx, actions).await? {
-                Ok(()) => return Ok(()),
-                Err(failed) => failed,
+            let failed = match self.run(ctx, plan).await? {
+                Ran::Committed => return Ok(()),
+                Ran::Refused(failed) => failed,
             };
-            if failed.iter().any(|(i, _)| *i == version) {
+            if failed.iter().any(|(change, _)| change.is_none()) {
                 // Another PUT moved the allocations since the read: plan again.
-                backoff.pause().await?;
+                rereads.after(Step::<()>::Stale).await?;
                 continue;
             }
             return Err(StoreError::Rejected(
                 failed
                     .into_iter()
-                    .map(|(action, record)| {
-                        let index = changing[action];
+                    .filter_map(|(change, record)| Some((change?, record)))
+                    .map(|(index, record)| {
                         let pool = record.as_ref().map(decode_pool).unwrap_or_default();
                         let reason = if pack_undefined(&changes[index].item, record.as_ref()) {
                             PoolRejection::PackNotDefined
@@ -336,15 +348,21 @@ impl TenantStore for DynamoStore {
             .set_key(Some(pack_pool_key(tenant, &pack.name)))
             .update_expression("SET packDefined = :true")
             .expression_attribute_values(":true", AttributeValue::Bool(true));
-        let actions = vec![
+        let mut plan = Plan::new();
+        // Only the definition is conditional: its failure means the pack exists.
+        plan.push(
             TransactWriteItem::builder()
                 .put(built(put.build())?)
                 .build(),
+            PackPart::Definition,
+        );
+        plan.push(
             TransactWriteItem::builder()
                 .update(built(mark.build())?)
                 .build(),
-        ];
-        Ok(self.transact(ctx, actions).await?.is_ok())
+            PackPart::Pool,
+        );
+        Ok(matches!(self.run(ctx, plan).await?, Ran::Committed))
     }
 
     async fn replace_pack(

@@ -1,4 +1,8 @@
-//! One transaction: the only way the store writes (see [`transact`]).
+//! One transaction plan, the only way the store writes: each action pushed with what a failure
+//! of its condition means ([`Plan`]), run as one `TransactWriteItems` ([`transact`]: the token,
+//! the retries, the idempotency record), its cancellation read back as those meanings
+//! ([`Ran`]); and the pacing of the read → plan → write loop of the writes that read
+//! first ([`Rereads`]).
 
 use super::item::Item;
 use super::retry::{self, Backoff, defect, unavailable};
@@ -15,7 +19,100 @@ use std::time::{Duration, Instant};
 
 /// A transaction's outcome: `Ok(Err(failed))` lists the actions whose condition failed, each
 /// with the item as it was (actions ask for `ALL_OLD` on failure), so callers can say why.
-pub(crate) type Transacted = Result<Result<(), Vec<(usize, Option<Item>)>>, StoreError>;
+type Transacted = Result<Result<(), Vec<(usize, Option<Item>)>>, StoreError>;
+
+/// A transaction under construction: each action with what a failure of its condition means
+/// (`M`, the writer's own vocabulary), so a cancellation is read back as meanings, not indices.
+pub(crate) struct Plan<M> {
+    actions: Vec<TransactWriteItem>,
+    meanings: Vec<M>,
+}
+
+impl<M> Plan<M> {
+    pub(crate) fn new() -> Self {
+        Self {
+            actions: Vec::new(),
+            meanings: Vec::new(),
+        }
+    }
+
+    pub(crate) fn push(&mut self, action: TransactWriteItem, meaning: M) {
+        self.actions.push(action);
+        self.meanings.push(meaning);
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.actions.is_empty()
+    }
+
+    /// Runs the plan as one transaction ([`transact`], the request's idempotency record in
+    /// `record_table`, even when the plan is empty).
+    pub(crate) async fn run(
+        self,
+        client: &Client,
+        ctx: &WriteCtx,
+        record_table: &str,
+    ) -> Result<Ran<M>, StoreError> {
+        let Plan { actions, meanings } = self;
+        match transact(client, ctx, record_table, actions).await? {
+            Ok(()) => Ok(Ran::Committed),
+            Err(failed) => {
+                let mut meanings: Vec<Option<M>> = meanings.into_iter().map(Some).collect();
+                Ok(Ran::Refused(
+                    failed
+                        .into_iter()
+                        .filter_map(|(i, old)| Some((meanings.get_mut(i)?.take()?, old)))
+                        .collect(),
+                ))
+            }
+        }
+    }
+}
+
+/// What a plan's transaction came to.
+pub(crate) enum Ran<M> {
+    Committed,
+    /// Nothing was written: the meanings of the actions whose condition failed, each with the
+    /// item as it was when the action asked for it (`ALL_OLD` on failure), in plan order.
+    Refused(Vec<(M, Option<Item>)>),
+}
+
+/// What one read → plan → write attempt came to.
+pub(crate) enum Step<T> {
+    Done(T),
+    /// What was read changed before the write committed: read again, after a backoff.
+    Stale,
+    /// Plan again at once: the attempt was made on assumptions (nothing held, cached reads),
+    /// and the next one reads.
+    Replan,
+}
+
+/// The pacing of every write that reads before it writes: after each attempt,
+/// [`Rereads::after`] says whether it is done, and backs off after a stale read within the
+/// request's deadline (then `Contended`).
+pub(crate) struct Rereads {
+    backoff: Backoff,
+}
+
+impl Rereads {
+    pub(crate) fn new(deadline: Instant) -> Self {
+        Self {
+            backoff: Backoff::new(deadline),
+        }
+    }
+
+    /// `Some` with the result when the attempt is done; `None` when the caller reads again.
+    pub(crate) async fn after<T>(&mut self, step: Step<T>) -> Result<Option<T>, StoreError> {
+        match step {
+            Step::Done(done) => Ok(Some(done)),
+            Step::Stale => {
+                self.backoff.pause().await?;
+                Ok(None)
+            }
+            Step::Replan => Ok(None),
+        }
+    }
+}
 
 /// The longest one attempt of a transaction may take (the client's attempt timeout).
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -43,7 +140,7 @@ const TRANSIENT_ATTEMPTS: u32 = 6;
 ///   `Contended`. Throttling, no answer and server errors get [`TRANSIENT_ATTEMPTS`], then are
 ///   `Unavailable`, whose outcome is `Unknown` once an attempt may have been applied; a request
 ///   DynamoDB refuses as invalid is a `Defect`.
-pub(crate) async fn transact(
+async fn transact(
     client: &Client,
     ctx: &WriteCtx,
     record_table: &str,

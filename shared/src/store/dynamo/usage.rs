@@ -15,12 +15,12 @@
 
 use super::DynamoStore;
 use super::codec::decode_license;
-use super::item::{Item, built, key};
+use super::item::{Item, built, key, number};
 use super::keys::{
     GROUP_LICENSE_PREFIX, group_pk, instance_prefix, instance_sk, license_sk, parse_license_sk,
 };
 use super::query::query_all;
-use super::retry::Backoff;
+use super::tx::{Plan, Ran, Rereads, Step};
 use crate::domain::{
     Assignable, GroupRef, GroupService, InstanceName, Licensable, License, UsageRejection,
     UserHoldings, UserId,
@@ -29,10 +29,6 @@ use crate::store::{ConfigStore, RejectReason, Rejection, StoreError, UsageStore,
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
-
-fn n(v: u32) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
 
 /// Puts a record that must not exist yet.
 fn put_new(table: &str, pk: &str, sk: String) -> Result<TransactWriteItem, StoreError> {
@@ -70,7 +66,7 @@ pub(super) fn count_up(
         .table_name(table)
         .set_key(Some(key(pk, license_sk(item))))
         .condition_expression("attribute_exists(SK) AND (unlimited = :true OR inUse < maximum)")
-        .expression_attribute_values(":one", n(1))
+        .expression_attribute_values(":one", number(1))
         .expression_attribute_values(":true", AttributeValue::Bool(true))
         .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
     update = update.update_expression(if assign {
@@ -94,7 +90,7 @@ pub(super) fn count_down(
         .set_key(Some(key(pk, license_sk(item))))
         .update_expression("SET inUse = inUse - :one")
         .condition_expression("inUse >= :one")
-        .expression_attribute_values(":one", n(1));
+        .expression_attribute_values(":one", number(1));
     Ok(TransactWriteItem::builder()
         .update(built(update.build())?)
         .build())
@@ -111,6 +107,15 @@ pub(super) fn full_or_unlicensed(old: Option<&Item>) -> UsageRejection {
         },
         _ => UsageRejection::NotLicensed,
     }
+}
+
+/// The two actions of an instance write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// The instance record, created or deleted.
+    Record,
+    /// The group service's counter beside it.
+    Counter,
 }
 
 fn rejected(items: Vec<(usize, UsageRejection)>) -> StoreError {
@@ -171,8 +176,9 @@ impl UsageStore for DynamoStore {
         services: &[GroupService],
     ) -> Result<(), StoreError> {
         let pk = group_pk(group);
-        let mut actions = Vec::with_capacity(services.len());
-        for &service in services {
+        // Each update means the request item it assigns.
+        let mut plan = Plan::new();
+        for (index, &service) in services.iter().enumerate() {
             // Setting `assigned` (and a noInstance service's count of 1) again is a no-op, so no
             // read is needed; the record must exist, i.e. be licensed (maximum 0 deletes it).
             let mut update = Update::builder()
@@ -186,22 +192,21 @@ impl UsageStore for DynamoStore {
             update = if service.no_instance() {
                 update
                     .update_expression("SET assigned = :true, inUse = :one")
-                    .expression_attribute_values(":one", n(1))
+                    .expression_attribute_values(":one", number(1))
             } else {
                 update.update_expression("SET assigned = :true")
             };
-            actions.push(
-                TransactWriteItem::builder()
-                    .update(built(update.build())?)
-                    .build(),
-            );
+            let action = TransactWriteItem::builder()
+                .update(built(update.build())?)
+                .build();
+            plan.push(action, index);
         }
-        match self.transact(ctx, actions).await? {
-            Ok(()) => Ok(()),
-            Err(failed) => Err(rejected(
+        match self.run(ctx, plan).await? {
+            Ran::Committed => Ok(()),
+            Ran::Refused(failed) => Err(rejected(
                 failed
                     .into_iter()
-                    .map(|(i, _)| (i, UsageRejection::NotLicensed))
+                    .map(|(index, _)| (index, UsageRejection::NotLicensed))
                     .collect(),
             )),
         }
@@ -214,10 +219,10 @@ impl UsageStore for DynamoStore {
         services: &[GroupService],
     ) -> Result<(), StoreError> {
         let pk = group_pk(group);
-        let mut backoff = Backoff::new(ctx.deadline);
+        let mut rereads = Rereads::new(ctx.deadline);
         loop {
             let current = self.group_service_licenses(group).await?;
-            let mut actions = Vec::new();
+            let mut plan = Plan::new();
             let mut refused = Vec::new();
             for (index, service) in services.iter().enumerate() {
                 let Some((_, license)) = current.iter().find(|(s, _)| s == service) else {
@@ -241,7 +246,7 @@ impl UsageStore for DynamoStore {
                     .table_name(self.table())
                     .set_key(Some(key(&pk, license_sk(&Licensable::Group(*service)))))
                     .expression_attribute_values(":true", AttributeValue::Bool(true))
-                    .expression_attribute_values(":zero", n(0));
+                    .expression_attribute_values(":zero", number(0));
                 update = if service.no_instance() {
                     update
                         .update_expression("SET inUse = :zero REMOVE assigned")
@@ -251,18 +256,21 @@ impl UsageStore for DynamoStore {
                         .update_expression("REMOVE assigned")
                         .condition_expression("assigned = :true AND inUse = :zero")
                 };
-                actions.push(
-                    TransactWriteItem::builder()
-                        .update(built(update.build())?)
-                        .build(),
-                );
+                let action = TransactWriteItem::builder()
+                    .update(built(update.build())?)
+                    .build();
+                // Every condition re-checks the read: its failure means a stale read.
+                plan.push(action, ());
             }
             if !refused.is_empty() {
                 return Err(rejected(refused));
             }
-            match self.transact(ctx, actions).await? {
-                Ok(()) => return Ok(()),
-                Err(_) => backoff.pause().await?, // changed since the read: read again
+            let step = match self.run(ctx, plan).await? {
+                Ran::Committed => Step::Done(()),
+                Ran::Refused(_) => Step::Stale,
+            };
+            if let Some(done) = rereads.after(step).await? {
+                return Ok(done);
             }
         }
     }
@@ -289,15 +297,20 @@ impl UsageStore for DynamoStore {
         name: &InstanceName,
     ) -> Result<(), StoreError> {
         let pk = group_pk(group);
-        let actions = vec![
+        let mut plan = Plan::new();
+        plan.push(
             put_new(self.table(), &pk, instance_sk(service, name))?,
+            Part::Record,
+        );
+        plan.push(
             count_up(self.table(), &pk, &Licensable::Group(service), true)?,
-        ];
-        match self.transact(ctx, actions).await? {
-            Ok(()) => Ok(()),
-            Err(failed) => {
+            Part::Counter,
+        );
+        match self.run(ctx, plan).await? {
+            Ran::Committed => Ok(()),
+            Ran::Refused(failed) => {
                 // The name clash is the first thing a caller can fix; report it alone.
-                let reason = match failed.iter().find(|(i, _)| *i == 0) {
+                let reason = match failed.iter().find(|(part, _)| *part == Part::Record) {
                     Some(_) => UsageRejection::InstanceExists,
                     None => full_or_unlicensed(failed.first().and_then(|(_, old)| old.as_ref())),
                 };
@@ -314,16 +327,23 @@ impl UsageStore for DynamoStore {
         name: &InstanceName,
     ) -> Result<bool, StoreError> {
         let pk = group_pk(group);
-        let actions = vec![
+        let mut plan = Plan::new();
+        plan.push(
             delete_existing(self.table(), &pk, instance_sk(service, name))?,
+            Part::Record,
+        );
+        plan.push(
             count_down(self.table(), &pk, &Licensable::Group(service))?,
-        ];
-        match self.transact(ctx, actions).await? {
-            Ok(()) => Ok(true),
-            Err(failed) if failed.iter().any(|(i, _)| *i == 0) => Ok(false),
+            Part::Counter,
+        );
+        match self.run(ctx, plan).await? {
+            Ran::Committed => Ok(true),
+            Ran::Refused(failed) if failed.iter().any(|(part, _)| *part == Part::Record) => {
+                Ok(false)
+            }
             // The instance existed but its counter was already 0: a broken invariant, which
             // must not be papered over by a write.
-            Err(_) => Err(StoreError::Defect(format!(
+            Ran::Refused(_) => Err(StoreError::Defect(format!(
                 "instance counter of {} is inconsistent",
                 service.name()
             ))),
