@@ -128,14 +128,21 @@ async fn bench() -> Result<(), String> {
 
     // Cold starts: process start to first answer, the median of a few.
     let mut cold = (Vec::new(), Vec::new());
+    let mut first_rss = (0, 0);
     for _ in 0..COLD_STARTS {
-        for (binary, event, into) in [
+        for (binary, event, into, rss) in [
             (
                 &licenses_bin,
                 event("GET", &format!("{base}/licenses/"), "", None, None),
                 &mut cold.0,
+                &mut first_rss.0,
             ),
-            (&floor_bin, floor_event(&read_group), &mut cold.1),
+            (
+                &floor_bin,
+                floor_event(&read_group),
+                &mut cold.1,
+                &mut first_rss.1,
+            ),
         ] {
             let started = Instant::now();
             let function = Function::spawn(binary, &env, &format!("{logs}/cold.log")).await?;
@@ -144,6 +151,7 @@ async fn bench() -> Result<(), String> {
                 return Err(format!("{binary}: cold request answered {answer}"));
             }
             into.push(started.elapsed());
+            *rss = function.peak_rss_kib().unwrap_or(0);
             function.stop().await;
         }
     }
@@ -387,10 +395,15 @@ async fn bench() -> Result<(), String> {
         percentile(&cold.0, 0.5),
         percentile(&cold.1, 0.5)
     );
+    println!(
+        "peak RSS after the first answer: licenses {:.1} MiB, floor {:.1} MiB",
+        first_rss.0 as f64 / 1024.0,
+        first_rss.1 as f64 / 1024.0
+    );
     let (rss, floor_rss) = (function.peak_rss_kib(), floor.peak_rss_kib());
     if let (Some(rss), Some(floor_rss)) = (rss, floor_rss) {
         println!(
-            "peak RSS: licenses {:.1} MiB, floor {:.1} MiB ({:.2}x)",
+            "peak RSS after the routes: licenses {:.1} MiB, floor {:.1} MiB ({:.2}x)",
             rss as f64 / 1024.0,
             floor_rss as f64 / 1024.0,
             rss as f64 / floor_rss as f64

@@ -7,8 +7,10 @@
 
 pub mod faults;
 pub mod model;
+pub mod schema;
 pub mod server;
 pub mod spec;
+pub mod store;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;

@@ -11,12 +11,12 @@
 //!
 //! The SDK finds DynamoDB Local through `AWS_ENDPOINT_URL_DYNAMODB`.
 
+use api_tests::schema::{check_layout, drop_table, ensure_table};
 use api_tests::{example_config, example_group, seed_example_group};
 use aws_sdk_dynamodb::Client;
 use licensing::lambda::env;
 use licensing::store::ConfigStore;
 use licensing::store::dynamo::DynamoConfigStore;
-use licensing::store::dynamo::schema::{check_layout, drop_table, ensure_table};
 use std::process::ExitCode;
 
 async fn create_tables(client: &Client) -> Result<(), String> {

@@ -19,13 +19,14 @@
 //! write (rare: operators curate them) moves every copy. The copies are created, from the objects
 //! then stored, by the first assignment or object write that finds one missing.
 
+use super::codec::{config_key, decode_config, encode_config};
 use super::etag;
 use super::item::{built, read_str};
 use super::keys::BLOCKED_SK;
 use super::query::query_all;
 use super::retry::read_failure;
 use super::tx::{Plan, Ran, Rereads, Step};
-use crate::domain::{Audience, GroupRef, InstanceName, UserService, UserServiceConfig};
+use crate::domain::{GroupRef, InstanceName, UserService, UserServiceConfig};
 use crate::store::{Blocked, ConfigStore, IfMatch, Read, StoreError, Tagged, WriteCtx};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
@@ -66,71 +67,6 @@ impl super::idempotency::KeepsRecords for DynamoConfigStore {
     fn idempotency_records(&self) -> super::idempotency::Records {
         super::idempotency::Records::new(self.client.clone(), &self.table)
     }
-}
-
-fn key_of(name: &InstanceName) -> Item {
-    HashMap::from([
-        ("PK".to_owned(), AttributeValue::S(PARTITION.to_owned())),
-        ("SK".to_owned(), AttributeValue::S(name.as_str().to_owned())),
-    ])
-}
-
-fn encode(config: &UserServiceConfig) -> Item {
-    let mut item = key_of(&config.instance_name);
-    let s = |v: &str| AttributeValue::S(v.to_owned());
-    item.insert("technical_name".into(), s(config.technical_name.name()));
-    item.insert("display_name".into(), s(&config.display_name));
-    item.insert("description".into(), s(&config.description));
-    item.insert(
-        "no_more_assignable".into(),
-        AttributeValue::Bool(config.no_more_assignable),
-    );
-    for field in Audience::FIELDS {
-        let flag = config.audience.get(field).unwrap_or(false);
-        item.insert(field.into(), AttributeValue::Bool(flag));
-    }
-    // A serde_json::Map always serializes.
-    let add_data = serde_json::Value::Object(config.add_data.clone()).to_string();
-    item.insert("add_data".into(), AttributeValue::S(add_data));
-    etag::tagged(item)
-}
-
-/// Decodes a stored object; `None` for one this version cannot read (its technical name left the
-/// catalog, say), which readers skip rather than fail the whole list.
-fn decode(item: &Item) -> Option<UserServiceConfig> {
-    let text = |name: &str| match item.get(name) {
-        Some(AttributeValue::S(s)) => Some(s.as_str()),
-        _ => None,
-    };
-    let flag = |name: &str| matches!(item.get(name), Some(AttributeValue::Bool(true)));
-    let mut audience = Audience::default();
-    for field in Audience::FIELDS {
-        audience.set(field, flag(field));
-    }
-    let add_data = match text("add_data").map(serde_json::from_str) {
-        Some(Ok(serde_json::Value::Object(map))) => map,
-        _ => serde_json::Map::new(),
-    };
-    let technical_name = text("technical_name")?;
-    let config = UserServiceConfig {
-        instance_name: InstanceName::parse(text("SK")?).ok()?,
-        technical_name: match UserService::parse(technical_name) {
-            Ok(s) => s,
-            Err(_) => {
-                tracing::warn!(
-                    technical_name,
-                    "stored configuration names an unknown service"
-                );
-                return None;
-            }
-        },
-        display_name: text("display_name").unwrap_or(technical_name).to_owned(),
-        description: text("description").unwrap_or_default().to_owned(),
-        no_more_assignable: flag("no_more_assignable"),
-        audience,
-        add_data,
-    };
-    Some(config)
 }
 
 /// How many copies of the blocked counts there are (see the module comment). An object write
@@ -241,7 +177,7 @@ impl DynamoConfigStore {
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(key_of(name)))
+            .set_key(Some(config_key(name)))
             .consistent_read(true)
             .send()
             .await
@@ -366,7 +302,7 @@ impl DynamoConfigStore {
                 ),
             },
         };
-        let new = object.map(encode);
+        let new = object.map(encode_config);
         let write = match &new {
             Some(item) => {
                 let put = Put::builder()
@@ -381,7 +317,7 @@ impl DynamoConfigStore {
             None => {
                 let delete = Delete::builder()
                     .table_name(&self.table)
-                    .set_key(Some(key_of(name)))
+                    .set_key(Some(config_key(name)))
                     .condition_expression(condition)
                     .set_expression_attribute_values(values);
                 TransactWriteItem::builder()
@@ -450,7 +386,7 @@ impl ConfigStore for DynamoConfigStore {
             .stored_objects()
             .await?
             .iter()
-            .filter_map(decode)
+            .filter_map(decode_config)
             .collect())
     }
 
@@ -460,7 +396,7 @@ impl ConfigStore for DynamoConfigStore {
     ) -> Result<Option<Tagged<UserServiceConfig>>, StoreError> {
         Ok(self.stored(name).await?.and_then(|item| {
             Some(Tagged {
-                value: decode(&item)?,
+                value: decode_config(&item)?,
                 etag: etag::stored(&item),
             })
         }))

@@ -24,6 +24,7 @@
 
 use super::DynamoStore;
 use super::codec::Definitions;
+use super::codec::{decode_definitions, read_services, services_list};
 use super::configs::blocked_unchanged;
 use super::etag;
 use super::item::{Item, built, key, number, read_u32, s};
@@ -70,23 +71,6 @@ struct UserRecords {
     packs: BTreeMap<PackName, Vec<UserService>>,
 }
 
-fn services_list(services: &[UserService]) -> AttributeValue {
-    AttributeValue::L(services.iter().map(|s| self::s(s.name())).collect())
-}
-
-fn read_services(item: &Item) -> Vec<UserService> {
-    match item.get("services") {
-        Some(AttributeValue::L(list)) => list
-            .iter()
-            .filter_map(|v| match v {
-                AttributeValue::S(name) => UserService::parse(name).ok(),
-                _ => None,
-            })
-            .collect(),
-        _ => Vec::new(),
-    }
-}
-
 fn holding_sk(prefix: &str, service: UserService) -> String {
     assignment_sk(prefix, &Assignable::Service(service))
 }
@@ -124,20 +108,6 @@ fn decode(prefix: &str, items: &[Item]) -> UserRecords {
         }
     }
     records
-}
-
-/// The tenant's pack definitions from the items of its `PACKDEF#` records.
-fn decode_definitions(items: &[Item]) -> Definitions {
-    items
-        .iter()
-        .filter_map(|item| match item.get("SK") {
-            Some(AttributeValue::S(sk)) => {
-                let name = PackName::parse(sk.strip_prefix(PACKDEF_PREFIX)?).ok()?;
-                Some((name, (read_services(item), etag::stored(item))))
-            }
-            _ => None,
-        })
-        .collect()
 }
 
 /// Where a route of a holding came from in the request, to name it in a refusal.

@@ -10,10 +10,11 @@
 
 use super::DynamoStore;
 use super::codec::decode_license;
+use super::codec::decode_pool;
 use super::etag;
 use super::item::{built, key, number};
 use super::keys::{LICENSE_PREFIX, group_pk, license_sk, parse_license_sk, pool_sk, tenant_pk};
-use super::pool::{Values, decode_pool, differs, pack_undefined, read_remaining, still_as_read};
+use super::pool::{Values, differs, pack_undefined, read_remaining, still_as_read};
 use super::tx::{Plan, Ran, Rereads, Step};
 use crate::domain::{
     Allocation, Authority, GroupLicenses, GroupRef, Licensable, License, LicenseChange,

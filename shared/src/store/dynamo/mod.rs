@@ -21,8 +21,6 @@ mod licenses;
 mod pool;
 mod query;
 mod retry;
-#[cfg(feature = "desktop")]
-pub mod schema;
 mod tenant;
 mod tx;
 mod usage;

@@ -11,8 +11,8 @@
 //! A pack's pool record also carries the mark of its definition (`packDefined`), so "the pack
 //! is defined" is a condition on the record a group PUT moves anyway.
 
-use super::item::{Item, number, read_number, read_u32};
-use crate::domain::{Allocation, Licensable, License, LicenseChange, TenantLicense, UsageEffect};
+use super::item::{Item, number, read_number};
+use crate::domain::{Allocation, Licensable, License, LicenseChange, UsageEffect};
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
 
@@ -46,21 +46,6 @@ pub(super) fn still_as_read(old: Option<Allocation>, values: &mut Values) -> Str
 
 pub(super) fn read_i64(item: &Item, name: &str) -> i64 {
     read_number(item, name).unwrap_or(0)
-}
-
-pub(super) fn decode_pool(item: &Item) -> TenantLicense {
-    let allocation = match item.get("unlimited") {
-        Some(AttributeValue::Bool(true)) => Some(Allocation::Unlimited),
-        Some(AttributeValue::Bool(false)) => {
-            Some(Allocation::Limited(read_u32(item, "maximum").unwrap_or(0)))
-        }
-        _ => None,
-    };
-    TenantLicense {
-        allocation,
-        currently_allocated: read_i64(item, "currentlyAllocated").max(0) as u64,
-        unlimited_groups: read_u32(item, "unlimitedGroups").unwrap_or(0),
-    }
 }
 
 pub(super) fn read_remaining(item: &Item) -> u64 {

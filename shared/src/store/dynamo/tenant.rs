@@ -6,15 +6,16 @@
 //! cannot shed the operator's cap by deleting and re-creating it.
 
 use super::DynamoStore;
+use super::codec::{decode_pack, decode_pool, encode_pack};
 use super::etag;
 use super::item::{Item, built, key, number};
 use super::keys::{PACKDEF_PREFIX, packdef_sk, parse_pool_sk, pool_sk, tenant_pk};
-use super::pool::{decode_pool, pack_undefined};
+use super::pool::pack_undefined;
 use super::retry::read_failure;
 use super::tx::{Plan, Ran, Rereads, Step};
 use crate::domain::{
     Allocation, Licensable, LicenseChange, PackDefinition, PackName, PoolChange, PoolRejection,
-    TenantId, UserService,
+    TenantId,
 };
 use crate::store::{
     IfMatch, RejectReason, Rejection, StoreError, Tagged, TenantState, TenantStore, WriteCtx,
@@ -32,50 +33,6 @@ enum PackPart {
     Definition,
     /// The pack's pool record: its `packDefined` mark, or the check that no group holds it.
     Pool,
-}
-
-fn encode_pack(tenant: &TenantId, pack: &PackDefinition) -> Item {
-    let mut item = key(&tenant_pk(tenant), packdef_sk(&pack.name));
-    item.insert(
-        "description".into(),
-        AttributeValue::S(pack.description.clone()),
-    );
-    item.insert(
-        "services".into(),
-        AttributeValue::L(
-            pack.services
-                .iter()
-                .map(|s| AttributeValue::S(s.name().to_owned()))
-                .collect(),
-        ),
-    );
-    etag::tagged(item)
-}
-
-fn decode_pack(item: &Item) -> Option<PackDefinition> {
-    let AttributeValue::S(sk) = item.get("SK")? else {
-        return None;
-    };
-    let name = PackName::parse(sk.strip_prefix(PACKDEF_PREFIX)?).ok()?;
-    let description = match item.get("description") {
-        Some(AttributeValue::S(d)) => d.clone(),
-        _ => String::new(),
-    };
-    let services = match item.get("services") {
-        Some(AttributeValue::L(list)) => list
-            .iter()
-            .filter_map(|v| match v {
-                AttributeValue::S(s) => UserService::parse(s).ok(),
-                _ => None,
-            })
-            .collect(),
-        _ => Vec::new(),
-    };
-    Some(PackDefinition {
-        name,
-        description,
-        services,
-    })
 }
 
 /// The pack's pool record, where the definition leaves its mark (`packDefined`).

@@ -7,6 +7,7 @@ use aws_sdk_dynamodb::operation::create_table::CreateTableError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
+use licensing::store::dynamo::keys::LAYOUT_PK;
 
 /// Creates a table of this project's shape (`PK`, `SK`, both strings, on-demand) unless it exists.
 /// Both tables, licenses and user-services configuration, have that shape.
@@ -103,8 +104,6 @@ async fn enable_ttl(client: &Client, table: &str) -> Result<(), String> {
 /// user whatever gives them. 3: pack definitions carry a content tag (`etag`), groups and
 /// tenants an allocations version (`LIC#ALLOCATIONS`), and idempotency records live here.
 pub const LAYOUT_VERSION: u32 = 3;
-
-use super::keys::LAYOUT_PK;
 
 /// Checks that a kept development store was written by this layout, marking an empty one. A
 /// store of an earlier layout would misbehave (counters that no longer match their records), so

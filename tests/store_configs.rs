@@ -6,12 +6,10 @@ use licensing::store::ConfigStore;
 use licensing::store::dynamo::DynamoConfigStore;
 use tokio::sync::OnceCell;
 
-mod common;
-
 static TABLE: OnceCell<String> = OnceCell::const_new();
 
 async fn store() -> DynamoConfigStore {
-    let (client, table) = common::client_and_table(&TABLE, "configs-test").await;
+    let (client, table) = api_tests::store::client_and_table(&TABLE, "configs-test").await;
     DynamoConfigStore::new(client, table)
 }
 

@@ -14,20 +14,18 @@ use licensing::store::dynamo::keys::group_pk;
 use licensing::store::{LicenseStore, RejectReason, StoreError, TenantStore, UsageStore};
 use tokio::sync::OnceCell;
 
-mod common;
-
-use common::fresh_group;
+use api_tests::store::fresh_group;
 
 static TABLE: OnceCell<String> = OnceCell::const_new();
 
 async fn store() -> DynamoStore {
-    let (client, table) = common::client_and_table(&TABLE, "races-test").await;
+    let (client, table) = api_tests::store::client_and_table(&TABLE, "races-test").await;
     DynamoStore::new(client, table)
 }
 
 /// The configuration the assignments check, in the same table (its own partitions).
 async fn configs() -> DynamoConfigStore {
-    let (client, table) = common::client_and_table(&TABLE, "races-test").await;
+    let (client, table) = api_tests::store::client_and_table(&TABLE, "races-test").await;
     DynamoConfigStore::new(client, table)
 }
 

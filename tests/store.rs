@@ -11,14 +11,12 @@ use licensing::store::dynamo::{DynamoStore, decode_license, encode_license};
 use licensing::store::{LicenseStore, RejectReason, Rejection, StoreError, TenantStore};
 use tokio::sync::OnceCell;
 
-mod common;
-
-use common::fresh_group;
+use api_tests::store::fresh_group;
 
 static TABLE: OnceCell<String> = OnceCell::const_new();
 
 async fn store() -> DynamoStore {
-    let (client, table) = common::client_and_table(&TABLE, "store-test").await;
+    let (client, table) = api_tests::store::client_and_table(&TABLE, "store-test").await;
     DynamoStore::new(client, table)
 }
 

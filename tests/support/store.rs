@@ -1,9 +1,9 @@
 //! Setup shared by the store tests: a DynamoDB Local client (`scripts/stack.sh test` sets
 //! `AWS_ENDPOINT_URL_DYNAMODB`), a table per test binary, a tenant per test.
 
+use crate::schema::ensure_table;
 use aws_sdk_dynamodb::Client;
 use licensing::domain::{GroupId, GroupRef, TenantId};
-use licensing::store::dynamo::schema::ensure_table;
 use std::sync::atomic::{AtomicU32, Ordering};
 use tokio::sync::OnceCell;
 
@@ -28,7 +28,6 @@ pub async fn client_and_table(table: &'static OnceCell<String>, label: &str) -> 
 }
 
 /// A group in a tenant no other test uses.
-#[allow(dead_code)] // not every test binary needs it
 pub fn fresh_group(label: &str) -> GroupRef {
     static N: AtomicU32 = AtomicU32::new(0);
     GroupRef {
