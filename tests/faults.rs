@@ -1154,16 +1154,22 @@ async fn an_idempotency_key_costs_no_round_trip() {
     assert_eq!(warming.status, 201, "{}", warming.json);
     let injected = proxy.injected();
     // DynamoDB calls of one request (the proxy counts them), with and without a key.
-    let calls = |path: String, body: Value, key: Option<String>| {
+    let calls = |method: &'static str, path: String, body: Option<Value>, key: Option<String>| {
         let (api, injected) = (&api, &injected);
         async move {
             let before = Injected::get(&injected.calls);
-            let mut request = api.send("POST", &path, Some(&body.to_string()));
+            let body = body.map(|b| b.to_string());
+            let mut request = api.send(method, &path, body.as_deref());
             if let Some(key) = &key {
                 request = request.with("Idempotency-Key", key);
             }
             let reply = request.await;
-            assert_eq!(reply.status, 201, "{}", reply.json);
+            let expected = match method {
+                "POST" => 201,
+                "DELETE" => 204,
+                _ => 200,
+            };
+            assert_eq!(reply.status, expected, "{method} {path}: {}", reply.json);
             Injected::get(&injected.calls) - before
         }
     };
@@ -1173,32 +1179,68 @@ async fn an_idempotency_key_costs_no_round_trip() {
         "/api/v1/tenants/{}/groups/g/services/hunt-group/instances/",
         t.id
     );
+    let licenses = t.group_licenses("g");
+    let cfa = |maximum: u32| {
+        json!({"userServices": [{"name": "Call Forwarding Always",
+                                 "allocated": {"unlimited": false, "maximum": maximum}}]})
+    };
+    let group_service = json!({"services": named(&["Hunt Group"])});
+    let group_services = format!("/api/v1/tenants/{}/groups/g/services/", t.id);
+    let instance = |name: &str| format!("{instances}{name}/");
     let mut figures = Vec::new();
-    for (what, path, body) in [
-        ("direct assignment", t.user("g", "a"), direct),
-        ("pack assignment", t.user("g", "b"), pack),
-        ("instance", instances.clone(), json!({"name": "one"})),
-    ] {
-        let plain = calls(path.clone(), body.clone(), None).await;
-        let other_path = path.replace("/a/", "/a2/").replace("/b/", "/b2/");
-        let other_body = if what == "instance" {
-            json!({"name": "two"})
-        } else {
-            body
-        };
-        let keyed = calls(other_path, other_body, Some(format!("{}-{what}", t.id))).await;
+    // Each route twice, plain and keyed, on things not yet there (a new user, instance, value).
+    type Call = (&'static str, String, Option<Value>);
+    let routes: [(&str, Call, Call); 6] = [
+        (
+            "direct assignment",
+            ("POST", t.user("g", "a"), Some(direct.clone())),
+            ("POST", t.user("g", "a2"), Some(direct)),
+        ),
+        (
+            "pack assignment",
+            ("POST", t.user("g", "b"), Some(pack.clone())),
+            ("POST", t.user("g", "b2"), Some(pack)),
+        ),
+        (
+            "group service assignment",
+            ("POST", group_services.clone(), Some(group_service.clone())),
+            ("POST", group_services, Some(group_service)),
+        ),
+        (
+            "instance create",
+            ("POST", instances.clone(), Some(json!({"name": "one"}))),
+            ("POST", instances.clone(), Some(json!({"name": "two"}))),
+        ),
+        (
+            "instance delete",
+            ("DELETE", instance("one"), None),
+            ("DELETE", instance("two"), None),
+        ),
+        (
+            "licenses PUT",
+            ("PUT", licenses.clone(), Some(cfa(5))),
+            ("PUT", licenses, Some(cfa(6))),
+        ),
+    ];
+    for (what, (m1, p1, b1), (m2, p2, b2)) in routes {
+        let plain = calls(m1, p1, b1, None).await;
+        let keyed = calls(m2, p2, b2, Some(format!("{}-{what}", t.id))).await;
         assert_eq!(plain, keyed, "{what}: a key adds no DynamoDB call");
         figures.push((what, plain));
     }
     eprintln!("DynamoDB calls per request: {figures:?}");
-    // Each is one transaction when nothing is in the way: an assignment writes first, with the
-    // cached definitions and blocked services checked in its transaction.
+    // Each write is one transaction when nothing is in the way (an assignment writes first,
+    // with the cached definitions and blocked services checked in its transaction); a licenses
+    // PUT reads the group once, then writes what changes.
     assert_eq!(
         figures,
         [
             ("direct assignment", 1),
             ("pack assignment", 1),
-            ("instance", 1)
+            ("group service assignment", 1),
+            ("instance create", 1),
+            ("instance delete", 1),
+            ("licenses PUT", 2),
         ]
     );
 }

@@ -21,7 +21,8 @@ struct Floor {
     next: AtomicU64,
 }
 
-#[tokio::main]
+// The same runtime as the functions (see functions/licenses/src/main.rs).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     let client = dynamo_client();
     let table = env("LICENSES_TABLE")?;
