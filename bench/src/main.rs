@@ -409,6 +409,18 @@ async fn bench() -> Result<(), String> {
             rss as f64 / floor_rss as f64
         );
     }
+    if let (Some((anon, file)), Some((floor_anon, floor_file))) =
+        (function.resident_kib(), floor.resident_kib())
+    {
+        println!(
+            "resident now, heap and stacks / file pages (code): licenses {:.1} / {:.1} MiB, \
+             floor {:.1} / {:.1} MiB",
+            anon as f64 / 1024.0,
+            file as f64 / 1024.0,
+            floor_anon as f64 / 1024.0,
+            floor_file as f64 / 1024.0
+        );
+    }
     function.stop().await;
     floor.stop().await;
     Ok(())

@@ -152,11 +152,21 @@ impl Function {
 
     /// The process's peak resident set (`VmHWM`), in KiB.
     pub fn peak_rss_kib(&self) -> Option<u64> {
+        self.status_kib("VmHWM:")
+    }
+
+    /// What is resident now: anonymous memory (heap, stacks) and file pages (the binary's code
+    /// and data, shared libraries), in KiB.
+    pub fn resident_kib(&self) -> Option<(u64, u64)> {
+        Some((self.status_kib("RssAnon:")?, self.status_kib("RssFile:")?))
+    }
+
+    fn status_kib(&self, field: &str) -> Option<u64> {
         let pid = self.child.id()?;
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
         status
             .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .find_map(|l| l.strip_prefix(field))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
     }
 
