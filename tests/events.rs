@@ -197,6 +197,9 @@ async fn past_the_deadline_the_answer_is_a_503_json_error() {
     let (status, body) = invoke(&router, &fixture("operator-get-group-licenses.json")).await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["errors"][0]["code"], "DEADLINE_EXCEEDED");
+    // The message names the router's own deadline, not the Lambda default.
+    let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("within 300 ms"), "{message}");
     assert!(
         started.elapsed() < Duration::from_secs(2),
         "{:?}",

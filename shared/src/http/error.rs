@@ -99,8 +99,9 @@ pub enum ApiError {
     /// 503: storage could not be reached, or throttled; the caller may retry. `outcome` says
     /// whether a write may have been applied.
     Unavailable { outcome: Outcome },
-    /// 503: the request ran past its deadline and was abandoned; the caller may retry.
-    DeadlineExceeded,
+    /// 503: the request ran past its deadline (`after`, the router's own) and was abandoned;
+    /// the caller may retry.
+    DeadlineExceeded { after: std::time::Duration },
     /// 500: a defect of ours (a handler panicked, DynamoDB refused a request we built, a broken
     /// invariant), logged with the request id. Never for anything a client sent.
     Internal(String),
@@ -342,7 +343,7 @@ impl ApiError {
                 StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK)
             }
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Unavailable { .. } | ApiError::DeadlineExceeded => {
+            ApiError::Unavailable { .. } | ApiError::DeadlineExceeded { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -452,12 +453,17 @@ impl axum::response::IntoResponse for ApiError {
                 )];
                 &single
             }
-            ApiError::DeadlineExceeded => {
+            ApiError::DeadlineExceeded { after } => {
+                // The router's own deadline: whole seconds in Lambda, less in tests.
+                let within = if after.subsec_millis() == 0 {
+                    format!("{} s", after.as_secs())
+                } else {
+                    format!("{} ms", after.as_millis())
+                };
                 single = [ErrorItem::new(
                     "DEADLINE_EXCEEDED",
                     format!(
-                        "the request did not finish within {} s and was abandoned; a write may or may not have been applied, so read before retrying",
-                        super::front::DEADLINE.as_secs()
+                        "the request did not finish within {within} and was abandoned; a write may or may not have been applied, so read before retrying"
                     ),
                 )];
                 &single
@@ -478,7 +484,7 @@ impl axum::response::IntoResponse for ApiError {
                     .headers_mut()
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
-            ApiError::Unavailable { .. } | ApiError::DeadlineExceeded => {
+            ApiError::Unavailable { .. } | ApiError::DeadlineExceeded { .. } => {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));

@@ -112,7 +112,7 @@ async fn within(deadline: Duration, mut req: Request, next: Next) -> Response {
         .insert(Deadline(Instant::now() + deadline));
     match tokio::time::timeout(deadline, next.run(req)).await {
         Ok(response) => response,
-        Err(_) => ApiError::DeadlineExceeded.into_response(),
+        Err(_) => ApiError::DeadlineExceeded { after: deadline }.into_response(),
     }
 }
 
