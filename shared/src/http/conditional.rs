@@ -1,4 +1,4 @@
-//! `ETag` on the answers of GETs and `If-Match` on writes (`store/etag.rs` says what the tags
+//! `ETag` on the answers of GETs and `If-Match` on writes (`store/dynamo/etag.rs` says what the tags
 //! are and how the write's conditions enforce them).
 //!
 //! Group and tenant licenses answer a weak tag (`W/"7"`): it covers the allocations, not the live

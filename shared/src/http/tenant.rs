@@ -1,6 +1,6 @@
 //! Handlers of the tenant routes of the licenses function: the tenant's licenses pool and its
 //! service pack definitions. Routing is in `licenses.rs`; the pool rule lives in the store's
-//! conditions (`store/dynamo_pool.rs`).
+//! conditions (`store/dynamo/tenant.rs`, `pool.rs`).
 
 use super::conditional::{self, IfMatchHeader};
 use super::extract::Input;

@@ -1,6 +1,6 @@
 //! Handlers of the usage routes of the licenses function: group services assigned to the group,
 //! instances of group services, and services and packs assigned to users. The rules live in the
-//! store's conditional writes (`store/dynamo_usage.rs`); this file parses and renders.
+//! store's conditional writes (`store/dynamo/usage.rs`, `holdings.rs`); this file parses and renders.
 
 use super::error::usage_error;
 use super::extract::Input;

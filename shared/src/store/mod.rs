@@ -129,7 +129,7 @@ pub enum IfMatch {
     Tags(Vec<String>),
 }
 
-/// A value read with its entity tag (the opaque part; `store/etag.rs`).
+/// A value read with its entity tag (the opaque part; `store/dynamo/etag.rs`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tagged<T> {
     pub value: T,
@@ -393,6 +393,6 @@ pub struct TenantState {
     pub pool: Vec<(Licensable, TenantLicense)>,
     /// Pack definitions, in name order.
     pub packs: Vec<PackDefinition>,
-    /// The allocations version (the tenant licenses' weak tag; `store/etag.rs`).
+    /// The allocations version (the tenant licenses' weak tag; `store/dynamo/etag.rs`).
     pub version: u64,
 }

@@ -21,8 +21,8 @@
 
 use super::codec::{config_key, decode_config, encode_config};
 use super::etag;
-use super::item::{built, read_str};
-use super::keys::BLOCKED_SK;
+use super::item::{Item, built, key, number, read_bool, read_number, read_str, s};
+use super::keys::{BLOCKED_SK, CONFIGS_PK, blocked_copy_pk};
 use super::query::query_all;
 use super::retry::read_failure;
 use super::tx::{Plan, Ran, Rereads, Step};
@@ -34,10 +34,6 @@ use aws_sdk_dynamodb::types::{
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-
-type Item = HashMap<String, AttributeValue>;
-
-const PARTITION: &str = super::keys::CONFIGS_PK;
 
 #[derive(Clone, Debug)]
 pub struct DynamoConfigStore {
@@ -74,13 +70,7 @@ impl super::idempotency::KeepsRecords for DynamoConfigStore {
 const COPIES: usize = 16;
 
 fn copy_key(copy: usize) -> Item {
-    HashMap::from([
-        (
-            "PK".to_owned(),
-            AttributeValue::S(super::keys::blocked_copy_pk(copy)),
-        ),
-        ("SK".to_owned(), AttributeValue::S(BLOCKED_SK.to_owned())),
-    ])
+    key(&blocked_copy_pk(copy), BLOCKED_SK.to_owned())
 }
 
 /// The copy a group's assignments check: its key hashed (FNV-1a, stable across builds).
@@ -112,11 +102,7 @@ fn decode_blocked(item: &Item) -> (Vec<UserService>, u64) {
         })
         .collect();
     services.sort();
-    let version = match item.get("v") {
-        Some(AttributeValue::N(v)) => v.parse().unwrap_or(0),
-        _ => 0,
-    };
-    (services, version)
+    (services, read_number(item, "v").unwrap_or(0))
 }
 
 /// The actions of an object's write.
@@ -130,7 +116,7 @@ enum ObjectPart {
 
 /// A version for the copies of the blocked services: random, so no two states share one.
 fn fresh_version() -> AttributeValue {
-    AttributeValue::N(fastrand::u64(1..).to_string())
+    number(fastrand::u64(1..))
 }
 
 /// The check an assignment's transaction makes of the blocked services it used: its copy is
@@ -145,7 +131,7 @@ pub(super) fn blocked_unchanged(
         .table_name(table)
         .set_key(Some(copy_key(*copy)))
         .condition_expression("v = :v")
-        .expression_attribute_values(":v", AttributeValue::N(version.to_string()));
+        .expression_attribute_values(":v", number(version));
     Ok(Some(
         TransactWriteItem::builder()
             .condition_check(built(check.build())?)
@@ -157,18 +143,15 @@ pub(super) fn blocked_unchanged(
 /// no longer knows): what the counts count.
 fn blocks(item: Option<&Item>) -> Option<String> {
     let item = item?;
-    matches!(
-        item.get("no_more_assignable"),
-        Some(AttributeValue::Bool(true))
-    )
-    .then(|| read_str(item, "technical_name").map(str::to_owned))
-    .flatten()
+    read_bool(item, "no_more_assignable")
+        .then(|| read_str(item, "technical_name").map(str::to_owned))
+        .flatten()
 }
 
 impl DynamoConfigStore {
     /// Every object as stored (one `Query`, paged).
     async fn stored_objects(&self) -> Result<Vec<Item>, StoreError> {
-        query_all(&self.client, &self.table, PARTITION, "").await
+        query_all(&self.client, &self.table, CONFIGS_PK, "").await
     }
 
     /// The object as stored now (one `GetItem`), whatever this version can decode of it.
@@ -204,7 +187,7 @@ impl DynamoConfigStore {
         let mut names = HashMap::new();
         let mut values = HashMap::from([
             (":v".to_owned(), fresh_version()),
-            (":zero".to_owned(), AttributeValue::N("0".into())),
+            (":zero".to_owned(), number(0)),
         ]);
         for (i, (name, delta)) in [(was, -1), (now, 1)].into_iter().enumerate() {
             let Some(name) = name else { continue };
@@ -213,7 +196,7 @@ impl DynamoConfigStore {
                 "{attribute} = if_not_exists({attribute}, :zero) + {value}"
             ));
             names.insert(attribute, count_of(&name));
-            values.insert(value, AttributeValue::N(delta.to_string()));
+            values.insert(value, number(delta));
         }
         (0..COPIES)
             .map(|copy| {
@@ -246,7 +229,7 @@ impl DynamoConfigStore {
             let mut item = copy_key(copy);
             item.insert("v".into(), fresh_version());
             for (name, count) in &counts {
-                item.insert(count_of(name), AttributeValue::N(count.to_string()));
+                item.insert(count_of(name), number(count));
             }
             let result = self
                 .client
@@ -288,10 +271,7 @@ impl DynamoConfigStore {
             Some(old) => match read_str(old, etag::ATTRIBUTE) {
                 Some(tag) => (
                     format!("{} = :tag", etag::ATTRIBUTE),
-                    Some(HashMap::from([(
-                        ":tag".to_owned(),
-                        AttributeValue::S(tag.to_owned()),
-                    )])),
+                    Some(HashMap::from([(":tag".to_owned(), s(tag))])),
                 ),
                 None => (
                     format!(

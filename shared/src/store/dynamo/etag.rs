@@ -13,7 +13,7 @@
 //! Either way the condition, not a read before the write, decides: of two writes sent with one
 //! tag, exactly one commits.
 
-use super::item::{Item, built, key, number};
+use super::item::{Item, built, key, number, read_number};
 use crate::store::{IfMatch, StoreError};
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use sha2::{Digest, Sha256};
@@ -89,10 +89,7 @@ pub const VERSION_SK: &str = super::keys::ALLOCATIONS_SK;
 
 /// The allocations version of a partition read back (0 before the first PUT).
 pub fn version_of(item: &Item) -> u64 {
-    match item.get("v") {
-        Some(AttributeValue::N(v)) => v.parse().unwrap_or(0),
-        _ => 0,
-    }
+    read_number(item, "v").unwrap_or(0)
 }
 
 /// Whether `if_match` admits the allocations version `version` (`*` admits any; a tag that is

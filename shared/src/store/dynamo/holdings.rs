@@ -23,11 +23,10 @@
 //! to take away).
 
 use super::DynamoStore;
-use super::codec::Definitions;
-use super::codec::{decode_definitions, read_services, services_list};
+use super::codec::{Definitions, decode_definitions, read_services, services_list};
 use super::configs::blocked_unchanged;
 use super::etag;
-use super::item::{Item, built, key, number, read_u32, s};
+use super::item::{Item, built, key, number, read_bool, read_u32, s};
 use super::keys::{
     PACKDEF_PREFIX, assignment_sk, group_pk, packdef_sk, parse_assignment_sk, tenant_pk,
     user_prefix,
@@ -95,7 +94,7 @@ fn decode(prefix: &str, items: &[Item]) -> UserRecords {
                     _ => BTreeSet::new(),
                 };
                 let held = Held {
-                    direct: matches!(item.get("direct"), Some(AttributeValue::Bool(true))),
+                    direct: read_bool(item, "direct"),
                     packs,
                     version: read_u32(item, "v").unwrap_or(0),
                 };
@@ -329,7 +328,7 @@ impl DynamoStore {
             let pack_sizes: Vec<usize> = items
                 .iter()
                 .filter_map(|i| match i {
-                    Assignable::Pack(p) => Some(pack_of(p).len()),
+                    Assignable::Pack(p) => Some(definitions.get(p).map_or(0, |(s, _)| s.len())),
                     Assignable::Service(_) => None,
                 })
                 .collect();

@@ -14,12 +14,11 @@
 //! Records live 24 h: `expires` is the table's TTL attribute, and since TTL deletion lags by up
 //! to days, an expired record counts as absent (the condition says so).
 
-use super::item::{Item, built, number, read_number, read_str, s};
+use super::item::{Item, built, key, number, read_number, read_str, s};
 use super::retry::read_failure;
 use crate::store::StoreError;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
-use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// How long an answer is kept for its key.
@@ -67,7 +66,7 @@ impl Record {
     /// reads.
     pub(super) fn action(&self, table: &str) -> Result<TransactWriteItem, StoreError> {
         let now = since_epoch().as_secs();
-        let mut item = key(&self.pk);
+        let mut item = record_key(&self.pk);
         item.insert("fingerprint".into(), s(&self.fingerprint));
         item.insert("answer_status".into(), number(self.answer.status));
         item.insert("answer_body".into(), s(&self.answer.body));
@@ -104,8 +103,8 @@ fn earlier(found: &Item, fingerprint: &str) -> Earlier {
     })
 }
 
-fn key(pk: &str) -> Item {
-    HashMap::from([("PK".to_owned(), s(pk)), ("SK".to_owned(), s(SK))])
+fn record_key(pk: &str) -> Item {
+    key(pk, SK.to_owned())
 }
 
 fn since_epoch() -> Duration {
@@ -151,7 +150,7 @@ impl Records {
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(self::key(&record_pk(scope, key))))
+            .set_key(Some(record_key(&record_pk(scope, key))))
             .consistent_read(true)
             .send()
             .await
@@ -184,7 +183,7 @@ mod tests {
                 body: "{}".into(),
             },
         );
-        let mut found = key(&record.pk);
+        let mut found = record_key(&record.pk);
         found.insert("fingerprint".into(), s("f1"));
         found.insert("answer_status".into(), number(201));
         found.insert("answer_body".into(), s("{}"));

@@ -174,7 +174,7 @@ pub fn instance_sk(service: GroupService, name: &InstanceName) -> String {
 }
 
 /// Prefix of a user's records: holdings of services and assignments of packs
-/// (`store/dynamo_holdings.rs`).
+/// (`holdings.rs`).
 pub fn user_prefix(user: &UserId) -> String {
     let mut prefix = String::with_capacity(user.as_str().len() + 6);
     prefix.push_str("USER#");

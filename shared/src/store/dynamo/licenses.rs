@@ -15,7 +15,7 @@ use super::etag;
 use super::item::{built, key, number};
 use super::keys::{LICENSE_PREFIX, group_pk, license_sk, parse_license_sk, pool_sk, tenant_pk};
 use super::pool::{Values, differs, pack_undefined, read_remaining, still_as_read};
-use super::tx::{Plan, Ran, Rereads, Step};
+use super::tx::{Plan, Ran, Rereads};
 use crate::domain::{
     Allocation, Authority, GroupLicenses, GroupRef, Licensable, License, LicenseChange,
     PoolRejection, PoolShare, TenantId, UsageEffect,
@@ -35,7 +35,7 @@ enum Action {
     Pool {
         change: usize,
     },
-    /// The group's allocations version (`store/etag.rs`).
+    /// The group's allocations version (`etag.rs`).
     Version,
 }
 
@@ -311,7 +311,7 @@ impl DynamoStore {
             // A stale read explains any other refusal of the same transaction (the pool had
             // room for what the group really held): read again before blaming a rule.
             if stale {
-                rereads.after(Step::<()>::Stale).await?;
+                rereads.stale().await?;
                 continue;
             }
             if !rejections.is_empty() {

@@ -12,7 +12,7 @@ use super::item::{Item, built, key, number};
 use super::keys::{PACKDEF_PREFIX, packdef_sk, parse_pool_sk, pool_sk, tenant_pk};
 use super::pool::pack_undefined;
 use super::retry::read_failure;
-use super::tx::{Plan, Ran, Rereads, Step};
+use super::tx::{Plan, Ran, Rereads};
 use crate::domain::{
     Allocation, Licensable, LicenseChange, PackDefinition, PackName, PoolChange, PoolRejection,
     TenantId,
@@ -238,7 +238,7 @@ impl TenantStore for DynamoStore {
             };
             if failed.iter().any(|(change, _)| change.is_none()) {
                 // Another PUT moved the allocations since the read: plan again.
-                rereads.after(Step::<()>::Stale).await?;
+                rereads.stale().await?;
                 continue;
             }
             return Err(StoreError::Rejected(

@@ -106,11 +106,16 @@ impl Rereads {
         match step {
             Step::Done(done) => Ok(Some(done)),
             Step::Stale => {
-                self.backoff.pause().await?;
+                self.stale().await?;
                 Ok(None)
             }
             Step::Replan => Ok(None),
         }
+    }
+
+    /// What was read went stale: wait before reading again (`Contended` past the deadline).
+    pub(crate) async fn stale(&mut self) -> Result<(), StoreError> {
+        self.backoff.pause().await
     }
 }
 

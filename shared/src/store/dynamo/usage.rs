@@ -11,7 +11,7 @@
 //! Operations whose answer depends on what exists ("already assigned counts as success") read
 //! first, then write only the difference; the conditions make a stale read fail the transaction,
 //! which is then re-read and retried, never half-applied. What users hold (services directly and
-//! through packs) is in `dynamo_holdings.rs`.
+//! through packs) is in `holdings.rs`.
 
 use super::DynamoStore;
 use super::codec::decode_license;
