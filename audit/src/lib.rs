@@ -39,6 +39,25 @@ pub struct Report {
     pub discrepancies: Vec<String>,
 }
 
+impl Report {
+    /// What `licensing-audit` prints: each discrepancy on its line, then the totals.
+    pub fn text(&self, table: &str) -> String {
+        let mut text = String::new();
+        for line in &self.discrepancies {
+            text.push_str(line);
+            text.push('\n');
+        }
+        text.push_str(&format!(
+            "{table}: {} tenants, {} groups, {} items checked; {} discrepancies\n",
+            self.tenants,
+            self.groups,
+            self.items,
+            self.discrepancies.len()
+        ));
+        text
+    }
+}
+
 /// One license record as stored.
 #[derive(Debug, Default, Clone, Copy)]
 struct Lic {

@@ -29,16 +29,7 @@ async fn main() -> ExitCode {
     let client = licensing::lambda::desktop_client().await;
     match licensing_audit::audit(&client, &table, tenant.as_deref()).await {
         Ok(report) => {
-            for line in &report.discrepancies {
-                println!("{line}");
-            }
-            println!(
-                "{table}: {} tenants, {} groups, {} items checked; {} discrepancies",
-                report.tenants,
-                report.groups,
-                report.items,
-                report.discrepancies.len()
-            );
+            print!("{}", report.text(&table));
             if report.discrepancies.is_empty() {
                 ExitCode::SUCCESS
             } else {

@@ -20,11 +20,13 @@ use lambda_http::aws_lambda_events::apigw::{
     ApiGatewayV2httpRequestContext,
 };
 use lambda_http::request::RequestContext;
-use licensing::http::{front, json_response, licenses, user_services};
+use licensing::http::response::json_response;
+use licensing::http::{front, licenses, user_services};
 use licensing::store::dynamo::DynamoConfigStore;
 use licensing::store::dynamo::DynamoStore;
 use serde_json::Value;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tower::ServiceExt;
 
 /// The prefix API Gateway routes to the user-services function (template.yaml).
@@ -90,7 +92,23 @@ fn flatten(value: Value) -> String {
     }
 }
 
+/// A request id, as API Gateway gives each request one: the client's `x-request-id` if it sent
+/// one, else a new one. The front logs it on the request's line (with what went wrong, on a 500).
+fn request_id(req: &mut Request) {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    if !req.headers().contains_key("x-request-id") {
+        let started = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        let id = format!("local-{started:x}-{}", NEXT.fetch_add(1, Ordering::Relaxed));
+        if let Ok(value) = HeaderValue::from_str(&id) {
+            req.headers_mut().insert("x-request-id", value);
+        }
+    }
+}
+
 async fn local_authorizer(mut req: Request, next: Next) -> Response {
+    request_id(&mut req);
     let header = req
         .headers()
         .get(header::AUTHORIZATION)

@@ -11,12 +11,14 @@
 //!
 //! The SDK finds DynamoDB Local through `AWS_ENDPOINT_URL_DYNAMODB`.
 
+use api_tests::examples::{example_config, example_group, seed_example_group};
+use api_tests::partition_keys;
 use api_tests::schema::{check_layout, drop_table, ensure_table};
-use api_tests::{example_config, example_group, seed_example_group};
+use api_tests::write_ctx;
 use aws_sdk_dynamodb::Client;
 use licensing::lambda::env;
 use licensing::store::ConfigStore;
-use licensing::store::dynamo::DynamoConfigStore;
+use licensing::store::dynamo::{DynamoConfigStore, DynamoStore};
 use std::process::ExitCode;
 
 async fn create_tables(client: &Client) -> Result<(), String> {
@@ -32,8 +34,13 @@ async fn drop_tables(client: &Client) -> Result<(), String> {
 }
 
 async fn seed(client: &Client) -> Result<(), String> {
-    seed_example_group(client, &env("LICENSES_TABLE")?, &example_group(), true).await?;
+    let licenses = env("LICENSES_TABLE")?;
     let configs = DynamoConfigStore::new(client.clone(), env("USER_SERVICES_TABLE")?);
+    let group = example_group();
+    if partition_keys(client, &licenses, &group).await.is_empty() {
+        let store = DynamoStore::new(client.clone(), licenses);
+        seed_example_group(&store, &configs, &group).await?;
+    }
     configs
         .create_user_service_config(&write_ctx(), &example_config())
         .await
@@ -44,7 +51,7 @@ async fn seed(client: &Client) -> Result<(), String> {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let command = std::env::args().nth(1).unwrap_or_default();
-    let client = api_tests::dynamo_client().await;
+    let client = licensing::lambda::desktop_client().await;
     let result = match command.as_str() {
         "create-tables" => create_tables(&client).await,
         "seed" => seed(&client).await,
@@ -58,9 +65,4 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// A write outside any request: the request deadline's budget, no idempotency key.
-fn write_ctx() -> licensing::store::WriteCtx {
-    licensing::store::WriteCtx::within(std::time::Duration::from_secs(8))
 }

@@ -7,6 +7,7 @@
 //! services, two group services, two pack names, two instance names) so that random sequences
 //! keep running into the rules: full licenses, pools, packs in use, blocked services.
 
+use crate::helpers::named;
 use licensing::domain::UserService;
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -197,10 +198,6 @@ impl Expected {
     }
 }
 
-fn named(names: impl IntoIterator<Item = &'static str>) -> Value {
-    Value::Array(names.into_iter().map(|n| json!({"name": n})).collect())
-}
-
 impl Op {
     /// The request: method, path (under the tenant `t`), body.
     pub fn request(&self, t: &str) -> (&'static str, String, Option<Value>) {
@@ -282,13 +279,18 @@ impl Op {
                 if !services.is_empty() {
                     body.insert(
                         "services".into(),
-                        named(services.iter().map(|s| USER_SERVICES[*s])),
+                        named(
+                            &services
+                                .iter()
+                                .map(|s| USER_SERVICES[*s])
+                                .collect::<Vec<_>>(),
+                        ),
                     );
                 }
                 if !packs.is_empty() {
                     body.insert(
                         "servicePacks".into(),
-                        named(packs.iter().map(|p| PACKS[*p])),
+                        named(&packs.iter().map(|p| PACKS[*p]).collect::<Vec<_>>()),
                     );
                 }
                 let method = if matches!(self, Op::Assign { .. }) {
@@ -309,7 +311,9 @@ impl Op {
             } => (
                 if *assign { "POST" } else { "DELETE" },
                 format!("{}/services/", group(*g)),
-                Some(json!({"services": named(services.iter().map(|s| GROUP_SERVICES[*s]))})),
+                Some(
+                    json!({"services": named(&services.iter().map(|s| GROUP_SERVICES[*s]).collect::<Vec<_>>())}),
+                ),
             ),
             Op::InstanceAdd { group: g, instance } => (
                 "POST",

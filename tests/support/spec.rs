@@ -1,5 +1,5 @@
 //! The routes as the deployment files describe them, read by `tests/template/routes.py` with
-//! the pinned aws-sam-translator and PyYAML (`scripts/tools.sh` puts them on PATH): the HTTP
+//! the pinned aws-sam-translator and PyYAML (in `.tools/venv`, installed on first use): the HTTP
 //! API routes of `template.yaml` as CloudFormation gets them, and the paths of `openapi.yaml`.
 
 use std::collections::BTreeMap;
@@ -23,10 +23,10 @@ impl Spec {
     pub fn load() -> Spec {
         let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
         let script = format!("{root}/tests/template/routes.py");
-        let out = Command::new("python3")
+        let out = Command::new(crate::harness::tools_python())
             .args([&script, root])
             .output()
-            .expect("python3 runs (scripts/tools.sh puts .tools/venv on PATH)");
+            .expect("the Python of .tools/venv runs");
         assert!(
             out.status.success(),
             "routes.py failed: {}",

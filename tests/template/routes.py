@@ -1,4 +1,4 @@
-"""Prints, as JSON, what the template test (tests/template.rs) checks:
+"""Prints, as JSON, what the template test (tests/api/template.rs) checks:
 
 - "routes": each HTTP API route of template.yaml as aws-sam-translator turns it into
   CloudFormation (the OpenAPI body of the AWS::ApiGatewayV2::Api), with the function it invokes;

@@ -7,7 +7,7 @@
 //! array flattened to `"[a b]"`), and `jwt.scopes` is `null` on routes without authorization
 //! scopes, so the `scope`/`scp` claim is read as well.
 
-use super::ApiError;
+use super::error::ApiError;
 use crate::domain::access::{GROUP_ADMIN_SCOPE, OPERATOR_SCOPE, TENANT_ADMIN_SCOPE};
 use crate::domain::{Action, GroupId, GroupRef, Principal, Role, TenantId};
 use axum::extract::{FromRequestParts, Request};

@@ -5,7 +5,7 @@
 //! usage in the same body. `If-Match` is compared weakly (`W/"7"` and `"7"` both match), which
 //! RFC 9110 reserves for strong tags; a portal echoing the tag it read is what the API serves.
 
-use super::{ApiError, ErrorItem};
+use super::error::{ApiError, ErrorItem};
 use crate::store::IfMatch;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;

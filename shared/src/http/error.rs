@@ -1,7 +1,7 @@
 //! The one place where failures become HTTP statuses and the JSON error shape
 //! `{"errors": [{"code", "message", "field"?, "name"?, ...}]}`.
 
-use super::json_response;
+use super::response::json_response;
 use crate::domain::usage::MAX_WRITES_PER_REQUEST;
 use crate::domain::{Allocation, LicenseChange, PoolRejection, UsageRejection};
 use crate::store::idempotency::{Answer, Earlier};
@@ -97,8 +97,8 @@ pub enum ApiError {
     /// 413: the body is larger than the route accepts.
     PayloadTooLarge { limit: usize },
     /// 503: storage could not be reached, or throttled; the caller may retry. `outcome` says
-    /// whether a write may have been applied.
-    Unavailable { outcome: Outcome },
+    /// whether a write may have been applied; `why` goes to the request's log line.
+    Unavailable { outcome: Outcome, why: String },
     /// 503: the request ran past its deadline (`after`, the router's own) and was abandoned;
     /// the caller may retry.
     DeadlineExceeded { after: std::time::Duration },
@@ -110,6 +110,10 @@ pub enum ApiError {
 /// What a 500 was about, for the request's log line (`front.rs`); never sent to the client.
 #[derive(Clone, Debug)]
 pub struct Defect(pub String);
+
+/// Why storage was unavailable (a 503), for the request's log line; never sent to the client.
+#[derive(Clone, Debug)]
+pub struct Cause(pub String);
 
 /// Marks a replayed answer (`Idempotent-Replayed: true`).
 #[derive(Clone, Copy, Debug)]
@@ -145,7 +149,7 @@ impl ApiError {
                     ApiError::Conflict(rejections.iter().map(describe).collect())
                 }
             }
-            StoreError::Unavailable { outcome, .. } => ApiError::Unavailable { outcome },
+            StoreError::Unavailable { outcome, why } => ApiError::Unavailable { outcome, why },
             StoreError::Defect(why) => ApiError::Internal(why),
             StoreError::TooManyWrites { needed } => ApiError::bad_request(ErrorItem::new(
                 "TOO_MANY_ITEMS",
@@ -168,16 +172,11 @@ impl ApiError {
     }
 }
 
-impl ApiError {
-    /// A storage failure of an operation whose rejections need no request context.
-    pub fn store(err: StoreError) -> Self {
-        ApiError::from_store(err, |r| usage_error(&r.reason, "the request"))
-    }
-}
-
+/// A storage failure of an operation whose rejections need no request context (a write that
+/// names its refused items maps them with [`ApiError::from_store`]).
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
-        ApiError::store(err)
+        ApiError::from_store(err, |r| usage_error(&r.reason, "the request"))
     }
 }
 
@@ -437,6 +436,7 @@ impl axum::response::IntoResponse for ApiError {
             }
             ApiError::Unavailable {
                 outcome: Outcome::NotWritten,
+                ..
             } => {
                 single = [ErrorItem::new(
                     "STORAGE_UNAVAILABLE",
@@ -446,6 +446,7 @@ impl axum::response::IntoResponse for ApiError {
             }
             ApiError::Unavailable {
                 outcome: Outcome::Unknown,
+                ..
             } => {
                 single = [ErrorItem::new(
                     "STORAGE_UNAVAILABLE",
@@ -484,7 +485,13 @@ impl axum::response::IntoResponse for ApiError {
                     .headers_mut()
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
-            ApiError::Unavailable { .. } | ApiError::DeadlineExceeded { .. } => {
+            ApiError::Unavailable { why, .. } => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                response.extensions_mut().insert(Cause(why));
+            }
+            ApiError::DeadlineExceeded { .. } => {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));

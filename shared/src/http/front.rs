@@ -12,10 +12,10 @@
 //! to which axum adds `Allow`.
 
 use super::auth;
-use super::error::{ApiError, Defect, ErrorItem};
+use super::error::{ApiError, Cause, Defect, ErrorItem};
 use super::path::PathIds;
 use axum::Router;
-use axum::extract::{MatchedPath, Request};
+use axum::extract::Request;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
@@ -67,7 +67,7 @@ struct RouteTemplate(String);
 /// its parsed ids in its extensions for the handler's path extractor; otherwise the refusal is
 /// the answer. Either way the response remembers its route for the log line.
 pub async fn admit(
-    route: MatchedPath,
+    template: &'static str,
     verdict: Result<PathIds, ApiError>,
     mut req: Request,
     next: Next,
@@ -79,7 +79,6 @@ pub async fn admit(
         }
         Err(refusal) => refusal.into_response(),
     };
-    let template = route.as_str().trim_end_matches('/');
     response
         .extensions_mut()
         .insert(RouteTemplate(format!("{template}/")));
@@ -141,9 +140,9 @@ async fn log_line(req: Request, next: Next) -> Response {
         .map_or("unmatched", |r| r.0.as_str());
     let status = response.status().as_u16();
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-    match response.extensions().get::<Defect>() {
+    if let Some(Defect(why)) = response.extensions().get::<Defect>() {
         // A defect is logged once, on the request's own line, with what went wrong.
-        Some(Defect(why)) => tracing::error!(
+        tracing::error!(
             method = %method,
             route,
             status,
@@ -151,15 +150,27 @@ async fn log_line(req: Request, next: Next) -> Response {
             request_id = %request_id,
             error = %why,
             "request"
-        ),
-        None => tracing::info!(
+        );
+    } else if let Some(Cause(why)) = response.extensions().get::<Cause>() {
+        // Storage unavailable: the client was told to retry; the operator sees why.
+        tracing::warn!(
+            method = %method,
+            route,
+            status,
+            latency_ms,
+            request_id = %request_id,
+            error = %why,
+            "request"
+        );
+    } else {
+        tracing::info!(
             method = %method,
             route,
             status,
             latency_ms,
             request_id = %request_id,
             "request"
-        ),
+        );
     }
     response
 }

@@ -13,10 +13,11 @@
 //!
 //! Keys are scoped to what the caller can reach ([`crate::domain::Principal::key_scope`]).
 
+use super::body::MAX_BODY_BYTES;
 use super::conditional::parse_if_match;
+use super::error::{ApiError, ErrorItem};
 use super::error::{Replay, replay};
 use super::path::PathIds;
-use super::{ApiError, ErrorItem, MAX_BODY_BYTES};
 use crate::domain::Principal;
 use crate::store::IfMatch;
 use crate::store::dynamo::etag::hex;

@@ -1,62 +1,31 @@
-//! HTTP glue shared by the Lambda binaries: one axum [`Router`](axum::Router) per function
-//! ([`licenses::router`], [`user_services::router`]), the front every router wears
-//! ([`front`]: log line, deadline, panics, 401/404/405), the extractors that parse requests at
-//! the boundary ([`extract`], [`path`]) and the one error shape ([`error`]).
+//! The HTTP layer of the two Lambda functions, by resource. Each function's router
+//! ([`licenses::router`], [`user_services::router`]) merges the fragments of its resources
+//! ([`tenant_licenses`], [`packs`], [`group_licenses`], [`usage`]; [`configs`]) and wears the
+//! [`front`] (log line, deadline, panics, 401/404/405). Requests are parsed at the boundary:
+//! ids ([`path`]), bodies ([`body`]), the query ([`query`]), `If-Match` ([`conditional`]); every
+//! failure becomes the one error shape ([`error`]).
+//!
+//! Lower modules never import higher ones: `response` ← `error` ← extractors and `front` ←
+//! resources ← routers.
 
 pub mod auth;
+pub mod body;
 pub mod conditional;
+pub mod configs;
 pub mod error;
-pub mod extract;
 pub mod front;
+pub mod group_licenses;
 pub mod idempotency;
 pub mod licenses;
-mod licenses_body;
+mod licenses_put;
+pub mod packs;
 pub mod path;
+pub mod query;
+pub mod response;
+pub mod state;
 mod strict_json;
-mod tenant;
-mod usage;
+pub mod tenant_licenses;
+pub mod usage;
 pub mod user_services;
-mod user_services_body;
+pub mod views;
 pub mod write;
-
-pub use error::{ApiError, ErrorItem};
-pub use extract::{Input, audience_query, bool_query, json_object_body, optional_json_object_body};
-
-use axum::body::Body;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::Response;
-use serde::Serialize;
-
-/// Largest request body any route reads.
-pub const MAX_BODY_BYTES: usize = 256 * 1024;
-
-/// A JSON response. Serializing our own response types cannot fail; if it ever did, the
-/// caller still gets a JSON error rather than a broken body.
-pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Response {
-    match serde_json::to_vec(body) {
-        Ok(bytes) => json_bytes(status, bytes),
-        Err(_) => json_bytes(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            br#"{"errors":[{"code":"INTERNAL","message":"response could not be encoded"}]}"#
-                .to_vec(),
-        ),
-    }
-}
-
-/// A response of JSON already encoded.
-pub fn json_bytes(status: StatusCode, bytes: Vec<u8>) -> Response {
-    let mut response = Response::new(Body::from(bytes));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
-}
-
-/// A response without a body (204).
-pub fn no_content() -> Response {
-    let mut response = Response::new(Body::empty());
-    *response.status_mut() = StatusCode::NO_CONTENT;
-    response
-}

@@ -8,7 +8,7 @@
 //! Parameter names are the router's: `tenant_id`, `group_id`, `user_id`, `service` (a catalog
 //! group service, by name or slug), `pack_name`, `instance_name`.
 
-use super::{ApiError, ErrorItem};
+use super::error::{ApiError, ErrorItem};
 use crate::domain::{
     GroupId, GroupRef, GroupService, IdError, InstanceName, PackName, TenantId, UserId,
 };
@@ -75,8 +75,8 @@ impl<S: Send + Sync> FromRequestParts<S> for PathIds {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        if let Some(ids) = parts.extensions.remove::<PathIds>() {
-            return Ok(ids); // parsed by the authorization layer
+        if let Some(ids) = parts.extensions.get::<PathIds>() {
+            return Ok(ids.clone()); // parsed by the authorization layer
         }
         // axum refuses a capture that is not UTF-8 once decoded (`%FF`).
         let Path(captures) = Path::<Vec<(String, String)>>::from_request_parts(parts, state)

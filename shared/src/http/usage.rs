@@ -1,27 +1,54 @@
-//! Handlers of the usage routes of the licenses function: group services assigned to the group,
-//! instances of group services, and services and packs assigned to users. The rules live in the
-//! store's conditional writes (`store/dynamo/usage.rs`, `holdings.rs`); this file parses and renders.
+//! A group's usage: group services assigned to the group
+//! (`.../groups/{group_id}/services/`), instances of group services
+//! (`.../services/{service}/instances/[{instance_name}/]`), and services and packs assigned to
+//! users (`.../users/{user_id}/services/`). The rules live in the store's conditional writes
+//! (`store/dynamo/usage.rs`, `holdings.rs`); this file parses and renders.
 
-use super::error::usage_error;
-use super::extract::Input;
-use super::licenses::Shared;
-use super::path::{GroupPath, InstancePath, ServicePath, UserPath};
+use super::body::{
+    At, Body, Catalog, Errors, FromBody, Object, duplicate_name, invalid, too_many, unknown_service,
+};
+use super::error::{ApiError, usage_error};
+use super::path::{GroupPath, InstancePath, PathIds, ServicePath, UserPath};
+use super::response::json_response;
+use super::state::{App, Licensing};
+use super::views::Assigned;
 use super::write::Write;
-use super::{ApiError, ErrorItem, json_object_body, json_response};
 use crate::domain::usage::MAX_ASSIGNMENTS_PER_REQUEST;
 use crate::domain::{Assignable, GroupService, InstanceName, PackName, UserService};
-use crate::store::{ConfigStore, StoreError, UsageStore};
-use axum::extract::State;
+use crate::store::{StoreError, UsageStore};
 use axum::http::StatusCode;
 use axum::response::Response;
+use axum::routing::{MethodRouter, delete, get};
 use serde::Serialize;
-use serde_json::{Map, Value};
 use std::collections::HashSet;
+use std::sync::Arc;
 
-#[derive(Serialize)]
-struct Assigned<'a> {
-    name: &'a str,
-    assigned: bool,
+pub const GROUP_SERVICES: &str = "/api/v1/tenants/{tenant_id}/groups/{group_id}/services";
+pub const INSTANCES: &str =
+    "/api/v1/tenants/{tenant_id}/groups/{group_id}/services/{service}/instances";
+pub const INSTANCE: &str =
+    "/api/v1/tenants/{tenant_id}/groups/{group_id}/services/{service}/instances/{instance_name}";
+pub const USER_SERVICES: &str =
+    "/api/v1/tenants/{tenant_id}/groups/{group_id}/users/{user_id}/services";
+
+pub fn group_services_methods() -> MethodRouter<Arc<Licensing>> {
+    get(group_services)
+        .post(assign_group_services)
+        .delete(unassign_group_services)
+}
+
+pub fn instances_methods() -> MethodRouter<Arc<Licensing>> {
+    get(instances).post(add_instance)
+}
+
+pub fn instance_methods() -> MethodRouter<Arc<Licensing>> {
+    delete(remove_instance)
+}
+
+pub fn user_services_methods() -> MethodRouter<Arc<Licensing>> {
+    get(user_services)
+        .post(assign_to_user)
+        .delete(unassign_from_user)
 }
 
 #[derive(Serialize)]
@@ -36,164 +63,104 @@ struct UserView<'a> {
     service_packs: Vec<Assigned<'a>>,
 }
 
-/// One requested name with its JSON path, for errors.
-struct Named {
-    field: String,
-    name: String,
-}
-
-/// Reads `{"<list>": [{"name": ...}, ...], ...}` for the lists allowed here. Each list is
-/// optional; unknown fields, wrong shapes and duplicates are 400s, each naming its field.
-fn named_lists(
-    body: &Map<String, Value>,
+/// Reads `{"<list>": [{"name": ...}, ...], ...}` for the lists allowed here: each list
+/// optional, each name with where it is. Unknown fields, wrong shapes and duplicates are
+/// errors, each naming its field; so is naming more than one request may.
+fn named_lists<'v>(
+    body: &Object<'v>,
     allowed: &[&'static str],
-) -> Result<Vec<Vec<Named>>, ApiError> {
-    let mut errors = Vec::new();
-    let mut lists: Vec<Vec<Named>> = allowed.iter().map(|_| Vec::new()).collect();
-    for (key, value) in body {
-        let Some(slot) = allowed.iter().position(|l| l == key) else {
-            errors.push(
-                ErrorItem::new(
-                    "UNKNOWN_FIELD",
-                    format!("{key} is not a field of this request"),
-                )
-                .field(key.clone()),
-            );
-            continue;
-        };
-        let Value::Array(items) = value else {
-            errors.push(
-                ErrorItem::new("INVALID_VALUE", format!("{key} must be an array"))
-                    .field(key.clone()),
-            );
-            continue;
-        };
+    errors: &mut Errors,
+) -> Vec<Vec<(At, &'v str)>> {
+    body.refuse_unknown(errors, |k| allowed.contains(&k));
+    let mut lists = Vec::with_capacity(allowed.len());
+    for key in allowed {
+        let mut list = Vec::new();
+        let items = body.array(key, errors).ok().flatten().unwrap_or_default();
         let mut seen = HashSet::new();
         for (i, item) in items.iter().enumerate() {
-            let path = format!("{key}[{i}]");
-            let name = match item {
-                Value::Object(fields) => match (fields.get("name"), fields.len()) {
-                    (Some(Value::String(name)), 1) => name,
-                    (Some(Value::String(_)), _) => {
-                        let extra = fields
-                            .keys()
-                            .find(|k| *k != "name")
-                            .cloned()
-                            .unwrap_or_default();
-                        errors.push(
-                            ErrorItem::new(
-                                "UNKNOWN_FIELD",
-                                format!("{path}.{extra} is not a field of this request"),
-                            )
-                            .field(format!("{path}.{extra}")),
-                        );
-                        continue;
-                    }
-                    _ => {
-                        errors.push(
-                            ErrorItem::new(
-                                "INVALID_VALUE",
-                                format!("{path}.name must be a string"),
-                            )
-                            .field(format!("{path}.name")),
-                        );
-                        continue;
-                    }
-                },
-                _ => {
-                    errors.push(
-                        ErrorItem::new("INVALID_VALUE", format!("{path} must be an object"))
-                            .field(path),
-                    );
+            let entry = match Object::of(item, body.at_key(key).index(i)) {
+                Ok(entry) => entry,
+                Err(e) => {
+                    errors.push(e);
                     continue;
                 }
             };
-            if !seen.insert(name.as_str()) {
-                errors.push(
-                    ErrorItem::new(
-                        "DUPLICATE_NAME",
-                        format!("{name} is named more than once in {key}"),
-                    )
-                    .field(format!("{path}.name"))
-                    .name(name.clone()),
-                );
+            if let Some(e) = entry.first_unknown(|k| k == "name") {
+                errors.push(e);
                 continue;
             }
-            lists[slot].push(Named {
-                field: format!("{path}.name"),
-                name: name.clone(),
-            });
+            let Some(name) = entry.required("name", entry.string("name", errors), errors) else {
+                continue;
+            };
+            let at = entry.at_key("name");
+            if !seen.insert(name) {
+                errors.push(duplicate_name(&at, name, key));
+                continue;
+            }
+            list.push((at, name));
         }
+        lists.push(list);
     }
     let total: usize = lists.iter().map(Vec::len).sum();
     if total > MAX_ASSIGNMENTS_PER_REQUEST {
-        errors.push(ErrorItem::new(
-            "TOO_MANY_ITEMS",
-            format!("a request may name at most {MAX_ASSIGNMENTS_PER_REQUEST} services and packs; this one has {total}"),
+        errors.push(too_many(
+            "services and packs",
+            MAX_ASSIGNMENTS_PER_REQUEST,
+            total,
         ));
     }
-    if errors.is_empty() {
-        Ok(lists)
-    } else {
-        Err(ApiError::BadRequest(errors))
+    lists
+}
+
+/// The group services named by a `{"services": [{"name"}, ...]}` body.
+pub struct GroupServices(Vec<GroupService>);
+
+impl FromBody for GroupServices {
+    fn parse(body: &Object<'_>, _: &PathIds, errors: &mut Errors) -> Option<Self> {
+        let lists = named_lists(body, &["services"], errors);
+        let services = lists[0]
+            .iter()
+            .filter_map(|(at, name)| {
+                errors.take(
+                    GroupService::parse(name)
+                        .map_err(|_| unknown_service(at, name, Catalog::Group)),
+                )
+            })
+            .collect();
+        Some(GroupServices(services))
     }
 }
 
-fn unknown_service(named: &Named, kind: &str) -> ErrorItem {
-    ErrorItem::new(
-        "UNKNOWN_SERVICE",
-        format!("{:?} is not a {kind} service of the catalog", named.name),
-    )
-    .field(named.field.clone())
-    .name(named.name.clone())
-}
+/// The services and packs named by a `{"services": [...], "servicePacks": [...]}` body, in
+/// that order.
+pub struct Assignments(Vec<Assignable>);
 
-/// The group services named by a `{"services": [...]}` body.
-fn group_services_body(req: &Input) -> Result<Vec<GroupService>, ApiError> {
-    let body = json_object_body(req)?;
-    let lists = named_lists(&body, &["services"])?;
-    let mut errors = Vec::new();
-    let services: Vec<GroupService> = lists[0]
-        .iter()
-        .filter_map(|n| {
-            GroupService::parse(&n.name)
-                .map_err(|_| errors.push(unknown_service(n, "group")))
-                .ok()
-        })
-        .collect();
-    if errors.is_empty() {
-        Ok(services)
-    } else {
-        Err(ApiError::BadRequest(errors))
-    }
-}
-
-/// The services and packs named by a `{"services": [...], "servicePacks": [...]}` body.
-fn user_body(req: &Input) -> Result<Vec<Assignable>, ApiError> {
-    let body = json_object_body(req)?;
-    let lists = named_lists(&body, &["services", "servicePacks"])?;
-    let mut errors = Vec::new();
-    let mut items = Vec::with_capacity(lists[0].len() + lists[1].len());
-    for n in &lists[0] {
-        match UserService::parse(&n.name) {
-            Ok(s) => items.push(Assignable::Service(s)),
-            Err(_) => errors.push(unknown_service(n, "user")),
+impl FromBody for Assignments {
+    fn parse(body: &Object<'_>, _: &PathIds, errors: &mut Errors) -> Option<Self> {
+        let lists = named_lists(body, &["services", "servicePacks"], errors);
+        let mut items = Vec::with_capacity(lists[0].len() + lists[1].len());
+        for (at, name) in &lists[0] {
+            let service =
+                UserService::parse(name).map_err(|_| unknown_service(at, name, Catalog::User));
+            items.extend(errors.take(service).map(Assignable::Service));
         }
-    }
-    for n in &lists[1] {
-        match PackName::parse(n.name.as_str()) {
-            Ok(p) => items.push(Assignable::Pack(p)),
-            Err(e) => errors.push(
-                ErrorItem::new("INVALID_VALUE", format!("a pack name {e}"))
-                    .field(n.field.clone())
-                    .name(n.name.clone()),
-            ),
+        for (at, name) in &lists[1] {
+            let pack = PackName::parse(*name).map_err(|e| invalid(at, e).name(*name));
+            items.extend(errors.take(pack).map(Assignable::Pack));
         }
+        Some(Assignments(items))
     }
-    if errors.is_empty() {
-        Ok(items)
-    } else {
-        Err(ApiError::BadRequest(errors))
+}
+
+/// `{"name": ...}`: an instance to create.
+pub struct NewInstance(InstanceName);
+
+impl FromBody for NewInstance {
+    fn parse(body: &Object<'_>, _: &PathIds, errors: &mut Errors) -> Option<Self> {
+        let name = body.required("name", body.string("name", errors), errors);
+        body.refuse_unknown(errors, |k| k == "name");
+        let name = InstanceName::parse(name?).map_err(|e| invalid(&body.at_key("name"), e));
+        errors.take(name).map(NewInstance)
     }
 }
 
@@ -218,15 +185,8 @@ fn user_view(items: &[Assignable], assigned: bool) -> UserView<'_> {
     }
 }
 
-pub async fn group_services<S: UsageStore, C: Send + Sync>(
-    State(app): Shared<S, C>,
-    GroupPath(group): GroupPath,
-) -> Result<Response, ApiError> {
-    let (store, group) = (&app.licenses, &group);
-    let licenses = store
-        .group_service_licenses(group)
-        .await
-        .map_err(ApiError::store)?;
+async fn group_services(app: App, GroupPath(group): GroupPath) -> Result<Response, ApiError> {
+    let licenses = app.store.group_service_licenses(&group).await?;
     let view = ServicesView {
         services: licenses
             .iter()
@@ -239,31 +199,29 @@ pub async fn group_services<S: UsageStore, C: Send + Sync>(
     Ok(json_response(StatusCode::OK, &view))
 }
 
-pub async fn assign_group_services<S: UsageStore, C: Send + Sync>(
-    State(app): Shared<S, C>,
+async fn assign_group_services(
+    app: App,
     GroupPath(group): GroupPath,
     write: Write,
-    input: Input,
+    Body(GroupServices(services)): Body<GroupServices>,
 ) -> Result<Response, ApiError> {
-    let services = group_services_body(&input)?;
     let (ctx, answer) = write.answer(StatusCode::CREATED, &services_view(&services, true));
     let result = app
-        .licenses
+        .store
         .assign_group_services(&ctx, &group, &services)
         .await;
     group_services_result(result, &services).map(|()| answer)
 }
 
-pub async fn unassign_group_services<S: UsageStore, C: Send + Sync>(
-    State(app): Shared<S, C>,
+async fn unassign_group_services(
+    app: App,
     GroupPath(group): GroupPath,
     write: Write,
-    input: Input,
+    Body(GroupServices(services)): Body<GroupServices>,
 ) -> Result<Response, ApiError> {
-    let services = group_services_body(&input)?;
     let (ctx, answer) = write.answer(StatusCode::OK, &services_view(&services, false));
     let result = app
-        .licenses
+        .store
         .unassign_group_services(&ctx, &group, &services)
         .await;
     group_services_result(result, &services).map(|()| answer)
@@ -305,12 +263,11 @@ struct InstancesView<'a> {
     instances: Vec<InstanceView<'a>>,
 }
 
-pub async fn instances<S: UsageStore, C: Send + Sync>(
-    State(app): Shared<S, C>,
+async fn instances(
+    app: App,
     ServicePath(group, service): ServicePath,
 ) -> Result<Response, ApiError> {
-    let (store, group) = (&app.licenses, &group);
-    let names = store.instances(group, service).await?;
+    let names = app.store.instances(&group, service).await?;
     let view = InstancesView {
         instances: names
             .iter()
@@ -320,44 +277,19 @@ pub async fn instances<S: UsageStore, C: Send + Sync>(
     Ok(json_response(StatusCode::OK, &view))
 }
 
-pub async fn add_instance<S: UsageStore, C: Send + Sync>(
-    State(app): Shared<S, C>,
+async fn add_instance(
+    app: App,
     ServicePath(group, service): ServicePath,
     write: Write,
-    input: Input,
+    Body(NewInstance(name)): Body<NewInstance>,
 ) -> Result<Response, ApiError> {
-    let body = json_object_body(&input)?;
-    let mut errors = Vec::new();
-    for key in body.keys().filter(|k| *k != "name") {
-        errors.push(
-            ErrorItem::new(
-                "UNKNOWN_FIELD",
-                format!("{key} is not a field of this request"),
-            )
-            .field(key.clone()),
-        );
-    }
-    let name = match body.get("name") {
-        Some(Value::String(s)) => InstanceName::parse(s.as_str())
-            .map_err(|e| ErrorItem::new("INVALID_VALUE", format!("name {e}")).field("name")),
-        Some(_) => Err(ErrorItem::new("INVALID_VALUE", "name must be a string").field("name")),
-        None => Err(ErrorItem::new("MISSING_FIELD", "name is required").field("name")),
-    };
-    let name = match name {
-        Ok(name) if errors.is_empty() => name,
-        Ok(_) => return Err(ApiError::BadRequest(errors)),
-        Err(e) => {
-            errors.insert(0, e);
-            return Err(ApiError::BadRequest(errors));
-        }
-    };
     let (ctx, answer) = write.answer(
         StatusCode::CREATED,
         &InstanceView {
             name: name.as_str(),
         },
     );
-    app.licenses
+    app.store
         .add_instance(&ctx, &group, service, &name)
         .await
         .map_err(|e| {
@@ -366,14 +298,14 @@ pub async fn add_instance<S: UsageStore, C: Send + Sync>(
     Ok(answer)
 }
 
-pub async fn remove_instance<S: UsageStore, C: Send + Sync>(
-    State(app): Shared<S, C>,
+async fn remove_instance(
+    app: App,
     InstancePath(group, service, name): InstancePath,
     write: Write,
 ) -> Result<Response, ApiError> {
     let (ctx, answer) = write.no_content();
     let removed = app
-        .licenses
+        .store
         .remove_instance(&ctx, &group, service, &name)
         .await?;
     if !removed {
@@ -386,15 +318,8 @@ pub async fn remove_instance<S: UsageStore, C: Send + Sync>(
     Ok(answer)
 }
 
-pub async fn user_services<S: UsageStore, C: Send + Sync>(
-    State(app): Shared<S, C>,
-    UserPath(group, user): UserPath,
-) -> Result<Response, ApiError> {
-    let holdings = app
-        .licenses
-        .user_holdings(&group, &user)
-        .await
-        .map_err(ApiError::store)?;
+async fn user_services(app: App, UserPath(group, user): UserPath) -> Result<Response, ApiError> {
+    let holdings = app.store.user_holdings(&group, &user).await?;
     let assigned = |name| Assigned {
         name,
         assigned: true,
@@ -460,15 +385,14 @@ fn user_field(items: &[Assignable], index: usize) -> String {
     format!("{list}[{position}].name")
 }
 
-pub async fn assign_to_user<S: UsageStore, C: ConfigStore>(
-    State(app): Shared<S, C>,
+async fn assign_to_user(
+    app: App,
     UserPath(group, user): UserPath,
     write: Write,
-    input: Input,
+    Body(Assignments(items)): Body<Assignments>,
 ) -> Result<Response, ApiError> {
-    let items = user_body(&input)?;
     let (ctx, answer) = write.answer(StatusCode::CREATED, &user_view(&items, true));
-    app.licenses
+    app.store
         .assign_to_user(&ctx, &group, &user, &items, &app.configs)
         .await
         .map_err(|e| {
@@ -479,15 +403,14 @@ pub async fn assign_to_user<S: UsageStore, C: ConfigStore>(
     Ok(answer)
 }
 
-pub async fn unassign_from_user<S: UsageStore, C: Send + Sync>(
-    State(app): Shared<S, C>,
+async fn unassign_from_user(
+    app: App,
     UserPath(group, user): UserPath,
     write: Write,
-    input: Input,
+    Body(Assignments(items)): Body<Assignments>,
 ) -> Result<Response, ApiError> {
-    let items = user_body(&input)?;
     let (ctx, answer) = write.answer(StatusCode::OK, &user_view(&items, false));
-    app.licenses
+    app.store
         .unassign_from_user(&ctx, &group, &user, &items)
         .await?;
     Ok(answer)

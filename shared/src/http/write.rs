@@ -5,9 +5,10 @@
 //! both the response and the [`WriteCtx`] whose record carries that same answer; the store puts
 //! the record in the write's own transaction, so the two commit together.
 
+use super::error::ApiError;
 use super::front::{self, Deadline};
 use super::idempotency::{Kept, Keyed};
-use super::{ApiError, json_bytes, json_response, no_content};
+use super::response::{json_bytes, json_response, no_content};
 use crate::store::WriteCtx;
 use crate::store::idempotency::{Answer, Record};
 use axum::extract::FromRequestParts;

@@ -3,7 +3,7 @@
 //! `maximum` (N, only when limited), `inUse` (N) and, for group services, `assigned` (BOOL).
 
 use super::etag;
-use super::item::{Item, key, number, read_bool, read_number, read_u32, s};
+use super::item::{Item, key, read_bool, read_number, read_u32, s};
 use super::keys::{CONFIGS_PK, PACKDEF_PREFIX, packdef_sk, tenant_pk};
 use crate::domain::{
     Allocation, Audience, InstanceName, License, PackDefinition, PackName, TenantId, TenantLicense,
@@ -11,25 +11,6 @@ use crate::domain::{
 };
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::BTreeMap;
-
-/// The stored attributes of a license record (without its keys).
-pub fn encode_license(license: &License) -> Item {
-    let mut item = Item::with_capacity(4);
-    match license.allocation {
-        Allocation::Unlimited => {
-            item.insert("unlimited".into(), AttributeValue::Bool(true));
-        }
-        Allocation::Limited(max) => {
-            item.insert("unlimited".into(), AttributeValue::Bool(false));
-            item.insert("maximum".into(), number(max));
-        }
-    }
-    item.insert("inUse".into(), number(license.in_use));
-    if license.assigned {
-        item.insert("assigned".into(), AttributeValue::Bool(true));
-    }
-    item
-}
 
 /// Decodes a license record. A record without a readable allocation counts as not licensed.
 pub fn decode_license(item: &Item) -> License {

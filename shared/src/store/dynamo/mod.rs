@@ -25,7 +25,6 @@ mod tenant;
 mod tx;
 mod usage;
 
-pub use codec::{decode_license, encode_license};
 pub use configs::DynamoConfigStore;
 pub use tx::MAX_TRANSACTION_ITEMS;
 
@@ -55,11 +54,11 @@ impl DynamoStore {
         }
     }
 
-    pub fn client(&self) -> &Client {
+    pub(crate) fn client(&self) -> &Client {
         &self.client
     }
 
-    pub fn table(&self) -> &str {
+    pub(crate) fn table(&self) -> &str {
         &self.table
     }
 

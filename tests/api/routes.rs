@@ -1,14 +1,15 @@
 //! The routers serve exactly what openapi.yaml documents: every documented path and method is
 //! routed (with and without the trailing slash), and any other method of a documented path is a
 //! 405 whose `Allow` lists the documented ones. Over HTTP through the local server, which puts
-//! both functions' routers behind one port as template.yaml does (tests/template.rs).
+//! both functions' routers behind one port as template.yaml does (tests/api/template.rs).
 
-use api_tests::Api;
+use api_tests::TestApp;
 use api_tests::spec::{Spec, fill};
 
 #[tokio::test]
 async fn every_documented_route_is_served_and_nothing_else() {
-    let api = Api::from_env();
+    let app = TestApp::spawn().await;
+    let api = app.api();
     let spec = Spec::load();
     for (template, methods) in &spec.openapi {
         let path = fill(template);
@@ -45,7 +46,8 @@ async fn every_documented_route_is_served_and_nothing_else() {
 
 #[tokio::test]
 async fn undocumented_paths_are_the_json_404() {
-    let api = Api::from_env();
+    let app = TestApp::spawn().await;
+    let api = app.api();
     for path in [
         "/",
         "/api/v1/nothing",

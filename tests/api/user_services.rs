@@ -1,21 +1,16 @@
 //! Black-box tests of the user-services configuration API and the licenses filter built on it:
-//! HTTP through the local server against DynamoDB Local. The configuration is one shared
-//! list, so every test uses instance names (and, where filters are checked, services) of its own.
+//! HTTP through the local server against DynamoDB Local. Each test has a configuration table of
+//! its own (`TestApp`), and still names its instances uniquely.
 
-use api_tests::{Api, Reply, dynamo_client, unique_tenant, user_services_table};
+use api_tests::{Reply, TestApp, unique};
 use licensing::domain::InstanceName;
 use licensing::store::ConfigStore;
-use licensing::store::dynamo::DynamoConfigStore;
 use serde_json::{Value, json};
 
 const LIST: &str = "/api/v1/configs/user_services/";
 
 fn instance_path(name: &str) -> String {
     format!("{LIST}{name}/")
-}
-
-async fn configs() -> DynamoConfigStore {
-    DynamoConfigStore::new(dynamo_client().await, user_services_table())
 }
 
 fn codes(reply: &Reply) -> Vec<(String, Option<String>)> {
@@ -48,8 +43,9 @@ fn listed<'a>(reply: &'a Reply, prefix: &str) -> Vec<&'a Value> {
 
 #[tokio::test]
 async fn create_fills_defaults_and_get_returns_the_whole_object() {
-    let api = Api::from_env();
-    let name = unique_tenant("create");
+    let app = TestApp::spawn().await;
+    let api = app.api();
+    let name = unique("create");
     let reply = api
         .post(
             LIST,
@@ -65,8 +61,8 @@ async fn create_fills_defaults_and_get_returns_the_whole_object() {
     let got = api.get(&instance_path(&name)).await;
     assert_eq!((got.status, got.json), (200, expected));
 
-    let stored = configs()
-        .await
+    let stored = app
+        .configs()
         .user_service_config(&InstanceName::parse(name.as_str()).unwrap())
         .await
         .unwrap()
@@ -77,8 +73,9 @@ async fn create_fills_defaults_and_get_returns_the_whole_object() {
 
 #[tokio::test]
 async fn the_documented_object_round_trips() {
-    let api = Api::from_env();
-    let name = unique_tenant("doc");
+    let app = TestApp::spawn().await;
+    let api = app.api();
+    let name = unique("doc");
     let object = json!({
         "technical_name": "Basic Call Logs", "display_name": "Basic Call Logs", "description": "",
         "no_more_assignable": false, "for_hg": true, "for_ivr": false, "for_cc": false,
@@ -92,8 +89,9 @@ async fn the_documented_object_round_trips() {
 
 #[tokio::test]
 async fn creating_an_existing_instance_is_a_409_and_keeps_it() {
-    let api = Api::from_env();
-    let name = unique_tenant("dup");
+    let app = TestApp::spawn().await;
+    let api = app.api();
+    let name = unique("dup");
     let first = api
         .post(
             LIST,
@@ -120,8 +118,9 @@ async fn creating_an_existing_instance_is_a_409_and_keeps_it() {
 
 #[tokio::test]
 async fn concurrent_creates_of_one_instance_give_exactly_one_201() {
-    let api = Api::from_env();
-    let name = unique_tenant("race");
+    let app = TestApp::spawn().await;
+    let api = app.api();
+    let name = unique("race");
     let body = json!({"instance_name": name, "technical_name": "Call Return"});
     let replies = futures_util::future::join_all((0..20).map(|_| api.post(LIST, &body))).await;
     let mut statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
@@ -133,8 +132,9 @@ async fn concurrent_creates_of_one_instance_give_exactly_one_201() {
 
 #[tokio::test]
 async fn put_creates_and_replaces_with_defaults_for_omitted_fields() {
-    let api = Api::from_env();
-    let name = unique_tenant("put");
+    let app = TestApp::spawn().await;
+    let api = app.api();
+    let name = unique("put");
     let full = json!({"technical_name": "Call Waiting", "display_name": "Waiting", "description": "d",
                       "no_more_assignable": true, "for_cc": true, "add_data": {"a": 1}});
     let created = api.put(&instance_path(&name), &full).await;
@@ -171,8 +171,9 @@ async fn put_creates_and_replaces_with_defaults_for_omitted_fields() {
 
 #[tokio::test]
 async fn delete_removes_once_then_404() {
-    let api = Api::from_env();
-    let name = unique_tenant("del");
+    let app = TestApp::spawn().await;
+    let api = app.api();
+    let name = unique("del");
     api.post(
         LIST,
         &json!({"instance_name": name, "technical_name": "Call Return"}),
@@ -190,8 +191,7 @@ async fn delete_removes_once_then_404() {
         .await;
     assert_eq!(again, 404);
     assert!(
-        configs()
-            .await
+        app.configs()
             .user_service_config(&InstanceName::parse(name.as_str()).unwrap())
             .await
             .unwrap()
@@ -201,8 +201,9 @@ async fn delete_removes_once_then_404() {
 
 #[tokio::test]
 async fn instance_names_are_percent_decoded() {
-    let api = Api::from_env();
-    let label = unique_tenant("enc");
+    let app = TestApp::spawn().await;
+    let api = app.api();
+    let label = unique("enc");
     let reply = api
         .put(
             &format!("{LIST}{label}%20Basic%20Call%20Logs/"),
@@ -228,8 +229,9 @@ async fn instance_names_are_percent_decoded() {
 
 #[tokio::test]
 async fn the_list_is_ordered_summarised_and_filtered() {
-    let api = Api::from_env();
-    let p = unique_tenant("list");
+    let app = TestApp::spawn().await;
+    let api = app.api();
+    let p = unique("list");
     for (suffix, flags) in [
         ("c", json!({"for_hg": true, "for_cc": true})),
         ("a", json!({"for_hg": true})),
@@ -308,8 +310,9 @@ async fn the_list_is_ordered_summarised_and_filtered() {
 
 #[tokio::test]
 async fn invalid_objects_name_each_bad_field_and_store_nothing() {
-    let api = Api::from_env();
-    let name = unique_tenant("invalid");
+    let app = TestApp::spawn().await;
+    let api = app.api();
+    let name = unique("invalid");
     let reply = api
         .post(
             LIST,
@@ -357,8 +360,9 @@ async fn invalid_objects_name_each_bad_field_and_store_nothing() {
 
 #[tokio::test]
 async fn licenses_filtered_by_configuration_list_only_offered_user_services() {
-    let api = Api::from_env();
-    let p = unique_tenant("offer");
+    let app = TestApp::spawn().await;
+    let api = app.api();
+    let p = unique("offer");
     // Services no other test configures: Call Notify for hunt groups, Call Me Now for call centers.
     for (suffix, service, flags) in [
         (
@@ -431,8 +435,9 @@ async fn licenses_filtered_by_configuration_list_only_offered_user_services() {
 
 #[tokio::test]
 async fn configuration_objects_answer_a_strong_etag_and_honour_if_match_and_idempotency_keys() {
-    let api = Api::from_env();
-    let name = unique_tenant("tagged");
+    let app = TestApp::spawn().await;
+    let api = app.api();
+    let name = unique("tagged");
     let path = instance_path(&name);
     let body = json!({"technical_name": "Call Return", "display_name": "One"}).to_string();
     // A PUT with a key: run once, then replayed without running.

@@ -2,7 +2,7 @@
 //! denied, over HTTP through the local server, whose bearer tokens carry the claims API
 //! Gateway's authorizer would pass. The Lambda side of claims (events) is in `events.rs`.
 
-use api_tests::{Api, Caller, Reply, unique_tenant};
+use api_tests::{Api, Caller, Reply, TestApp, unique};
 use serde_json::{Value, json};
 
 /// One request of a route family.
@@ -33,7 +33,7 @@ fn calls(t: &str, g: &str) -> Vec<Call> {
             "configs write",
             "POST",
             "/api/v1/configs/user_services/".into(),
-            Some(json!({"instance_name": unique_tenant("cfg"), "technical_name": "Call Return"})),
+            Some(json!({"instance_name": unique("cfg"), "technical_name": "Call Return"})),
         ),
         call(
             "tenant licenses read",
@@ -59,7 +59,7 @@ fn calls(t: &str, g: &str) -> Vec<Call> {
             "packs write",
             "POST",
             format!("/api/v1/tenants/{t}/service_packs/"),
-            Some(json!({"name": unique_tenant("pack"), "services": ["Call Return"]})),
+            Some(json!({"name": unique("pack"), "services": ["Call Return"]})),
         ),
         call(
             "group licenses read",
@@ -97,7 +97,7 @@ fn calls(t: &str, g: &str) -> Vec<Call> {
             "instances write",
             "POST",
             format!("{group}/services/Hunt%20Group/instances/"),
-            Some(json!({"name": unique_tenant("inst")})),
+            Some(json!({"name": unique("inst")})),
         ),
         call(
             "instance delete",
@@ -128,7 +128,8 @@ async fn send(api: &Api, call: &Call) -> Reply {
 /// Sends every call as `caller` and checks which are allowed: a refused one is a 403 with the
 /// JSON error; an allowed one is anything but 401/403.
 async fn check(caller: Caller, t: &str, g: &str, allowed: &[&str]) {
-    let api = Api::as_caller(caller.clone());
+    let app = TestApp::spawn().await;
+    let api = app.as_caller(caller.clone());
     for call in calls(t, g) {
         let reply = send(&api, &call).await;
         if allowed.contains(&call.family) {
@@ -170,13 +171,13 @@ const EVERYTHING: [&str; 15] = [
 
 #[tokio::test]
 async fn operators_may_do_everything() {
-    let t = unique_tenant("auth-op");
+    let t = unique("auth-op");
     check(Caller::operator(), &t, "g", &EVERYTHING).await;
 }
 
 #[tokio::test]
 async fn tenant_admins_may_do_all_in_their_tenant_but_set_its_pool() {
-    let t = unique_tenant("auth-ta");
+    let t = unique("auth-ta");
     let allowed: Vec<&str> = EVERYTHING
         .into_iter()
         .filter(|f| !matches!(*f, "configs write" | "tenant licenses write"))
@@ -186,7 +187,8 @@ async fn tenant_admins_may_do_all_in_their_tenant_but_set_its_pool() {
 
 #[tokio::test]
 async fn a_tenant_admin_of_another_tenant_gets_403_whatever_the_method() {
-    let t = unique_tenant("auth-other");
+    let app = TestApp::spawn().await;
+    let t = unique("auth-other");
     check(
         Caller::tenant_admin("someone-else"),
         &t,
@@ -194,7 +196,7 @@ async fn a_tenant_admin_of_another_tenant_gets_403_whatever_the_method() {
         &["configs read"],
     )
     .await;
-    let api = Api::as_caller(Caller::tenant_admin("someone-else"));
+    let api = app.as_caller(Caller::tenant_admin("someone-else"));
     for method in ["PATCH", "HEAD", "OPTIONS", "DELETE"] {
         // A HEAD answer carries no body over HTTP.
         let status = api
@@ -207,7 +209,7 @@ async fn a_tenant_admin_of_another_tenant_gets_403_whatever_the_method() {
 
 #[tokio::test]
 async fn group_admins_read_their_group_and_change_its_usage_only() {
-    let t = unique_tenant("auth-ga");
+    let t = unique("auth-ga");
     let allowed = [
         "configs read",
         "group licenses read",
@@ -226,11 +228,12 @@ async fn group_admins_read_their_group_and_change_its_usage_only() {
 
 #[tokio::test]
 async fn a_refused_write_changes_nothing() {
-    let t = unique_tenant("auth-nochange");
-    let operator = Api::from_env();
+    let app = TestApp::spawn().await;
+    let t = unique("auth-nochange");
+    let operator = app.api();
     let path = format!("/api/v1/tenants/{t}/groups/g/licenses/");
     let before = operator.get(&format!("{path}?licensed=true")).await.json;
-    let admin = Api::as_caller(Caller::group_admin(&t, "g"));
+    let admin = app.as_caller(Caller::group_admin(&t, "g"));
     let refused = admin
         .put(
             &path,
@@ -246,21 +249,22 @@ async fn a_refused_write_changes_nothing() {
 
 #[tokio::test]
 async fn no_verified_claims_is_401_everywhere() {
-    let t = unique_tenant("auth-anon");
-    let api = Api::as_caller(Caller::Unverified);
+    let app = TestApp::spawn().await;
+    let t = unique("auth-anon");
+    let api = app.as_caller(Caller::Unverified);
     for call in calls(&t, "g") {
         let reply = send(&api, &call).await;
         assert_eq!(reply.status, 401, "{}", call.family);
         assert_eq!(reply.json["errors"][0]["code"], "UNAUTHENTICATED");
     }
     // A token without a role of this API covers nothing.
-    let stranger = Api::as_caller(Caller::token("openid profile", Some(&t), Some("g")));
+    let stranger = app.as_caller(Caller::token("openid profile", Some(&t), Some("g")));
     let reply = stranger
         .get(&format!("/api/v1/tenants/{t}/groups/g/licenses/"))
         .await;
     assert_eq!(reply.status, 403);
     // A tenant-admin scope without its tenant_id claim covers nothing either.
-    let incomplete = Api::as_caller(Caller::token("licenses/tenant-admin", None, None));
+    let incomplete = app.as_caller(Caller::token("licenses/tenant-admin", None, None));
     let reply = incomplete
         .get(&format!("/api/v1/tenants/{t}/licenses/"))
         .await;
@@ -269,15 +273,16 @@ async fn no_verified_claims_is_401_everywhere() {
 
 #[tokio::test]
 async fn the_local_server_takes_a_request_without_a_token_as_an_operator() {
+    let app = TestApp::spawn().await;
     // Local development only (README): the Lambda binaries have no such default, see
-    // tests/events.rs, where an event without authorizer claims is a 401.
-    let api = Api::from_env();
+    // events.rs, where an event without authorizer claims is a 401.
+    let api = app.api();
     let http = reqwest::Client::new();
     let response = http
         .get(format!(
             "{}/api/v1/tenants/{}/licenses/",
             api.base_url(),
-            unique_tenant("anon")
+            unique("anon")
         ))
         .send()
         .await

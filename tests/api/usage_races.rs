@@ -1,33 +1,19 @@
 //! The counting invariants under real concurrency: many tasks racing through the DynamoDB adapter
-//! against DynamoDB Local (started by `scripts/stack.sh test`). `inUse` must never pass the
+//! against DynamoDB Local. `inUse` must never pass the
 //! maximum and must always equal the number of assignment or instance records; a tenant's
 //! groups must never hold more than its pool, and its counter must equal what they hold.
 
+use api_tests::fresh_group;
+use api_tests::harness::Tables;
+use api_tests::write_ctx;
 use aws_sdk_dynamodb::types::AttributeValue;
 use licensing::domain::{
     Allocation, Assignable, Authority, GroupId, GroupRef, GroupService, InstanceName, Licensable,
     LicenseChange, PoolChange, PoolRejection, TenantId, UserId, UserService,
 };
-use licensing::store::dynamo::DynamoConfigStore;
 use licensing::store::dynamo::DynamoStore;
 use licensing::store::dynamo::keys::group_pk;
 use licensing::store::{LicenseStore, RejectReason, StoreError, TenantStore, UsageStore};
-use tokio::sync::OnceCell;
-
-use api_tests::store::fresh_group;
-
-static TABLE: OnceCell<String> = OnceCell::const_new();
-
-async fn store() -> DynamoStore {
-    let (client, table) = api_tests::store::client_and_table(&TABLE, "races-test").await;
-    DynamoStore::new(client, table)
-}
-
-/// The configuration the assignments check, in the same table (its own partitions).
-async fn configs() -> DynamoConfigStore {
-    let (client, table) = api_tests::store::client_and_table(&TABLE, "races-test").await;
-    DynamoConfigStore::new(client, table)
-}
 
 async fn license(store: &DynamoStore, group: &GroupRef, item: Licensable, max: u32) {
     let change = LicenseChange {
@@ -41,11 +27,11 @@ async fn license(store: &DynamoStore, group: &GroupRef, item: Licensable, max: u
         .unwrap();
 }
 
-async fn sort_keys(store: &DynamoStore, group: &GroupRef) -> Vec<String> {
-    let out = store
-        .client()
+async fn sort_keys(tables: &Tables, group: &GroupRef) -> Vec<String> {
+    let out = tables
+        .client
         .query()
-        .table_name(store.table())
+        .table_name(&tables.licenses_table)
         .key_condition_expression("PK = :pk")
         .expression_attribute_values(":pk", AttributeValue::S(group_pk(group)))
         .consistent_read(true)
@@ -63,13 +49,15 @@ async fn sort_keys(store: &DynamoStore, group: &GroupRef) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixty_racing_assignments_of_five_licenses_give_exactly_five() {
-    let store = store().await;
+    let tables = Tables::create().await;
+    let store = tables.store();
+    let configs = tables.configs();
     let group = fresh_group("race-assign");
     let cw = UserService::parse("Call Waiting").unwrap();
     license(&store, &group, Licensable::User(cw), 5).await;
     let tasks: Vec<_> = (0..60)
         .map(|i| {
-            let (store, group) = (store.clone(), group.clone());
+            let (store, group, configs) = (store.clone(), group.clone(), configs.clone());
             tokio::spawn(async move {
                 let user = UserId::parse(format!("user{i}")).unwrap();
                 store
@@ -78,7 +66,7 @@ async fn sixty_racing_assignments_of_five_licenses_give_exactly_five() {
                         &group,
                         &user,
                         &[Assignable::Service(cw)],
-                        &configs().await,
+                        &configs,
                     )
                     .await
             })
@@ -95,7 +83,7 @@ async fn sixty_racing_assignments_of_five_licenses_give_exactly_five() {
     assert_eq!(ok, 5);
     let licenses = store.group_licenses(&group).await.unwrap();
     assert_eq!(licenses.user_service(cw).in_use, 5);
-    let records = sort_keys(&store, &group).await;
+    let records = sort_keys(&tables, &group).await;
     assert_eq!(
         records
             .iter()
@@ -107,7 +95,9 @@ async fn sixty_racing_assignments_of_five_licenses_give_exactly_five() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn racing_assign_and_unassign_of_one_user_keep_the_count_exact() {
-    let store = store().await;
+    let tables = Tables::create().await;
+    let store = tables.store();
+    let configs = tables.configs();
     let group = fresh_group("race-flip");
     let cw = UserService::parse("Call Waiting").unwrap();
     license(&store, &group, Licensable::User(cw), 1).await;
@@ -115,12 +105,13 @@ async fn racing_assign_and_unassign_of_one_user_keep_the_count_exact() {
     for _round in 0..3 {
         let tasks: Vec<_> = (0..40)
             .map(|i| {
-                let (store, group, user) = (store.clone(), group.clone(), user.clone());
+                let (store, group, user, configs) =
+                    (store.clone(), group.clone(), user.clone(), configs.clone());
                 tokio::spawn(async move {
                     let items = [Assignable::Service(cw)];
                     if i % 2 == 0 {
                         store
-                            .assign_to_user(&write_ctx(), &group, &user, &items, &configs().await)
+                            .assign_to_user(&write_ctx(), &group, &user, &items, &configs)
                             .await
                     } else {
                         store
@@ -136,7 +127,7 @@ async fn racing_assign_and_unassign_of_one_user_keep_the_count_exact() {
                 Err(other) => panic!("unexpected {other:?}"),
             }
         }
-        let records = sort_keys(&store, &group)
+        let records = sort_keys(&tables, &group)
             .await
             .iter()
             .filter(|k| k.ends_with("#SVC#Call Waiting"))
@@ -154,7 +145,8 @@ async fn racing_assign_and_unassign_of_one_user_keep_the_count_exact() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn racing_instances_never_exceed_the_maximum_nor_drift() {
-    let store = store().await;
+    let tables = Tables::create().await;
+    let store = tables.store();
     let group = fresh_group("race-inst");
     let aa = GroupService::parse("Auto Attendant").unwrap();
     license(&store, &group, Licensable::Group(aa), 5).await;
@@ -179,7 +171,7 @@ async fn racing_instances_never_exceed_the_maximum_nor_drift() {
             .filter(|k| k.starts_with("INST#Auto Attendant#"))
             .count() as u32
     };
-    assert_eq!(count(sort_keys(&store, &group).await), 5);
+    assert_eq!(count(sort_keys(&tables, &group).await), 5);
     assert_eq!(
         store
             .group_licenses(&group)
@@ -216,7 +208,7 @@ async fn racing_instances_never_exceed_the_maximum_nor_drift() {
             Err(other) => panic!("unexpected {other:?}"),
         }
     }
-    let records = count(sort_keys(&store, &group).await);
+    let records = count(sort_keys(&tables, &group).await);
     assert_eq!(
         store
             .group_licenses(&group)
@@ -257,7 +249,8 @@ async fn pool_totals(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn groups_racing_for_a_tenant_pool_never_exceed_it() {
-    let store = store().await;
+    let tables = Tables::create().await;
+    let store = tables.store();
     let tenant = fresh_group("race-pool").tenant;
     let cw = UserService::parse("Call Waiting").unwrap();
     let change = |n| LicenseChange {
@@ -337,9 +330,4 @@ async fn groups_racing_for_a_tenant_pool_never_exceed_it() {
     let (held, counter) = pool_totals(&store, &tenant, &groups, cw).await;
     assert_eq!(held, counter);
     assert!(held <= 10, "{held} held of a pool of 10");
-}
-
-/// A write outside any request: the request deadline's budget, no idempotency key.
-fn write_ctx() -> licensing::store::WriteCtx {
-    licensing::store::WriteCtx::within(std::time::Duration::from_secs(8))
 }

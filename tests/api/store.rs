@@ -1,36 +1,16 @@
-//! The DynamoDB adapter against a real DynamoDB Local (started by `scripts/stack.sh test`, which
-//! sets `AWS_ENDPOINT_URL_DYNAMODB`). Each run creates its own table; each test its own tenant.
+//! The DynamoDB adapter against a real DynamoDB Local: each test with tables of its own.
 
+use api_tests::harness::Tables;
+use api_tests::write_ctx;
+use api_tests::{fresh_group, group_service, license_record, pack, read_license, user};
 use aws_sdk_dynamodb::types::AttributeValue;
 use licensing::domain::{
     Allocation, Authority, GroupLicenses, GroupRef, GroupService, Licensable, License,
     LicenseChange, PackDefinition, PackName, UserService,
 };
+use licensing::store::dynamo::DynamoStore;
 use licensing::store::dynamo::keys::{group_pk, license_sk};
-use licensing::store::dynamo::{DynamoStore, decode_license, encode_license};
 use licensing::store::{LicenseStore, RejectReason, Rejection, StoreError, TenantStore};
-use tokio::sync::OnceCell;
-
-use api_tests::store::fresh_group;
-
-static TABLE: OnceCell<String> = OnceCell::const_new();
-
-async fn store() -> DynamoStore {
-    let (client, table) = api_tests::store::client_and_table(&TABLE, "store-test").await;
-    DynamoStore::new(client, table)
-}
-
-fn user(name: &str) -> Licensable {
-    Licensable::User(UserService::parse(name).unwrap())
-}
-
-fn group_service(name: &str) -> Licensable {
-    Licensable::Group(GroupService::parse(name).unwrap())
-}
-
-fn pack(name: &str) -> Licensable {
-    Licensable::Pack(PackName::parse(name).unwrap())
-}
 
 fn change(item: Licensable, allocation: Allocation) -> LicenseChange {
     LicenseChange {
@@ -55,37 +35,38 @@ async fn define_pack(store: &DynamoStore, group: &GroupRef, name: &str) {
 }
 
 /// Writes a record directly, for usage the API cannot create yet.
-async fn put_raw(store: &DynamoStore, group: &GroupRef, item: &Licensable, license: License) {
-    let mut record = encode_license(&license);
+async fn put_raw(tables: &Tables, group: &GroupRef, item: &Licensable, license: License) {
+    let mut record = license_record(&license);
     record.insert("PK".into(), AttributeValue::S(group_pk(group)));
     record.insert("SK".into(), AttributeValue::S(license_sk(item)));
-    store
-        .client()
+    tables
+        .client
         .put_item()
-        .table_name(store.table())
+        .table_name(&tables.licenses_table)
         .set_item(Some(record))
         .send()
         .await
         .unwrap();
 }
 
-async fn get_raw(store: &DynamoStore, group: &GroupRef, item: &Licensable) -> Option<License> {
-    let out = store
-        .client()
+async fn get_raw(tables: &Tables, group: &GroupRef, item: &Licensable) -> Option<License> {
+    let out = tables
+        .client
         .get_item()
-        .table_name(store.table())
+        .table_name(&tables.licenses_table)
         .key("PK", AttributeValue::S(group_pk(group)))
         .key("SK", AttributeValue::S(license_sk(item)))
         .consistent_read(true)
         .send()
         .await
         .unwrap();
-    out.item().map(decode_license)
+    out.item().map(read_license)
 }
 
 #[tokio::test]
 async fn a_group_never_written_has_no_licenses() {
-    let store = store().await;
+    let tables = Tables::create().await;
+    let store = tables.store();
     let licenses = store.group_licenses(&fresh_group("empty")).await.unwrap();
     assert!(licenses.user_services().all(|(_, l)| *l == License::NONE));
     assert!(licenses.group_services().all(|(_, l)| *l == License::NONE));
@@ -94,7 +75,8 @@ async fn a_group_never_written_has_no_licenses() {
 
 #[tokio::test]
 async fn updates_are_stored_and_read_back() {
-    let store = store().await;
+    let tables = Tables::create().await;
+    let store = tables.store();
     let g = fresh_group("rw");
     let changes = [
         change(user("Call Forwarding Always"), Allocation::Unlimited),
@@ -182,14 +164,15 @@ async fn updates_are_stored_and_read_back() {
         .await
         .unwrap();
     assert_eq!(
-        get_raw(&store, &g, &user("Call Forwarding Busy")).await,
+        get_raw(&tables, &g, &user("Call Forwarding Busy")).await,
         Some(l(Allocation::Unlimited, 0, false))
     );
 }
 
 #[tokio::test]
 async fn below_usage_is_refused_and_the_whole_transaction_with_it() {
-    let store = store().await;
+    let tables = Tables::create().await;
+    let store = tables.store();
     let g = fresh_group("below");
     let cfb = user("Call Forwarding Busy");
     let in_use = License {
@@ -197,7 +180,7 @@ async fn below_usage_is_refused_and_the_whole_transaction_with_it() {
         in_use: 4,
         assigned: false,
     };
-    put_raw(&store, &g, &cfb, in_use).await;
+    put_raw(&tables, &g, &cfb, in_use).await;
 
     let changes = [
         change(user("Call Forwarding Always"), Allocation::Limited(9)),
@@ -217,9 +200,9 @@ async fn below_usage_is_refused_and_the_whole_transaction_with_it() {
         ),
         other => panic!("expected a rejection, got {other:?}"),
     }
-    assert_eq!(get_raw(&store, &g, &cfb).await, Some(in_use));
+    assert_eq!(get_raw(&tables, &g, &cfb).await, Some(in_use));
     assert_eq!(
-        get_raw(&store, &g, &user("Call Forwarding Always")).await,
+        get_raw(&tables, &g, &user("Call Forwarding Always")).await,
         None
     );
 
@@ -235,19 +218,20 @@ async fn below_usage_is_refused_and_the_whole_transaction_with_it() {
         .await
         .unwrap();
     assert_eq!(
-        get_raw(&store, &g, &cfb).await.map(|l| l.allocation),
+        get_raw(&tables, &g, &cfb).await.map(|l| l.allocation),
         Some(Allocation::Limited(4))
     );
 }
 
 #[tokio::test]
 async fn unlicensing_removes_the_record_only_when_nothing_is_in_use() {
-    let store = store().await;
+    let tables = Tables::create().await;
+    let store = tables.store();
     let g = fresh_group("unlicense");
     let busy = user("Call Forwarding Busy");
     let idle = pack("Idle pack");
     put_raw(
-        &store,
+        &tables,
         &g,
         &busy,
         License {
@@ -258,7 +242,7 @@ async fn unlicensing_removes_the_record_only_when_nothing_is_in_use() {
     )
     .await;
     put_raw(
-        &store,
+        &tables,
         &g,
         &idle,
         License {
@@ -282,7 +266,7 @@ async fn unlicensing_removes_the_record_only_when_nothing_is_in_use() {
     assert!(
         matches!(err, StoreError::Rejected(ref r) if r[0].reason == RejectReason::BelowUsage { in_use: 1 })
     );
-    assert!(get_raw(&store, &g, &busy).await.is_some());
+    assert!(get_raw(&tables, &g, &busy).await.is_some());
 
     store
         .update_group_licenses(
@@ -298,7 +282,7 @@ async fn unlicensing_removes_the_record_only_when_nothing_is_in_use() {
         )
         .await
         .unwrap();
-    assert_eq!(get_raw(&store, &g, &idle).await, None);
+    assert_eq!(get_raw(&tables, &g, &idle).await, None);
 }
 
 #[tokio::test]
@@ -328,9 +312,4 @@ async fn an_unreachable_store_is_unavailable_not_a_hang() {
         .unwrap_err();
     assert!(matches!(err, StoreError::Unavailable { .. }), "{err:?}");
     assert!(started.elapsed() < Duration::from_secs(10));
-}
-
-/// A write outside any request: the request deadline's budget, no idempotency key.
-fn write_ctx() -> licensing::store::WriteCtx {
-    licensing::store::WriteCtx::within(std::time::Duration::from_secs(8))
 }

@@ -1,37 +1,14 @@
 //! Black-box tests of the tenant pool and service pack definitions: HTTP through
 //! the local server against DynamoDB Local. Every test works in a tenant of its own.
 
-use api_tests::{Api, Reply, Tenant};
+use api_tests::{Tenant, TestApp, entry, errors, license, limited, unlimited};
 use licensing::domain::{GroupService, UserService};
 use serde_json::{Value, json};
 
-fn limited(name: &str, maximum: u32) -> Value {
-    json!({"name": name, "allocated": {"unlimited": false, "maximum": maximum}})
-}
-
-fn unlimited(name: &str) -> Value {
-    json!({"name": name, "allocated": {"unlimited": true}})
-}
-
-fn errors(reply: &Reply) -> Vec<Value> {
-    reply.json["errors"]
-        .as_array()
-        .unwrap_or_else(|| panic!("an error body: {} {}", reply.status, reply.json))
-        .clone()
-}
-
-fn entry<'a>(reply: &'a Reply, list: &str, name: &str) -> &'a Value {
-    reply.json[list]
-        .as_array()
-        .unwrap_or_else(|| panic!("a licenses body: {}", reply.json))
-        .iter()
-        .find(|e| e["name"] == name)
-        .unwrap_or_else(|| panic!("{name} is listed in {list}"))
-}
-
 #[tokio::test]
 async fn a_new_tenant_lists_the_catalog_unallocated() {
-    let api = Api::from_env();
+    let app = TestApp::spawn().await;
+    let api = app.api();
     let t = Tenant::new("t-empty");
     let reply = api.get(&t.licenses()).await;
     assert_eq!(reply.status, 200);
@@ -55,7 +32,8 @@ async fn a_new_tenant_lists_the_catalog_unallocated() {
 
 #[tokio::test]
 async fn service_packs_are_defined_read_replaced_and_deleted() {
-    let api = Api::from_env();
+    let app = TestApp::spawn().await;
+    let api = app.api();
     let t = Tenant::new("t-packs");
     let body = json!({"name": "Basic CFx", "description": "Call forwarding bundle",
                       "services": ["Call Forwarding Always", "Call Forwarding Busy"]});
@@ -130,7 +108,8 @@ async fn service_packs_are_defined_read_replaced_and_deleted() {
 
 #[tokio::test]
 async fn pack_definitions_are_validated() {
-    let api = Api::from_env();
+    let app = TestApp::spawn().await;
+    let api = app.api();
     let t = Tenant::new("t-packval");
     let cases = [
         (json!({"name": "P", "services": []}), "services"),
@@ -172,12 +151,13 @@ async fn pack_definitions_are_validated() {
 
 #[tokio::test]
 async fn packs_must_be_defined_to_be_licensed_and_are_frozen_while_licensed() {
-    let api = Api::from_env();
+    let app = TestApp::spawn().await;
+    let api = app.api();
     let t = Tenant::new("t-packuse");
     let undefined = api
         .put(
             &t.group_licenses("g"),
-            &json!({"servicePacks": [limited("Basic CFx", 2)]}),
+            &json!({"servicePacks": [license("Basic CFx", limited(2))]}),
         )
         .await;
     assert_eq!(undefined.status, 400);
@@ -193,7 +173,7 @@ async fn packs_must_be_defined_to_be_licensed_and_are_frozen_while_licensed() {
     let tenant_undefined = api
         .put(
             &t.licenses(),
-            &json!({"servicePacks": [limited("Basic CFx", 2)]}),
+            &json!({"servicePacks": [license("Basic CFx", limited(2))]}),
         )
         .await;
     assert_eq!(tenant_undefined.status, 400);
@@ -206,7 +186,7 @@ async fn packs_must_be_defined_to_be_licensed_and_are_frozen_while_licensed() {
     assert_eq!(
         api.put(
             &t.group_licenses("g"),
-            &json!({"servicePacks": [limited("Basic CFx", 2)]})
+            &json!({"servicePacks": [license("Basic CFx", limited(2))]})
         )
         .await
         .status,
@@ -227,7 +207,7 @@ async fn packs_must_be_defined_to_be_licensed_and_are_frozen_while_licensed() {
     assert_eq!(
         api.put(
             &t.group_licenses("g"),
-            &json!({"servicePacks": [limited("Basic CFx", 0)]})
+            &json!({"servicePacks": [license("Basic CFx", limited(0))]})
         )
         .await
         .status,
@@ -249,12 +229,13 @@ async fn packs_must_be_defined_to_be_licensed_and_are_frozen_while_licensed() {
 
 #[tokio::test]
 async fn the_pool_bounds_what_groups_hold() {
-    let api = Api::from_env();
+    let app = TestApp::spawn().await;
+    let api = app.api();
     let t = Tenant::new("t-pool");
     let set = api
         .put(
             &t.licenses(),
-            &json!({"userServices": [limited("Call Forwarding Always", 10)]}),
+            &json!({"userServices": [license("Call Forwarding Always", limited(10))]}),
         )
         .await;
     assert_eq!(
@@ -268,7 +249,7 @@ async fn the_pool_bounds_what_groups_hold() {
     assert_eq!(
         api.put(
             &t.group_licenses("a"),
-            &json!({"userServices": [limited("Call Forwarding Always", 6)]})
+            &json!({"userServices": [license("Call Forwarding Always", limited(6))]})
         )
         .await
         .status,
@@ -277,7 +258,7 @@ async fn the_pool_bounds_what_groups_hold() {
     let over = api
         .put(
             &t.group_licenses("b"),
-            &json!({"userServices": [limited("Call Forwarding Always", 5)]}),
+            &json!({"userServices": [license("Call Forwarding Always", limited(5))]}),
         )
         .await;
     assert_eq!(over.status, 409);
@@ -294,7 +275,7 @@ async fn the_pool_bounds_what_groups_hold() {
     assert_eq!(
         api.put(
             &t.group_licenses("b"),
-            &json!({"userServices": [limited("Call Forwarding Always", 4)]})
+            &json!({"userServices": [license("Call Forwarding Always", limited(4))]})
         )
         .await
         .status,
@@ -303,21 +284,21 @@ async fn the_pool_bounds_what_groups_hold() {
     let not_unlimited = api
         .put(
             &t.group_licenses("c"),
-            &json!({"userServices": [unlimited("Call Forwarding Always")]}),
+            &json!({"userServices": [license("Call Forwarding Always", unlimited())]}),
         )
         .await;
     assert_eq!(errors(&not_unlimited)[0]["code"], "POOL_NOT_UNLIMITED");
 
     let tenant = api.get(&t.licenses()).await;
     assert_eq!(
-        entry(&tenant, "userServices", "Call Forwarding Always"),
+        entry(&tenant.json["userServices"], "Call Forwarding Always"),
         &json!({"name": "Call Forwarding Always", "pooled": true, "allocated": {"unlimited": false, "maximum": 10}, "currentlyAllocated": 10, "unlimitedGroups": 0, "remaining": 0})
     );
     // Lowering a group gives units back; the tenant cannot go below what groups hold.
     assert_eq!(
         api.put(
             &t.group_licenses("a"),
-            &json!({"userServices": [limited("Call Forwarding Always", 2)]})
+            &json!({"userServices": [license("Call Forwarding Always", limited(2))]})
         )
         .await
         .status,
@@ -326,7 +307,7 @@ async fn the_pool_bounds_what_groups_hold() {
     let below = api
         .put(
             &t.licenses(),
-            &json!({"userServices": [limited("Call Forwarding Always", 5)]}),
+            &json!({"userServices": [license("Call Forwarding Always", limited(5))]}),
         )
         .await;
     assert_eq!(below.status, 409);
@@ -340,7 +321,7 @@ async fn the_pool_bounds_what_groups_hold() {
     assert_eq!(
         api.put(
             &t.licenses(),
-            &json!({"userServices": [limited("Call Forwarding Always", 6)]})
+            &json!({"userServices": [license("Call Forwarding Always", limited(6))]})
         )
         .await
         .status,
@@ -349,7 +330,7 @@ async fn the_pool_bounds_what_groups_hold() {
     let full = api
         .put(
             &t.group_licenses("c"),
-            &json!({"userServices": [limited("Call Forwarding Always", 1)]}),
+            &json!({"userServices": [license("Call Forwarding Always", limited(1))]}),
         )
         .await;
     assert_eq!(errors(&full)[0]["available"], 0);
@@ -365,12 +346,13 @@ async fn the_pool_bounds_what_groups_hold() {
 
 #[tokio::test]
 async fn unlimited_groups_need_an_unlimited_tenant() {
-    let api = Api::from_env();
+    let app = TestApp::spawn().await;
+    let api = app.api();
     let t = Tenant::new("t-unl");
     assert_eq!(
         api.put(
             &t.licenses(),
-            &json!({"groupServices": [unlimited("Hunt Group")]})
+            &json!({"groupServices": [license("Hunt Group", unlimited())]})
         )
         .await
         .status,
@@ -379,7 +361,7 @@ async fn unlimited_groups_need_an_unlimited_tenant() {
     assert_eq!(
         api.put(
             &t.group_licenses("a"),
-            &json!({"groupServices": [unlimited("Hunt Group")]})
+            &json!({"groupServices": [license("Hunt Group", unlimited())]})
         )
         .await
         .status,
@@ -388,7 +370,7 @@ async fn unlimited_groups_need_an_unlimited_tenant() {
     assert_eq!(
         api.put(
             &t.group_licenses("b"),
-            &json!({"groupServices": [limited("Hunt Group", 12)]})
+            &json!({"groupServices": [license("Hunt Group", limited(12))]})
         )
         .await
         .status,
@@ -396,13 +378,13 @@ async fn unlimited_groups_need_an_unlimited_tenant() {
     );
     let tenant = api.get(&t.licenses()).await;
     assert_eq!(
-        entry(&tenant, "groupServices", "Hunt Group"),
+        entry(&tenant.json["groupServices"], "Hunt Group"),
         &json!({"name": "Hunt Group", "pooled": true, "allocated": {"unlimited": true}, "currentlyAllocated": 12, "unlimitedGroups": 1})
     );
     let limited_now = api
         .put(
             &t.licenses(),
-            &json!({"groupServices": [limited("Hunt Group", 100)]}),
+            &json!({"groupServices": [license("Hunt Group", limited(100))]}),
         )
         .await;
     assert_eq!(limited_now.status, 409);
@@ -411,7 +393,7 @@ async fn unlimited_groups_need_an_unlimited_tenant() {
     assert_eq!(
         api.put(
             &t.group_licenses("a"),
-            &json!({"groupServices": [limited("Hunt Group", 3)]})
+            &json!({"groupServices": [license("Hunt Group", limited(3))]})
         )
         .await
         .status,
@@ -420,7 +402,7 @@ async fn unlimited_groups_need_an_unlimited_tenant() {
     assert_eq!(
         api.put(
             &t.licenses(),
-            &json!({"groupServices": [limited("Hunt Group", 15)]})
+            &json!({"groupServices": [license("Hunt Group", limited(15))]})
         )
         .await
         .status,
@@ -428,20 +410,21 @@ async fn unlimited_groups_need_an_unlimited_tenant() {
     );
     let tenant = api.get(&t.licenses()).await;
     assert_eq!(
-        entry(&tenant, "groupServices", "Hunt Group")["currentlyAllocated"],
+        entry(&tenant.json["groupServices"], "Hunt Group")["currentlyAllocated"],
         15
     );
 }
 
 #[tokio::test]
 async fn services_without_a_tenant_allocation_are_not_pooled() {
-    let api = Api::from_env();
+    let app = TestApp::spawn().await;
+    let api = app.api();
     let t = Tenant::new("t-free");
     // No tenant record: groups license freely (existing deployments keep working).
     assert_eq!(
         api.put(
             &t.group_licenses("a"),
-            &json!({"userServices": [limited("Call Waiting", 40)]})
+            &json!({"userServices": [license("Call Waiting", limited(40))]})
         )
         .await
         .status,
@@ -450,7 +433,7 @@ async fn services_without_a_tenant_allocation_are_not_pooled() {
     assert_eq!(
         api.put(
             &t.group_licenses("b"),
-            &json!({"userServices": [unlimited("Call Waiting")]})
+            &json!({"userServices": [license("Call Waiting", unlimited())]})
         )
         .await
         .status,
@@ -458,21 +441,21 @@ async fn services_without_a_tenant_allocation_are_not_pooled() {
     );
     let tenant = api.get(&t.licenses()).await;
     assert_eq!(
-        entry(&tenant, "userServices", "Call Waiting"),
+        entry(&tenant.json["userServices"], "Call Waiting"),
         &json!({"name": "Call Waiting", "pooled": false, "currentlyAllocated": 40, "unlimitedGroups": 1})
     );
     // Once the tenant sets an allocation the rule holds: it must cover what groups hold.
     let refused = api
         .put(
             &t.licenses(),
-            &json!({"userServices": [limited("Call Waiting", 50)]}),
+            &json!({"userServices": [license("Call Waiting", limited(50))]}),
         )
         .await;
     assert_eq!(errors(&refused)[0]["code"], "GROUP_HOLDS_UNLIMITED");
     assert_eq!(
         api.put(
             &t.licenses(),
-            &json!({"userServices": [unlimited("Call Waiting")]})
+            &json!({"userServices": [license("Call Waiting", unlimited())]})
         )
         .await
         .status,
@@ -482,7 +465,8 @@ async fn services_without_a_tenant_allocation_are_not_pooled() {
 
 #[tokio::test]
 async fn the_tenant_view_shows_packs_with_their_descriptions() {
-    let api = Api::from_env();
+    let app = TestApp::spawn().await;
+    let api = app.api();
     let t = Tenant::new("t-view");
     api.post(&t.packs(), &json!({"name": "Basic CFx", "description": "Call forwarding bundle", "services": ["Call Forwarding Always"]})).await;
     api.post(
@@ -493,7 +477,7 @@ async fn the_tenant_view_shows_packs_with_their_descriptions() {
     assert_eq!(
         api.put(
             &t.licenses(),
-            &json!({"servicePacks": [limited("Basic CFx", 20)]})
+            &json!({"servicePacks": [license("Basic CFx", limited(20))]})
         )
         .await
         .status,
@@ -502,7 +486,7 @@ async fn the_tenant_view_shows_packs_with_their_descriptions() {
     assert_eq!(
         api.put(
             &t.group_licenses("g"),
-            &json!({"servicePacks": [limited("Basic CFx", 5)]})
+            &json!({"servicePacks": [license("Basic CFx", limited(5))]})
         )
         .await
         .status,
@@ -519,10 +503,11 @@ async fn the_tenant_view_shows_packs_with_their_descriptions() {
 
 #[tokio::test]
 async fn forty_nine_packs_fit_in_one_put() {
+    let app = TestApp::spawn().await;
     // Each pack of a group PUT is two actions of one transaction (record and pool), plus the
     // allocations version and an Idempotency-Key's record: the documented 49 items stay within
     // DynamoDB's 100.
-    let api = Api::from_env();
+    let api = app.api();
     let t = Tenant::new("t-fifty");
     let names: Vec<String> = (0..49).map(|i| format!("pack {i:02}")).collect();
     for name in &names {
@@ -534,7 +519,7 @@ async fn forty_nine_packs_fit_in_one_put() {
             .await;
         assert_eq!(reply.status, 201);
     }
-    let items: Vec<Value> = names.iter().map(|n| limited(n, 1)).collect();
+    let items: Vec<Value> = names.iter().map(|n| license(n, limited(1))).collect();
     let tenant = api
         .put(&t.licenses(), &json!({"servicePacks": items}))
         .await;
@@ -556,7 +541,7 @@ async fn forty_nine_packs_fit_in_one_put() {
     let more = api
         .put(
             &t.group_licenses("h"),
-            &json!({"servicePacks": [limited("pack 07", 1)]}),
+            &json!({"servicePacks": [license("pack 07", limited(1))]}),
         )
         .await;
     assert_eq!(errors(&more)[0]["code"], "POOL_EXHAUSTED");
@@ -564,7 +549,8 @@ async fn forty_nine_packs_fit_in_one_put() {
 
 #[tokio::test]
 async fn a_deleted_pack_can_no_longer_be_licensed() {
-    let api = Api::from_env();
+    let app = TestApp::spawn().await;
+    let api = app.api();
     let t = Tenant::new("t-gone");
     api.post(
         &t.packs(),
@@ -580,7 +566,7 @@ async fn a_deleted_pack_can_no_longer_be_licensed() {
     let reply = api
         .put(
             &t.group_licenses("g"),
-            &json!({"servicePacks": [limited("Gone", 1)]}),
+            &json!({"servicePacks": [license("Gone", limited(1))]}),
         )
         .await;
     assert_eq!(reply.status, 400);
@@ -590,9 +576,10 @@ async fn a_deleted_pack_can_no_longer_be_licensed() {
 
 #[tokio::test]
 async fn tenant_licenses_answer_a_weak_etag_that_only_their_puts_move() {
-    let api = Api::from_env();
+    let app = TestApp::spawn().await;
+    let api = app.api();
     let t = Tenant::new("t-etag");
-    let body = json!({"userServices": [limited("Call Waiting", 5)]});
+    let body = json!({"userServices": [license("Call Waiting", limited(5))]});
     assert_eq!(api.put(&t.licenses(), &body).await.status, 200);
     let tag = api
         .get(&t.licenses())
@@ -605,7 +592,7 @@ async fn tenant_licenses_answer_a_weak_etag_that_only_their_puts_move() {
     t.license(
         &api,
         "g",
-        json!({"userServices": [limited("Call Waiting", 2)]}),
+        json!({"userServices": [license("Call Waiting", limited(2))]}),
     )
     .await;
     assert_eq!(
@@ -613,7 +600,7 @@ async fn tenant_licenses_answer_a_weak_etag_that_only_their_puts_move() {
         Some(tag.as_str())
     );
     let put = |max: u32| {
-        let body = json!({"userServices": [limited("Call Waiting", max)]}).to_string();
+        let body = json!({"userServices": [license("Call Waiting", limited(max))]}).to_string();
         let (api, path, tag) = (&api, t.licenses(), tag.clone());
         async move {
             api.send("PUT", &path, Some(&body))
@@ -631,24 +618,25 @@ async fn tenant_licenses_answer_a_weak_etag_that_only_their_puts_move() {
 
 #[tokio::test]
 async fn the_tenant_view_tells_what_groups_hold_and_round_trips_unchanged() {
-    let api = Api::from_env();
+    let app = TestApp::spawn().await;
+    let api = app.api();
     let t = Tenant::new("t9");
     t.license(
         &api,
         "a",
-        json!({"userServices": [unlimited("Call Waiting")]}),
+        json!({"userServices": [license("Call Waiting", unlimited())]}),
     )
     .await;
     t.license(
         &api,
         "b",
-        json!({"userServices": [limited("Call Waiting", 40)]}),
+        json!({"userServices": [license("Call Waiting", limited(40))]}),
     )
     .await;
     let cw = json!({"name": "Call Waiting", "pooled": false, "currentlyAllocated": 40,
                     "unlimitedGroups": 1});
     let full = api.get(&t.licenses()).await;
-    assert_eq!(entry(&full, "userServices", "Call Waiting"), &cw);
+    assert_eq!(entry(&full.json["userServices"], "Call Waiting"), &cw);
     // Not pooled, but held by groups: listed as licensed.
     let licensed = api.get(&format!("{}?licensed=true", t.licenses())).await;
     assert_eq!(licensed.json["userServices"], json!([cw]));
@@ -664,24 +652,26 @@ async fn the_tenant_view_tells_what_groups_hold_and_round_trips_unchanged() {
     let pooled = api
         .put(
             &t.licenses(),
-            &json!({"userServices": [unlimited("Call Waiting")]}),
+            &json!({"userServices": [license("Call Waiting", unlimited())]}),
         )
         .await;
     assert_eq!(pooled.status, 200, "{}", pooled.json);
     let view = api.get(&t.licenses()).await;
-    assert_eq!(entry(&view, "userServices", "Call Waiting")["pooled"], true);
+    assert_eq!(
+        entry(&view.json["userServices"], "Call Waiting")["pooled"],
+        true
+    );
     assert_ne!(view.header("etag").map(str::to_owned), tag);
     let unpool = json!({"userServices": [{"name": "Call Waiting", "allocated": null}]});
     assert_eq!(api.put(&t.licenses(), &unpool).await.status, 200);
     assert_eq!(
         entry(
-            &api.get(&t.licenses()).await,
-            "userServices",
+            &api.get(&t.licenses()).await.json["userServices"],
             "Call Waiting"
         ),
         &cw
     );
     // Only the operator sets tenant allocations.
-    let admin = Api::as_caller(api_tests::Caller::tenant_admin(&t.id));
+    let admin = app.as_caller(api_tests::Caller::tenant_admin(&t.id));
     assert_eq!(admin.put(&t.licenses(), &unpool).await.status, 403);
 }

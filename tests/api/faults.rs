@@ -1,36 +1,39 @@
-//! The API as DynamoDB in AWS makes it behave: each test starts its own `local-api` (what
-//! `make run` serves) whose DynamoDB is a fault proxy (`support/faults.rs`) in front of the test
-//! stack's DynamoDB Local, drives it over HTTP, checks every answer, shows the faults really
-//! happened, and ends with `licensing-audit` on the test's tenant.
+//! The API as DynamoDB in AWS makes it behave: each test serves the API (what `make run`
+//! serves) a second time over its tables, with a fault proxy (`support/faults.rs`) in front of
+//! DynamoDB Local, drives it over HTTP, checks every answer, shows the faults really happened,
+//! and ends with the audit (`licensing-audit`'s checks) on the test's tenant.
 //!
-//! The tests run one at a time (they load the machine on purpose).
+//! Those that load the machine on purpose, or whose answers depend on timing (the conflict
+//! model, the deadline), run alone among the fault tests (`LOAD.write()`); the others, which
+//! mostly wait (retries, held transactions), run beside each other (`LOAD.read()`).
 
 use api_tests::faults::{FaultProxy, Faults, Injected};
-use api_tests::server::{LocalServer, audit, audit_clean};
-use api_tests::{Api, Caller, Reply, Tenant};
+use api_tests::{Api, Caller, Reply, Tenant, TestApp, limited, named, tally};
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 use std::future::IntoFuture;
 use std::time::{Duration, Instant};
 
-static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+static LOAD: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 
-/// The test stack's DynamoDB, when it is one the proxy can stand in front of (plain HTTP).
-fn upstream() -> Option<String> {
-    let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").ok()?;
-    if endpoint.starts_with("http://") {
-        Some(endpoint)
-    } else {
-        eprintln!("fault tests skipped: {endpoint} is not a local DynamoDB");
-        None
-    }
+/// A test's API (`app`, straight to DynamoDB), a fault proxy with `faults` in front of its
+/// DynamoDB, and a second server over the same tables whose DynamoDB is the proxy; `None`
+/// when the tests' DynamoDB is not one the proxy can stand in front of (plain HTTP).
+struct Stack {
+    app: TestApp,
+    proxy: FaultProxy,
+    server: TestApp,
 }
 
-/// A fault proxy with `faults` and a server using it.
-async fn stack(faults: Faults) -> Option<(FaultProxy, LocalServer)> {
-    let proxy = FaultProxy::start(&upstream()?, faults).await;
-    let server = LocalServer::start(&proxy.endpoint()).await;
-    Some((proxy, server))
+async fn stack(faults: Faults) -> Option<Stack> {
+    let Some(upstream) = api_tests::harness::local_endpoint() else {
+        eprintln!("fault tests skipped: the tests' DynamoDB is not a local one");
+        return None;
+    };
+    let app = TestApp::spawn().await;
+    let proxy = FaultProxy::start(&upstream, faults).await;
+    let server = app.behind(&proxy.endpoint()).await;
+    Some(Stack { app, proxy, server })
 }
 
 /// The conflict model on: every transaction held a few ms, so overlapping ones cancel.
@@ -50,22 +53,6 @@ fn held(seed: u64) -> Faults {
         hold: Duration::from_millis(1500),
         ..Faults::default()
     }
-}
-
-fn limited(max: u32) -> Value {
-    json!({"unlimited": false, "maximum": max})
-}
-
-fn named(names: &[&str]) -> Value {
-    Value::Array(names.iter().map(|n| json!({"name": n})).collect())
-}
-
-fn tally(replies: &[Reply]) -> std::collections::BTreeMap<(u16, String), usize> {
-    let mut tally = std::collections::BTreeMap::new();
-    for r in replies {
-        *tally.entry((r.status, r.code().to_owned())).or_default() += 1;
-    }
-    tally
 }
 
 /// 200 users at once for one service: the license counter is the hot item.
@@ -89,8 +76,8 @@ async fn race(api: &Api, t: &Tenant, group: &str, maximum: u32) -> Vec<Reply> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_assignments_under_conflicts_count_exactly() {
-    let _one = ONE_AT_A_TIME.lock().await;
-    let Some((proxy, server)) = stack(conflicts(1)).await else {
+    let _alone = LOAD.write().await;
+    let Some(Stack { app, proxy, server }) = stack(conflicts(1)).await else {
         return;
     };
     let api = Api::at(&server.base, Caller::operator());
@@ -99,7 +86,7 @@ async fn two_hundred_assignments_under_conflicts_count_exactly() {
     // DynamoDB Local's JIT is cold at the start of the run and then several times slower than
     // later (DynamoDB has no such phase): the same load once through the stack's own server
     // first, nothing asserted.
-    race(&Api::from_env(), &t, "warm-up", 1000).await;
+    race(&app.api(), &t, "warm-up", 1000).await;
 
     let replies = race(&api, &t, "big", 1000).await;
     assert_eq!(
@@ -132,7 +119,7 @@ async fn two_hundred_assignments_under_conflicts_count_exactly() {
         Injected::get(&injected.conflicts) >= 100,
         "the race met conflicts: {injected:?}"
     );
-    audit_clean(&t.id).await;
+    app.audit_clean(&t.id).await;
 }
 
 /// One provisioning script, every answer recorded with the tenant's name taken out.
@@ -222,8 +209,12 @@ async fn churn(api: &Api, t: &Tenant) -> Vec<Reply> {
 /// so the test below can tell.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_request_tokens_lost_responses_would_change_answers() {
-    let _one = ONE_AT_A_TIME.lock().await;
-    let Some((_proxy, server)) = stack(Faults {
+    let _beside = LOAD.read().await;
+    let Some(Stack {
+        app: _,
+        proxy: _proxy,
+        server,
+    }) = stack(Faults {
         seed: 7,
         lose: 0.3,
         strip_tokens: true,
@@ -254,8 +245,8 @@ async fn without_request_tokens_lost_responses_would_change_answers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lost_responses_change_no_answer() {
-    let _one = ONE_AT_A_TIME.lock().await;
-    let Some((proxy, server)) = stack(Faults {
+    let _beside = LOAD.read().await;
+    let Some(Stack { app, proxy, server }) = stack(Faults {
         seed: 2,
         lose: 0.2,
         ..Faults::default()
@@ -265,7 +256,7 @@ async fn lost_responses_change_no_answer() {
         return;
     };
     let faulty = Api::at(&server.base, Caller::operator());
-    let without = script(&Api::from_env(), &Tenant::new("lost")).await;
+    let without = script(&app.api(), &Tenant::new("lost")).await;
     // Twice on the faulty path gives the loss enough transactions to hit.
     let (a, b) = (Tenant::new("lost"), Tenant::new("lost"));
     assert_eq!(script(&faulty, &a).await, without);
@@ -276,8 +267,8 @@ async fn lost_responses_change_no_answer() {
         Injected::get(&injected.lost) >= 10,
         "responses were lost: {injected:?}"
     );
-    audit_clean(&a.id).await;
-    audit_clean(&b.id).await;
+    app.audit_clean(&a.id).await;
+    app.audit_clean(&b.id).await;
 }
 
 /// A success, or a 503 JSON that says when to retry.
@@ -296,8 +287,8 @@ fn success_or_retry_later(r: &Reply, what: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttling_answers_success_or_503_with_retry_after() {
-    let _one = ONE_AT_A_TIME.lock().await;
-    let Some((proxy, server)) = stack(Faults {
+    let _alone = LOAD.write().await;
+    let Some(Stack { app, proxy, server }) = stack(Faults {
         seed: 3,
         throttle: 0.3,
         ..Faults::default()
@@ -310,14 +301,19 @@ async fn throttling_answers_success_or_503_with_retry_after() {
     let t = Tenant::new("throttled");
     // The license itself through the stack's own server, so every user below has one.
     t.license(
-        &Api::from_env(),
+        &app.api(),
         "g",
         json!({"userServices": [{"name": "Call Waiting", "allocated": {"unlimited": true}}]}),
     )
     .await;
     let body = json!({"services": named(&["Call Waiting"])});
     let paths: Vec<String> = (0..40).map(|i| t.user("g", &format!("u{i}"))).collect();
-    let writes = join_all(paths.iter().map(|p| api.post(p, &body))).await;
+    // In waves of ten: forty at once on one license counter would also meet conflicts past the
+    // deadline (a 409 CONCURRENT_UPDATE, another test's subject) on a loaded machine.
+    let mut writes = Vec::new();
+    for wave in paths.chunks(10) {
+        writes.extend(join_all(wave.iter().map(|p| api.post(p, &body))).await);
+    }
     let reads = join_all(paths.iter().map(|p| api.get(p))).await;
     let mut retry_later = 0;
     for (r, what) in writes
@@ -334,13 +330,13 @@ async fn throttling_answers_success_or_503_with_retry_after() {
         "calls were throttled: {injected:?}"
     );
     eprintln!("throttling: {retry_later} of 80 answers were 503; {injected:?}");
-    audit_clean(&t.id).await;
+    app.audit_clean(&t.id).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamodb_stopped_is_503_within_the_deadline_then_served_again() {
-    let _one = ONE_AT_A_TIME.lock().await;
-    let Some((proxy, server)) = stack(conflicts(4)).await else {
+    let _alone = LOAD.write().await;
+    let Some(Stack { app, proxy, server }) = stack(conflicts(4)).await else {
         return;
     };
     let api = Api::at(&server.base, Caller::operator());
@@ -405,14 +401,18 @@ async fn dynamodb_stopped_is_503_within_the_deadline_then_served_again() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    audit_clean(&t.id).await;
+    app.audit_clean(&t.id).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_idempotency_key_sent_ten_times_runs_once() {
-    let _one = ONE_AT_A_TIME.lock().await;
+    let _alone = LOAD.write().await;
     // Slow transactions, so the repeats arrive while the first runs.
-    let Some((_proxy, server)) = stack(Faults {
+    let Some(Stack {
+        app,
+        proxy: _proxy,
+        server,
+    }) = stack(Faults {
         seed: 5,
         conflicts: true,
         hold: Duration::from_millis(300),
@@ -502,13 +502,18 @@ async fn one_idempotency_key_sent_ten_times_runs_once() {
         t.in_use(&api, "g", "groupServices", "Hunt Group").await,
         Some(1)
     );
-    audit_clean(&t.id).await;
+    app.audit_clean(&t.id).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_portals_saving_the_same_version_one_wins_one_412() {
-    let _one = ONE_AT_A_TIME.lock().await;
-    let Some((_proxy, server)) = stack(conflicts(6)).await else {
+    let _alone = LOAD.write().await;
+    let Some(Stack {
+        app,
+        proxy: _proxy,
+        server,
+    }) = stack(conflicts(6)).await
+    else {
         return;
     };
     let api = Api::at(&server.base, Caller::operator());
@@ -598,15 +603,16 @@ async fn two_portals_saving_the_same_version_one_wins_one_412() {
         .with("If-Match", current.header("etag").unwrap_or_default())
         .await;
     assert_eq!(deleted.status, 204);
-    audit_clean(&t.id).await;
+    app.audit_clean(&t.id).await;
 }
 
 /// The audit is not a rubber stamp: a counter moved by hand, a holding without a route and a pool
 /// figure off by one are each reported, with exit code 1.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_audit_reports_each_broken_invariant() {
+    let app = TestApp::spawn().await;
     use aws_sdk_dynamodb::types::AttributeValue;
-    let api = Api::from_env();
+    let api = app.api();
     let t = Tenant::new("audited");
     let pool = json!({"userServices": [{"name": "Call Waiting", "allocated": limited(10)}]});
     let tenant = api.put(&t.licenses(), &pool).await;
@@ -619,11 +625,12 @@ async fn the_audit_reports_each_broken_invariant() {
     .await;
     let body = json!({"services": named(&["Call Waiting"])});
     assert_eq!(api.post(&t.user("g", "u1"), &body).await.status, 201);
-    audit_clean(&t.id).await;
+    app.audit_clean(&t.id).await;
 
-    let client = api_tests::dynamo_client().await;
-    let table = api_tests::licenses_table();
-    let group_pk = licensing::store::dynamo::keys::group_pk(&api_tests::group_ref(&t.id, "g"));
+    let client = &app.client;
+    let table = app.licenses_table.clone();
+    let group_pk =
+        licensing::store::dynamo::keys::group_pk(&api_tests::examples::group_ref(&t.id, "g"));
     let set = |pk: String, sk: &str, update: &str, value: AttributeValue| {
         client
             .update_item()
@@ -643,7 +650,7 @@ async fn the_audit_reports_each_broken_invariant() {
     )
     .await
     .expect("counter moved");
-    let (code, report) = audit(&t.id).await;
+    let (code, report) = app.audit_text(&t.id).await;
     assert_eq!(code, Some(1), "{report}");
     assert!(report.contains("inUse 2 but 1 holders"), "{report}");
 
@@ -666,7 +673,7 @@ async fn the_audit_reports_each_broken_invariant() {
     )
     .await
     .expect("pool figure moved");
-    let (code, report) = audit(&t.id).await;
+    let (code, report) = app.audit_text(&t.id).await;
     assert_eq!(code, Some(1), "{report}");
     assert!(report.contains("by no route"), "{report}");
     assert!(
@@ -678,8 +685,8 @@ async fn the_audit_reports_each_broken_invariant() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_dynamodb_refuses_as_invalid_is_a_logged_500_not_a_retry_later() {
-    let _one = ONE_AT_A_TIME.lock().await;
-    let Some((proxy, server)) = stack(Faults {
+    let _beside = LOAD.read().await;
+    let Some(Stack { app, proxy, server }) = stack(Faults {
         seed: 9,
         invalid: 1.0,
         ..Faults::default()
@@ -706,17 +713,17 @@ async fn a_request_dynamodb_refuses_as_invalid_is_a_logged_500_not_a_retry_later
     assert_eq!(reply.header("retry-after"), None);
     assert!(Injected::get(&proxy.injected().invalid) >= 1);
     // Nothing was written.
-    let reply = Api::from_env().get(&t.group_licenses("g")).await;
+    let reply = app.api().get(&t.group_licenses("g")).await;
     assert_eq!(reply.header("etag"), Some("W/\"0\""));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lost_responses_on_a_hot_counter_never_answer_a_callers_own_create_as_taken() {
-    let _one = ONE_AT_A_TIME.lock().await;
+    let _alone = LOAD.write().await;
     // Eight function instances creating instances of one group service: its counter is hot, so
     // the SDK's resend of a committed transaction meets conflicts, and the retry must keep the
     // transaction's token to be recognised as the same write.
-    let Some((proxy, server)) = stack(Faults {
+    let Some(Stack { app, proxy, server }) = stack(Faults {
         seed: 12,
         conflicts: true,
         hold: Duration::from_millis(3),
@@ -768,17 +775,22 @@ async fn lost_responses_on_a_hot_counter_never_answer_a_callers_own_create_as_ta
     );
     let listed = api.get(&path).await;
     assert_eq!(listed.json["instances"].as_array().map(Vec::len), Some(40));
-    audit_clean(&t.id).await;
+    app.audit_clean(&t.id).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_assignment_uses_the_pack_definition_its_transaction_checks() {
-    let _one = ONE_AT_A_TIME.lock().await;
+    let _beside = LOAD.read().await;
     // Transactions wait at the proxy long enough for the pack to be redefined meanwhile.
-    let Some((_proxy, server)) = stack(held(14)).await else {
+    let Some(Stack {
+        app,
+        proxy: _proxy,
+        server,
+    }) = stack(held(14)).await
+    else {
         return;
     };
-    let direct = Api::from_env();
+    let direct = app.api();
     let t = Tenant::new("redefined");
     t.define(&direct, "Flex", &["Call Waiting"]).await;
     let pack = |max: u32| json!({"servicePacks": [{"name": "Flex", "allocated": limited(max)}]});
@@ -823,14 +835,15 @@ async fn an_assignment_uses_the_pack_definition_its_transaction_checks() {
         t.in_use(&direct, "g", "userServices", "Call Return").await,
         Some(1)
     );
-    audit_clean(&t.id).await;
+    app.audit_clean(&t.id).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_audit_reports_each_state_it_used_to_miss() {
+    let app = TestApp::spawn().await;
     use aws_sdk_dynamodb::types::AttributeValue;
-    let _one = ONE_AT_A_TIME.lock().await;
-    let api = Api::from_env();
+    let _beside = LOAD.read().await;
+    let api = app.api();
     let t = Tenant::new("audit-more");
     t.define(&api, "Gold", &["Call Waiting"]).await;
     t.define(&api, "Silver", &["Call Return"]).await;
@@ -854,11 +867,12 @@ async fn the_audit_reports_each_state_it_used_to_miss() {
     .await;
     let gold = json!({"servicePacks": named(&["Gold"])});
     assert_eq!(api.post(&t.user("g", "u1"), &gold).await.status, 201);
-    audit_clean(&t.id).await;
+    app.audit_clean(&t.id).await;
 
-    let client = api_tests::dynamo_client().await;
-    let table = api_tests::licenses_table();
-    let group_pk = licensing::store::dynamo::keys::group_pk(&api_tests::group_ref(&t.id, "g"));
+    let client = &app.client;
+    let table = app.licenses_table.clone();
+    let group_pk =
+        licensing::store::dynamo::keys::group_pk(&api_tests::examples::group_ref(&t.id, "g"));
     let tenant_pk = licensing::store::dynamo::keys::tenant_pk(
         &licensing::domain::TenantId::parse(&t.id).unwrap(),
     );
@@ -923,7 +937,7 @@ async fn the_audit_reports_each_state_it_used_to_miss() {
         .await
         .expect("allocation lowered");
 
-    let (code, report) = audit(&t.id).await;
+    let (code, report) = app.audit_text(&t.id).await;
     assert_eq!(code, Some(1), "{report}");
     for expected in [
         "user service \"Call Return\" has no readable allocation",
@@ -945,11 +959,11 @@ async fn the_audit_reports_each_state_it_used_to_miss() {
 /// applied, and the same request with its key (DynamoDB reachable again) learns that with the
 /// first answer, instead of an IN_PROGRESS limbo or a conflict with itself.
 async fn unknown_outcome_then_replayed(faults: Faults, label: &str) {
-    let Some((proxy, server)) = stack(faults).await else {
+    let Some(Stack { app, proxy, server }) = stack(faults).await else {
         return;
     };
     let t = Tenant::new(label);
-    let direct = Api::from_env();
+    let direct = app.api();
     t.license(
         &direct,
         "g",
@@ -997,12 +1011,12 @@ async fn unknown_outcome_then_replayed(faults: Faults, label: &str) {
         Some(1),
         "{label}"
     );
-    audit_clean(&t.id).await;
+    app.audit_clean(&t.id).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_whose_outcome_is_unknown_says_so_and_its_key_then_tells_the_outcome() {
-    let _one = ONE_AT_A_TIME.lock().await;
+    let _beside = LOAD.read().await;
     // Every committed answer is lost, however often the write is resent.
     unknown_outcome_then_replayed(
         Faults {
@@ -1029,8 +1043,8 @@ async fn a_write_whose_outcome_is_unknown_says_so_and_its_key_then_tells_the_out
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamodb_answering_503_is_a_retry_later_not_a_defect() {
-    let _one = ONE_AT_A_TIME.lock().await;
-    let Some((proxy, server)) = stack(Faults {
+    let _beside = LOAD.read().await;
+    let Some(Stack { app, proxy, server }) = stack(Faults {
         seed: 16,
         unavailable: 1.0,
         ..Faults::default()
@@ -1059,18 +1073,23 @@ async fn dynamodb_answering_503_is_a_retry_later_not_a_defect() {
     );
     assert!(Injected::get(&proxy.injected().unavailable) >= 1);
     // Here nothing reached DynamoDB: nothing changed.
-    let stored = Api::from_env().get(&t.group_licenses("g")).await;
+    let stored = app.api().get(&t.group_licenses("g")).await;
     assert_eq!(stored.header("etag"), Some("W/\"0\""));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_blocked_while_an_assignment_commits_is_not_given() {
-    let _one = ONE_AT_A_TIME.lock().await;
+    let _beside = LOAD.read().await;
     // The assignment's transaction waits at the proxy while the operator blocks the service.
-    let Some((_proxy, server)) = stack(held(17)).await else {
+    let Some(Stack {
+        app,
+        proxy: _proxy,
+        server,
+    }) = stack(held(17)).await
+    else {
         return;
     };
-    let direct = Api::from_env();
+    let direct = app.api();
     let t = Tenant::new("blocked-meanwhile");
     t.license(
         &direct,
@@ -1110,13 +1129,17 @@ async fn a_service_blocked_while_an_assignment_commits_is_not_given() {
         t.in_use(&direct, "g", "userServices", "Call Waiting").await,
         Some(0)
     );
-    audit_clean(&t.id).await;
+    app.audit_clean(&t.id).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idempotency_key_costs_no_round_trip() {
-    let _one = ONE_AT_A_TIME.lock().await;
-    let Some((proxy, server)) = stack(Faults {
+    let _beside = LOAD.read().await;
+    let Some(Stack {
+        app: _,
+        proxy,
+        server,
+    }) = stack(Faults {
         seed: 18,
         ..Faults::default()
     })

@@ -3,25 +3,18 @@
 //! users holding it however they got it. Also: limits hold for every role, 409s tell the truth
 //! under races, and a repeated JSON key is refused. Over HTTP through the local server.
 
-use api_tests::{Api, Caller, Reply, Tenant};
+use api_tests::{Caller, Reply, Tenant, TestApp, limited, named};
 use futures_util::future::join_all;
 use serde_json::{Value, json};
-
-fn named(names: &[&str]) -> Value {
-    Value::Array(names.iter().map(|n| json!({"name": n})).collect())
-}
 
 fn first_error(reply: &Reply) -> &Value {
     &reply.json["errors"][0]
 }
 
-fn limited(max: u32) -> Value {
-    json!({"unlimited": false, "maximum": max})
-}
-
 #[tokio::test]
 async fn a_pack_cannot_carry_a_service_past_its_license() {
-    let api = Api::from_env();
+    let app = TestApp::spawn().await;
+    let api = app.api();
     let t = Tenant::new("bypass");
     let cw = json!([{"name": "Call Waiting", "allocated": limited(0)}]);
     assert_eq!(
@@ -71,8 +64,9 @@ async fn a_pack_cannot_carry_a_service_past_its_license() {
 
 #[tokio::test]
 async fn a_tenant_admin_licenses_groups_only_what_the_tenant_holds() {
+    let app = TestApp::spawn().await;
     let t = Tenant::new("unpooled");
-    let admin = Api::as_caller(Caller::tenant_admin(&t.id));
+    let admin = app.as_caller(Caller::tenant_admin(&t.id));
     let body = json!({
         "userServices": [{"name": "Call Waiting", "allocated": {"unlimited": true}}],
         "groupServices": [{"name": "Hunt Group", "allocated": {"unlimited": true}}]});
@@ -100,7 +94,7 @@ async fn a_tenant_admin_licenses_groups_only_what_the_tenant_holds() {
             ("NOT_LICENSED_TO_TENANT".to_owned(), "Hunt Group".to_owned())
         ]
     );
-    let operator = Api::from_env();
+    let operator = app.api();
     let unchanged = operator
         .get(&format!("{}?licensed=true", t.group_licenses("g1")))
         .await;
@@ -122,7 +116,8 @@ async fn a_tenant_admin_licenses_groups_only_what_the_tenant_holds() {
 
 #[tokio::test]
 async fn a_service_counts_its_holders_once_whatever_the_routes() {
-    let api = Api::from_env();
+    let app = TestApp::spawn().await;
+    let api = app.api();
     let t = Tenant::new("union");
     t.define(&api, "P1", &["Call Waiting", "Call Return"]).await;
     t.define(&api, "P2", &["Call Waiting"]).await;
@@ -175,7 +170,8 @@ async fn a_service_counts_its_holders_once_whatever_the_routes() {
 
 #[tokio::test]
 async fn racing_pack_and_direct_assignments_count_every_holder_once() {
-    let api = Api::from_env();
+    let app = TestApp::spawn().await;
+    let api = app.api();
     let t = Tenant::new("union-race");
     t.define(&api, "A", &["Call Waiting", "Call Return"]).await;
     t.define(&api, "B", &["Call Waiting", "Call Transfer"])
@@ -232,7 +228,8 @@ async fn racing_pack_and_direct_assignments_count_every_holder_once() {
 
 #[tokio::test]
 async fn two_identical_requests_racing_for_the_last_unit_both_succeed() {
-    let api = Api::from_env();
+    let app = TestApp::spawn().await;
+    let api = app.api();
     let t = Tenant::new("truth");
     t.license(
         &api,
@@ -285,7 +282,8 @@ async fn two_identical_requests_racing_for_the_last_unit_both_succeed() {
 
 #[tokio::test]
 async fn packs_hold_one_to_twenty_five_services_and_requests_fit_one_transaction() {
-    let api = Api::from_env();
+    let app = TestApp::spawn().await;
+    let api = app.api();
     let t = Tenant::new("pack-size");
     let catalog = api.get(&t.group_licenses("g")).await.json["userServices"]
         .as_array()
@@ -332,7 +330,8 @@ async fn packs_hold_one_to_twenty_five_services_and_requests_fit_one_transaction
 
 #[tokio::test]
 async fn a_pack_defined_again_starts_from_nothing() {
-    let api = Api::from_env();
+    let app = TestApp::spawn().await;
+    let api = app.api();
     let t = Tenant::new("redefine");
     t.define(&api, "Again", &["Call Waiting"]).await;
     let allocate = json!({"servicePacks": [{"name": "Again", "allocated": limited(7)}]});
@@ -371,7 +370,8 @@ async fn a_pack_defined_again_starts_from_nothing() {
 
 #[tokio::test]
 async fn a_repeated_json_key_is_refused_in_every_route_family() {
-    let api = Api::from_env();
+    let app = TestApp::spawn().await;
+    let api = app.api();
     let t = Tenant::new("dup");
     let cases = [
         (
@@ -434,9 +434,10 @@ async fn a_repeated_json_key_is_refused_in_every_route_family() {
 
 #[tokio::test]
 async fn a_tenant_admin_cannot_shed_the_operators_cap_on_a_pack() {
-    let operator = Api::from_env();
+    let app = TestApp::spawn().await;
+    let operator = app.api();
     let t = Tenant::new("acme");
-    let admin = Api::as_caller(Caller::tenant_admin(&t.id));
+    let admin = app.as_caller(Caller::tenant_admin(&t.id));
     let gold = json!({"name": "Gold", "services": ["Call Waiting"]});
     assert_eq!(operator.post(&t.packs(), &gold).await.status, 201);
     let cap = json!({"servicePacks": [{"name": "Gold", "allocated": limited(2)}]});
@@ -487,7 +488,8 @@ async fn a_tenant_admin_cannot_shed_the_operators_cap_on_a_pack() {
 
 #[tokio::test]
 async fn an_if_match_is_bounded_and_a_long_one_is_the_clients_error() {
-    let api = Api::from_env();
+    let app = TestApp::spawn().await;
+    let api = app.api();
     let t = Tenant::new("tags");
     t.define(&api, "Tagged", &["Call Waiting"]).await;
     let strong: Vec<String> = (0..101).map(|i| format!("\"tag{i}\"")).collect();
@@ -558,7 +560,8 @@ async fn an_if_match_is_bounded_and_a_long_one_is_the_clients_error() {
 /// never a wrong answer.
 #[tokio::test]
 async fn a_stale_cache_costs_a_retry_never_a_wrong_answer() {
-    let api = Api::from_env();
+    let app = TestApp::spawn().await;
+    let api = app.api();
     let t = Tenant::new("stale-cache");
     t.define(&api, "Duo", &["Call Waiting", "Call Return"])
         .await;

@@ -1,107 +1,26 @@
 //! Black-box tests of usage: group services assigned to groups, instances, user assignments, and
-//! the racing scenarios of `shared/tests/usage_races.rs` sent as parallel HTTP requests, which
+//! the racing scenarios of `usage_races.rs` sent as parallel HTTP requests, which
 //! the local server (axum, no emulator) serves concurrently against DynamoDB Local.
 
-use api_tests::{
-    Api, Reply, dynamo_client, group_ref, licenses_table, partition_keys, unique_tenant,
-};
+use api_tests::{Api, Tenant, TestApp, errors, named, unique};
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 
-struct Group {
-    base: String,
-    tenant: String,
-}
-
-impl Group {
-    fn new(label: &str) -> Self {
-        let tenant = unique_tenant(label);
-        Self {
-            base: format!("/api/v1/tenants/{tenant}/groups/g"),
-            tenant,
-        }
-    }
-
-    fn licenses(&self) -> String {
-        format!("{}/licenses/", self.base)
-    }
-
-    fn services(&self) -> String {
-        format!("{}/services/", self.base)
-    }
-
-    fn instances(&self, service: &str) -> String {
-        format!(
-            "{}/services/{}/instances/",
-            self.base,
-            service.replace(' ', "%20")
-        )
-    }
-
-    fn user(&self, user: &str) -> String {
-        format!("{}/users/{user}/services/", self.base)
-    }
-
-    /// Defines a service pack in the group's tenant (licensing a pack requires its definition).
-    async fn define_pack(&self, api: &Api, name: &str, services: &[&str]) {
-        let path = format!("/api/v1/tenants/{}/service_packs/", self.tenant);
-        let reply = api
-            .post(&path, &json!({"name": name, "services": services}))
-            .await;
-        assert_eq!(reply.status, 201, "{}", reply.json);
-    }
-
-    async fn license(&self, api: &Api, body: Value) {
-        let reply = api.put(&self.licenses(), &body).await;
-        assert_eq!(reply.status, 200, "{}", reply.json);
-    }
-
-    /// `inUse` of a service as GET licenses shows it.
-    async fn in_use(&self, api: &Api, list: &str, name: &str) -> Option<u64> {
-        let reply = api.get(&self.licenses()).await;
-        reply.json[list]
-            .as_array()
-            .unwrap_or_else(|| panic!("GET licenses: {} {}", reply.status, reply.json))
-            .iter()
-            .find(|e| e["name"] == name)
-            .and_then(|e| e["inUse"].as_u64())
-    }
-
-    /// Records of the partition whose sort key satisfies `keep`.
-    async fn records(&self, keep: impl Fn(&str) -> bool) -> usize {
-        let client = dynamo_client().await;
-        partition_keys(&client, &licenses_table(), &group_ref(&self.tenant, "g"))
-            .await
-            .iter()
-            .filter(|k| keep(k))
-            .count()
-    }
-}
-
-fn errors(reply: &Reply) -> Vec<Value> {
-    reply.json["errors"]
-        .as_array()
-        .unwrap_or_else(|| panic!("an error body: {}", reply.json))
-        .clone()
-}
-
-fn named(names: &[&str]) -> Value {
-    Value::Array(names.iter().map(|n| json!({"name": n})).collect())
-}
-
 #[tokio::test]
 async fn group_services_are_assigned_and_unassigned() {
-    let api = Api::from_env();
-    let g = Group::new("gsvc");
+    let app = TestApp::spawn().await;
+    let api = app.api();
+    let g = Tenant::new("gsvc");
     g.license(
         &api,
+        "g",
         json!({"groupServices": [
         {"name": "Voice Messaging Group", "allocated": {"unlimited": false, "maximum": 1}},
         {"name": "Hunt Group", "allocated": {"unlimited": false, "maximum": 2}}]}),
     )
     .await;
 
-    let listed = api.get(&g.services()).await;
+    let listed = api.get(&g.services("g")).await;
     assert_eq!(listed.status, 200);
     assert_eq!(
         listed.json,
@@ -111,7 +30,7 @@ async fn group_services_are_assigned_and_unassigned() {
 
     let assign = api
         .post(
-            &g.services(),
+            &g.services("g"),
             &json!({"services": named(&["Voice Messaging Group"])}),
         )
         .await;
@@ -123,14 +42,14 @@ async fn group_services_are_assigned_and_unassigned() {
         )
     );
     assert_eq!(
-        g.in_use(&api, "groupServices", "Voice Messaging Group")
+        g.in_use(&api, "g", "groupServices", "Voice Messaging Group")
             .await,
         Some(1)
     );
     // Already assigned: success, no change.
     assert_eq!(
         api.post(
-            &g.services(),
+            &g.services("g"),
             &json!({"services": named(&["Voice Messaging Group"])})
         )
         .await
@@ -138,7 +57,7 @@ async fn group_services_are_assigned_and_unassigned() {
         201
     );
     assert_eq!(
-        g.in_use(&api, "groupServices", "Voice Messaging Group")
+        g.in_use(&api, "g", "groupServices", "Voice Messaging Group")
             .await,
         Some(1)
     );
@@ -146,7 +65,7 @@ async fn group_services_are_assigned_and_unassigned() {
     // Not licensed: 409 naming it, and nothing of the request is assigned.
     let refused = api
         .post(
-            &g.services(),
+            &g.services("g"),
             &json!({"services": named(&["Hunt Group", "Music On Hold"])}),
         )
         .await;
@@ -161,7 +80,7 @@ async fn group_services_are_assigned_and_unassigned() {
             &json!("services[1].name")
         )
     );
-    let listed = api.get(&g.services()).await;
+    let listed = api.get(&g.services("g")).await;
     assert_eq!(
         listed.json["services"][0],
         json!({"name": "Hunt Group", "assigned": false})
@@ -169,7 +88,7 @@ async fn group_services_are_assigned_and_unassigned() {
 
     let unassign = api
         .delete(
-            &g.services(),
+            &g.services("g"),
             &json!({"services": named(&["Voice Messaging Group", "Hunt Group", "Call Park"])}),
         )
         .await;
@@ -179,18 +98,18 @@ async fn group_services_are_assigned_and_unassigned() {
         json!({"name": "Voice Messaging Group", "assigned": false})
     );
     assert_eq!(
-        g.in_use(&api, "groupServices", "Voice Messaging Group")
+        g.in_use(&api, "g", "groupServices", "Voice Messaging Group")
             .await,
         Some(0)
     );
     assert_eq!(
-        api.get(&g.services()).await.json["services"][1],
+        api.get(&g.services("g")).await.json["services"][1],
         json!({"name": "Voice Messaging Group", "assigned": false})
     );
 
     let unknown = api
         .post(
-            &g.services(),
+            &g.services("g"),
             &json!({"services": named(&["Call Waiting"])}),
         )
         .await;
@@ -198,7 +117,7 @@ async fn group_services_are_assigned_and_unassigned() {
     assert_eq!(errors(&unknown)[0]["code"], "UNKNOWN_SERVICE");
     let bad = api
         .post(
-            &g.services(),
+            &g.services("g"),
             &json!({"services": [{"name": "Hunt Group", "x": 1}], "extra": []}),
         )
         .await;
@@ -208,10 +127,11 @@ async fn group_services_are_assigned_and_unassigned() {
 
 #[tokio::test]
 async fn instances_count_against_the_license() {
-    let api = Api::from_env();
-    let g = Group::new("inst");
-    g.license(&api, json!({"groupServices": [{"name": "Hunt Group", "allocated": {"unlimited": false, "maximum": 2}}]})).await;
-    let hg = g.instances("Hunt Group");
+    let app = TestApp::spawn().await;
+    let api = app.api();
+    let g = Tenant::new("inst");
+    g.license(&api, "g", json!({"groupServices": [{"name": "Hunt Group", "allocated": {"unlimited": false, "maximum": 2}}]})).await;
+    let hg = g.instances("g", "Hunt Group");
 
     let sales = api.post(&hg, &json!({"name": "Sales"})).await;
     assert_eq!(
@@ -220,7 +140,7 @@ async fn instances_count_against_the_license() {
     );
     // Implicitly assigned to the group.
     assert_eq!(
-        api.get(&g.services()).await.json["services"],
+        api.get(&g.services("g")).await.json["services"],
         json!([{"name": "Hunt Group", "assigned": true}])
     );
     let again = api.post(&hg, &json!({"name": "Sales"})).await;
@@ -244,7 +164,10 @@ async fn instances_count_against_the_license() {
             &json!("Hunt Group")
         )
     );
-    assert_eq!(g.in_use(&api, "groupServices", "Hunt Group").await, Some(2));
+    assert_eq!(
+        g.in_use(&api, "g", "groupServices", "Hunt Group").await,
+        Some(2)
+    );
     assert_eq!(
         api.get(&hg).await.json,
         json!({"instances": [{"name": "Sales"}, {"name": "Second Line Support"}]})
@@ -252,11 +175,14 @@ async fn instances_count_against_the_license() {
 
     // Rules that now bite elsewhere: no unassigning, no maximum below usage, no unlicensing.
     let unassign = api
-        .delete(&g.services(), &json!({"services": named(&["Hunt Group"])}))
+        .delete(
+            &g.services("g"),
+            &json!({"services": named(&["Hunt Group"])}),
+        )
         .await;
     assert_eq!(unassign.status, 409);
     assert_eq!(errors(&unassign)[0]["code"], "HAS_INSTANCES");
-    let lower = api.put(&g.licenses(), &json!({"groupServices": [{"name": "Hunt Group", "allocated": {"unlimited": false, "maximum": 1}}]})).await;
+    let lower = api.put(&g.group_licenses("g"), &json!({"groupServices": [{"name": "Hunt Group", "allocated": {"unlimited": false, "maximum": 1}}]})).await;
     assert_eq!(lower.status, 409);
     assert_eq!(
         (&errors(&lower)[0]["code"], &errors(&lower)[0]["inUse"]),
@@ -274,41 +200,58 @@ async fn instances_count_against_the_license() {
             .await,
         404
     );
-    assert_eq!(g.in_use(&api, "groupServices", "Hunt Group").await, Some(1));
-    assert_eq!(g.records(|k| k.starts_with("INST#Hunt Group#")).await, 1);
+    assert_eq!(
+        g.in_use(&api, "g", "groupServices", "Hunt Group").await,
+        Some(1)
+    );
+    assert_eq!(
+        g.records(&app, "g", |k| k.starts_with("INST#Hunt Group#"))
+            .await,
+        1
+    );
 
     let no_instances = api
-        .post(&g.instances("Voice Messaging Group"), &json!({"name": "x"}))
+        .post(
+            &g.instances("g", "Voice Messaging Group"),
+            &json!({"name": "x"}),
+        )
         .await;
     assert_eq!(no_instances.status, 400);
     assert_eq!(errors(&no_instances)[0]["code"], "NO_INSTANCES");
     let unlicensed = api
-        .post(&g.instances("Auto Attendant"), &json!({"name": "Main"}))
+        .post(
+            &g.instances("g", "Auto Attendant"),
+            &json!({"name": "Main"}),
+        )
         .await;
     assert_eq!(unlicensed.status, 409);
     assert_eq!(errors(&unlicensed)[0]["code"], "NOT_LICENSED");
-    assert_eq!(api.get(&g.instances("No Such Service")).await.status, 404);
+    assert_eq!(
+        api.get(&g.instances("g", "No Such Service")).await.status,
+        404
+    );
     let bad_name = api.post(&hg, &json!({"name": "a/b"})).await;
     assert_eq!(bad_name.status, 400);
 }
 
 #[tokio::test]
 async fn user_assignments_count_and_are_all_or_nothing() {
-    let api = Api::from_env();
-    let g = Group::new("user");
-    g.define_pack(
+    let app = TestApp::spawn().await;
+    let api = app.api();
+    let g = Tenant::new("user");
+    g.define(
         &api,
         "Basic CFx",
         &["Call Forwarding Always", "Call Forwarding Busy"],
     )
     .await;
-    g.license(&api, json!({
+    g.license(&api, "g", json!({
         "userServices": [{"name": "Call Forwarding Always", "allocated": {"unlimited": false, "maximum": 2}},
                          {"name": "Call Forwarding Busy", "allocated": {"unlimited": false, "maximum": 1}},
                          {"name": "Call Return", "allocated": {"unlimited": true}}],
         "servicePacks": [{"name": "Basic CFx", "allocated": {"unlimited": false, "maximum": 1}}]}))
         .await;
-    let alice = g.user("alice@example.com");
+    let alice = g.user("g", "alice@example.com");
     let body = json!({"services": named(&["Call Forwarding Always"]), "servicePacks": named(&["Basic CFx"])});
     let assigned = api.post(&alice, &body).await;
     assert_eq!(assigned.status, 201, "{}", assigned.json);
@@ -323,14 +266,17 @@ async fn user_assignments_count_and_are_all_or_nothing() {
     // Already assigned: success, no change in counts.
     assert_eq!(api.post(&alice, &body).await.status, 201);
     assert_eq!(
-        g.in_use(&api, "userServices", "Call Forwarding Always")
+        g.in_use(&api, "g", "userServices", "Call Forwarding Always")
             .await,
         Some(1)
     );
-    assert_eq!(g.in_use(&api, "servicePacks", "Basic CFx").await, Some(1));
+    assert_eq!(
+        g.in_use(&api, "g", "servicePacks", "Basic CFx").await,
+        Some(1)
+    );
 
     // Bob: the pack is full and so is Call Forwarding Busy; one error each, nothing assigned.
-    let bob = g.user("bob");
+    let bob = g.user("g", "bob");
     let refused = api
         .post(&bob, &json!({"services": named(&["Call Return", "Call Forwarding Busy"]), "servicePacks": named(&["Basic CFx"])}))
         .await;
@@ -365,7 +311,10 @@ async fn user_assignments_count_and_are_all_or_nothing() {
         api.get(&bob).await.json,
         json!({"services": [], "servicePacks": [], "effectiveServices": []})
     );
-    assert_eq!(g.in_use(&api, "userServices", "Call Return").await, Some(0));
+    assert_eq!(
+        g.in_use(&api, "g", "userServices", "Call Return").await,
+        Some(0)
+    );
 
     let unknown = api
         .post(&bob, &json!({"services": named(&["Hunt Group"])}))
@@ -376,7 +325,7 @@ async fn user_assignments_count_and_are_all_or_nothing() {
     );
 
     // Unlicensing what is in use is refused.
-    let unlicense = api.put(&g.licenses(), &json!({"userServices": [{"name": "Call Forwarding Always", "allocated": {"unlimited": false, "maximum": 0}}]})).await;
+    let unlicense = api.put(&g.group_licenses("g"), &json!({"userServices": [{"name": "Call Forwarding Always", "allocated": {"unlimited": false, "maximum": 0}}]})).await;
     assert_eq!(unlicense.status, 409);
     assert_eq!(errors(&unlicense)[0]["inUse"], 1);
 
@@ -389,7 +338,7 @@ async fn user_assignments_count_and_are_all_or_nothing() {
     assert_eq!(removed.status, 200, "{}", removed.json);
     // Still held through the pack: the unit stays.
     assert_eq!(
-        g.in_use(&api, "userServices", "Call Forwarding Always")
+        g.in_use(&api, "g", "userServices", "Call Forwarding Always")
             .await,
         Some(1)
     );
@@ -403,7 +352,7 @@ async fn user_assignments_count_and_are_all_or_nothing() {
         200
     );
     assert_eq!(
-        g.in_use(&api, "userServices", "Call Forwarding Always")
+        g.in_use(&api, "g", "userServices", "Call Forwarding Always")
             .await,
         Some(1)
     );
@@ -412,21 +361,23 @@ async fn user_assignments_count_and_are_all_or_nothing() {
         json!([{"name": "Basic CFx", "assigned": true}])
     );
 
-    let long = g.user(&"u".repeat(162));
+    let long = g.user("g", &"u".repeat(162));
     assert_eq!(api.get(&long).await.status, 400);
-    assert_eq!(api.get(&g.user(&"u".repeat(161))).await.status, 200);
+    assert_eq!(api.get(&g.user("g", &"u".repeat(161))).await.status, 200);
 }
 
 #[tokio::test]
 async fn no_more_assignable_blocks_new_assignments_only() {
-    let api = Api::from_env();
-    let g = Group::new("nomore");
+    let app = TestApp::spawn().await;
+    let api = app.api();
+    let g = Tenant::new("nomore");
     g.license(
         &api,
+        "g",
         json!({"userServices": [{"name": "Call Transfer", "allocated": {"unlimited": true}}]}),
     )
     .await;
-    let carol = g.user("carol");
+    let carol = g.user("g", "carol");
     assert_eq!(
         api.post(&carol, &json!({"services": named(&["Call Transfer"])}))
             .await
@@ -434,7 +385,7 @@ async fn no_more_assignable_blocks_new_assignments_only() {
         201
     );
 
-    let config = json!({"instance_name": format!("{}-retired", g.tenant), "technical_name": "Call Transfer", "no_more_assignable": true});
+    let config = json!({"instance_name": format!("{}-retired", g.id), "technical_name": "Call Transfer", "no_more_assignable": true});
     assert_eq!(
         api.post("/api/v1/configs/user_services/", &config)
             .await
@@ -444,7 +395,7 @@ async fn no_more_assignable_blocks_new_assignments_only() {
 
     let dave = api
         .post(
-            &g.user("dave"),
+            &g.user("g", "dave"),
             &json!({"services": named(&["Call Transfer"])}),
         )
         .await;
@@ -464,13 +415,13 @@ async fn no_more_assignable_blocks_new_assignments_only() {
         200
     );
     assert_eq!(
-        g.in_use(&api, "userServices", "Call Transfer").await,
+        g.in_use(&api, "g", "userServices", "Call Transfer").await,
         Some(0)
     );
     let cleanup = api
         .send(
             "DELETE",
-            &format!("/api/v1/configs/user_services/{}-retired/", g.tenant),
+            &format!("/api/v1/configs/user_services/{}-retired/", g.id),
             None,
         )
         .await_empty()
@@ -480,10 +431,13 @@ async fn no_more_assignable_blocks_new_assignments_only() {
 
 #[tokio::test]
 async fn fifty_parallel_assignments_of_twenty_licenses_give_exactly_twenty() {
-    let api = Api::from_env();
-    let g = Group::new("race-users");
-    g.license(&api, json!({"userServices": [{"name": "Call Waiting", "allocated": {"unlimited": false, "maximum": 20}}]})).await;
-    let paths: Vec<String> = (0..50).map(|i| g.user(&format!("user{i:02}"))).collect();
+    let app = TestApp::spawn().await;
+    let api = app.api();
+    let g = Tenant::new("race-users");
+    g.license(&api, "g", json!({"userServices": [{"name": "Call Waiting", "allocated": {"unlimited": false, "maximum": 20}}]})).await;
+    let paths: Vec<String> = (0..50)
+        .map(|i| g.user("g", &format!("user{i:02}")))
+        .collect();
     let body = json!({"services": named(&["Call Waiting"])});
     let replies = join_all(paths.iter().map(|p| api.post(p, &body))).await;
     let created = replies.iter().filter(|r| r.status == 201).count();
@@ -498,18 +452,23 @@ async fn fifty_parallel_assignments_of_twenty_licenses_give_exactly_twenty() {
         replies.iter().map(|r| r.status).collect::<Vec<_>>()
     );
     assert_eq!(
-        g.in_use(&api, "userServices", "Call Waiting").await,
+        g.in_use(&api, "g", "userServices", "Call Waiting").await,
         Some(20)
     );
-    assert_eq!(g.records(|k| k.ends_with("#SVC#Call Waiting")).await, 20);
+    assert_eq!(
+        g.records(&app, "g", |k| k.ends_with("#SVC#Call Waiting"))
+            .await,
+        20
+    );
 }
 
 #[tokio::test]
 async fn parallel_assign_and_unassign_of_one_user_keep_the_count_exact() {
-    let api = Api::from_env();
-    let g = Group::new("race-flip");
-    g.license(&api, json!({"userServices": [{"name": "Call Waiting", "allocated": {"unlimited": false, "maximum": 1}}]})).await;
-    let erin = g.user("erin");
+    let app = TestApp::spawn().await;
+    let api = app.api();
+    let g = Tenant::new("race-flip");
+    g.license(&api, "g", json!({"userServices": [{"name": "Call Waiting", "allocated": {"unlimited": false, "maximum": 1}}]})).await;
+    let erin = g.user("g", "erin");
     let body = json!({"services": named(&["Call Waiting"])});
     for _round in 0..3 {
         let replies = join_all((0..30).map(|i| {
@@ -531,10 +490,12 @@ async fn parallel_assign_and_unassign_of_one_user_keep_the_count_exact() {
                 .map(|r| (r.status, r.json.clone()))
                 .collect::<Vec<_>>()
         );
-        let records = g.records(|k| k.ends_with("#SVC#Call Waiting")).await as u64;
+        let records = g
+            .records(&app, "g", |k| k.ends_with("#SVC#Call Waiting"))
+            .await as u64;
         assert!(records <= 1);
         assert_eq!(
-            g.in_use(&api, "userServices", "Call Waiting").await,
+            g.in_use(&api, "g", "userServices", "Call Waiting").await,
             Some(records)
         );
     }
@@ -542,10 +503,11 @@ async fn parallel_assign_and_unassign_of_one_user_keep_the_count_exact() {
 
 #[tokio::test]
 async fn parallel_instances_never_exceed_the_maximum() {
-    let api = Api::from_env();
-    let g = Group::new("race-inst");
-    g.license(&api, json!({"groupServices": [{"name": "Auto Attendant", "allocated": {"unlimited": false, "maximum": 5}}]})).await;
-    let aa = g.instances("Auto Attendant");
+    let app = TestApp::spawn().await;
+    let api = app.api();
+    let g = Tenant::new("race-inst");
+    g.license(&api, "g", json!({"groupServices": [{"name": "Auto Attendant", "allocated": {"unlimited": false, "maximum": 5}}]})).await;
+    let aa = g.instances("g", "Auto Attendant");
     let bodies: Vec<Value> = (0..60)
         .map(|i| json!({"name": format!("aa{i:02}")}))
         .collect();
@@ -553,11 +515,12 @@ async fn parallel_instances_never_exceed_the_maximum() {
     assert_eq!(replies.iter().filter(|r| r.status == 201).count(), 5);
     assert!(replies.iter().all(|r| r.status == 201 || r.status == 409));
     assert_eq!(
-        g.in_use(&api, "groupServices", "Auto Attendant").await,
+        g.in_use(&api, "g", "groupServices", "Auto Attendant").await,
         Some(5)
     );
     assert_eq!(
-        g.records(|k| k.starts_with("INST#Auto Attendant#")).await,
+        g.records(&app, "g", |k| k.starts_with("INST#Auto Attendant#"))
+            .await,
         5
     );
 
@@ -580,24 +543,28 @@ async fn parallel_instances_never_exceed_the_maximum() {
     }))
     .await;
     assert!(replies.iter().all(|s| *s < 500), "{replies:?}");
-    let records = g.records(|k| k.starts_with("INST#Auto Attendant#")).await as u64;
+    let records = g
+        .records(&app, "g", |k| k.starts_with("INST#Auto Attendant#"))
+        .await as u64;
     assert_eq!(
-        g.in_use(&api, "groupServices", "Auto Attendant").await,
+        g.in_use(&api, "g", "groupServices", "Auto Attendant").await,
         Some(records)
     );
 }
 
 #[tokio::test]
 async fn no_more_assignable_holds_for_a_body_that_names_only_packs() {
-    let api = Api::from_env();
-    let g = Group::new("xfer");
-    let config = format!("/api/v1/configs/user_services/{}-blocked/", g.tenant);
+    let app = TestApp::spawn().await;
+    let api = app.api();
+    let g = Tenant::new("xfer");
+    let config = format!("/api/v1/configs/user_services/{}-blocked/", g.id);
     // A service no other test of this binary assigns: the configuration is global.
     let blocked = json!({"technical_name": "Priority Alert", "no_more_assignable": true});
     assert_eq!(api.put(&config, &blocked).await.status, 200);
-    g.define_pack(&api, "Xfer", &["Priority Alert"]).await;
+    g.define(&api, "Xfer", &["Priority Alert"]).await;
     g.license(
         &api,
+        "g",
         json!({"userServices": [{"name": "Priority Alert", "allocated": {"unlimited": true}},
                                 {"name": "Call Waiting", "allocated": {"unlimited": true}}],
                "servicePacks": [{"name": "Xfer", "allocated": {"unlimited": true}}]}),
@@ -605,12 +572,15 @@ async fn no_more_assignable_holds_for_a_body_that_names_only_packs() {
     .await;
     let mixed = api
         .post(
-            &g.user("ulf"),
+            &g.user("g", "ulf"),
             &json!({"services": named(&["Call Waiting"]), "servicePacks": named(&["Xfer"])}),
         )
         .await;
     let packs_only = api
-        .post(&g.user("ulf"), &json!({"servicePacks": named(&["Xfer"])}))
+        .post(
+            &g.user("g", "ulf"),
+            &json!({"servicePacks": named(&["Xfer"])}),
+        )
         .await;
     let cleanup = api.send("DELETE", &config, None).await_empty().await;
     for reply in [&mixed, &packs_only] {
@@ -629,24 +599,26 @@ async fn no_more_assignable_holds_for_a_body_that_names_only_packs() {
         );
     }
     assert_eq!(
-        g.in_use(&api, "userServices", "Priority Alert").await,
+        g.in_use(&api, "g", "userServices", "Priority Alert").await,
         Some(0)
     );
-    assert_eq!(g.in_use(&api, "servicePacks", "Xfer").await, Some(0));
+    assert_eq!(g.in_use(&api, "g", "servicePacks", "Xfer").await, Some(0));
     assert_eq!(cleanup, 204);
 }
 
 #[tokio::test]
 async fn a_repeat_is_the_same_request_however_it_is_spelled() {
-    let api = Api::from_env();
-    let g = Group::new("spelling");
+    let app = TestApp::spawn().await;
+    let api = app.api();
+    let g = Tenant::new("spelling");
     g.license(
         &api,
+        "g",
         json!({"groupServices": [{"name": "Hunt Group", "allocated": {"unlimited": true}}]}),
     )
     .await;
-    let key = format!("{}-k2", g.tenant);
-    let by_slug = g.instances("hunt-group");
+    let key = format!("{}-k2", g.id);
+    let by_slug = g.instances("g", "hunt-group");
     let first = api
         .send("POST", &by_slug, Some(r#"{"name":"N1"}"#))
         .with("Idempotency-Key", &key)
@@ -655,7 +627,7 @@ async fn a_repeat_is_the_same_request_however_it_is_spelled() {
     // Without the trailing slash, by catalog name, with other whitespace: the same request.
     for (path, body) in [
         (by_slug.trim_end_matches('/').to_owned(), r#"{"name":"N1"}"#),
-        (g.instances("Hunt Group"), r#"{"name":"N1"}"#),
+        (g.instances("g", "Hunt Group"), r#"{"name":"N1"}"#),
         (by_slug.clone(), "{ \"name\" :  \"N1\" }\n"),
     ] {
         let again = api
@@ -681,13 +653,17 @@ async fn a_repeat_is_the_same_request_however_it_is_spelled() {
         (other.status, &errors(&other)[0]["code"]),
         (422, &json!("IDEMPOTENCY_KEY_REUSED"))
     );
-    assert_eq!(g.in_use(&api, "groupServices", "Hunt Group").await, Some(1));
+    assert_eq!(
+        g.in_use(&api, "g", "groupServices", "Hunt Group").await,
+        Some(1)
+    );
 }
 
 #[tokio::test]
 async fn a_group_admins_keys_are_its_groups_own() {
-    let operator = Api::from_env();
-    let tenant = unique_tenant("keys");
+    let app = TestApp::spawn().await;
+    let operator = app.api();
+    let tenant = unique("keys");
     let licenses = |g: &str| format!("/api/v1/tenants/{tenant}/groups/{g}/licenses/");
     let instances =
         |g: &str| format!("/api/v1/tenants/{tenant}/groups/{g}/services/hunt-group/instances/");
@@ -700,7 +676,7 @@ async fn a_group_admins_keys_are_its_groups_own() {
             .await;
         assert_eq!(reply.status, 200);
     }
-    let admin = |g: &str| Api::as_caller(api_tests::Caller::group_admin(&tenant, g));
+    let admin = |g: &str| app.as_caller(api_tests::Caller::group_admin(&tenant, g));
     let key = format!("{tenant}-shared");
     let create = |api: Api, g: &'static str, name: &'static str| {
         let key = key.clone();
@@ -722,7 +698,7 @@ async fn a_group_admins_keys_are_its_groups_own() {
     );
     assert_eq!(second.header("idempotent-replayed"), None);
     // The tenant's admin has a scope of its own too.
-    let tenant_admin = Api::as_caller(api_tests::Caller::tenant_admin(&tenant));
+    let tenant_admin = app.as_caller(api_tests::Caller::tenant_admin(&tenant));
     let third = create(tenant_admin, "g1", "Hall").await;
     assert_eq!((third.status, &third.json), (201, &json!({"name": "Hall"})));
 }

@@ -1,18 +1,25 @@
-//! The JSON of the licenses PUT, parsed into validated changes.
+//! The body of the licenses PUT (group and tenant), its answer and the errors of its refused
+//! items: what the two resources share.
 //!
-//! The body is walked by hand rather than derived so that every bad item gets its own error with
-//! the JSON path of the offending value, and so that unknown fields are refused (a typo must never
-//! pass silently) while the read-only fields of a GET round-trip: a body that is what the GET
-//! answered changes nothing. Group entries may carry `inUse` and `noInstance`; tenant entries
-//! `pooled`, `currentlyAllocated`, `unlimitedGroups`, `remaining` and `description`, and their
-//! `allocated` may be `null` (the tenant's allocation is removed) or absent (left as it is).
+//! Every bad item gets its own error with the JSON path of the offending value; the read-only
+//! fields of a GET round-trip, so a body that is what the GET answered changes nothing. Group
+//! entries may carry `inUse` and `noInstance`; tenant entries `pooled`, `currentlyAllocated`,
+//! `unlimitedGroups`, `remaining` and `description`, and their `allocated` may be `null` (the
+//! tenant's allocation is removed) or absent (left as it is).
 
-use super::ErrorItem;
+use super::body::{
+    At, Catalog, Errors, FromBody, Object, duplicate_name, invalid, missing, too_many,
+    unknown_field, unknown_service, wrong_type,
+};
+use super::error::{ErrorItem, usage_error};
+use super::path::PathIds;
 use crate::domain::{
     Allocation, AllocationError, GroupService, Licensable, LicenseChange, PackName, PoolChange,
-    UserService,
+    PoolRejection, UserService,
 };
-use serde_json::{Map, Value};
+use crate::store::{RejectReason, Rejection};
+use serde::Serialize;
+use serde_json::Value;
 use std::collections::HashSet;
 
 /// The three lists of a licenses body, in response order.
@@ -70,81 +77,130 @@ impl LicensesPut {
             })
             .collect()
     }
+
+    /// The error of one refused item.
+    pub fn refused(&self, r: &Rejection) -> ErrorItem {
+        let change = &self.changes[r.index];
+        let name = licensable_name(&change.item);
+        let suffix = match r.reason {
+            RejectReason::Pool(PoolRejection::PackNotDefined) => ".name",
+            _ => ".allocated.maximum",
+        };
+        let item = usage_error(&r.reason, name).field(self.field(r.index, suffix));
+        match (&r.reason, change.allocation) {
+            (RejectReason::BelowUsage { in_use }, Some(Allocation::Limited(0))) => ErrorItem {
+                message: format!("{name} has {in_use} in use and cannot be unlicensed"),
+                ..item
+            },
+            (RejectReason::BelowUsage { in_use }, Some(Allocation::Limited(max))) => ErrorItem {
+                message: format!("{name} has {in_use} in use; maximum {max} is below that"),
+                ..item
+            },
+            _ => item,
+        }
+    }
+
+    /// The success answer: `{"userServices": [{"name", "status": "updated"}], ...}`, one entry
+    /// per requested item in request order, a list present exactly when the request carried it.
+    pub fn receipt(&self) -> Receipt<'_> {
+        let list = |list: List| {
+            self.present[list as usize].then(|| {
+                self.changes
+                    .iter()
+                    .zip(&self.origins)
+                    .filter(|(_, (l, _))| *l == list)
+                    .map(|(c, _)| Status {
+                        name: licensable_name(&c.item),
+                        status: "updated",
+                    })
+                    .collect()
+            })
+        };
+        Receipt {
+            user_services: list(List::UserServices),
+            group_services: list(List::GroupServices),
+            service_packs: list(List::ServicePacks),
+        }
+    }
 }
 
-/// Whose licenses a PUT sets: a group's (which may `auto_assign`) or a tenant's.
+#[derive(Serialize)]
+pub struct Status<'a> {
+    name: &'a str,
+    status: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Receipt<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_services: Option<Vec<Status<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group_services: Option<Vec<Status<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    service_packs: Option<Vec<Status<'a>>>,
+}
+
+/// Whose licenses a PUT sets: a group's (which may `auto_assign`) or a tenant's; the route
+/// says which.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Holder {
     Group,
     Tenant,
 }
 
-pub fn parse(body: &Map<String, Value>, holder: Holder) -> Result<LicensesPut, Vec<ErrorItem>> {
-    let mut errors = Vec::new();
-    let mut auto_assign = false;
-    let mut lists: [Option<&Vec<Value>>; 3] = [None; 3];
-    for (key, value) in body {
-        match key.as_str() {
-            "auto_assign" if holder == Holder::Group => match value {
-                Value::Bool(b) => auto_assign = *b,
-                _ => errors.push(invalid("auto_assign", "must be a boolean")),
-            },
-            other => match List::ALL.iter().position(|l| l.key() == other) {
-                Some(i) => match value {
-                    Value::Array(items) => lists[i] = Some(items),
-                    _ => errors.push(invalid(other, "must be an array")),
+impl FromBody for LicensesPut {
+    fn parse(body: &Object<'_>, path: &PathIds, errors: &mut Errors) -> Option<Self> {
+        let holder = if path.group.is_some() {
+            Holder::Group
+        } else {
+            Holder::Tenant
+        };
+        let mut auto_assign = false;
+        let mut lists: [Option<&[Value]>; 3] = [None; 3];
+        for key in body.keys() {
+            match key {
+                "auto_assign" if holder == Holder::Group => {
+                    auto_assign = body.bool(key, errors).ok().flatten().unwrap_or(false);
+                }
+                other => match List::ALL.iter().position(|l| l.key() == other) {
+                    Some(i) => lists[i] = body.array(key, errors).ok().flatten(),
+                    None => errors.push(unknown_field(&body.at_key(key))),
                 },
-                None => errors.push(unknown_field(key.clone())),
-            },
-        }
-    }
-    let total: usize = lists.iter().flatten().map(|l| l.len()).sum();
-    if total > MAX_ENTRIES {
-        errors.push(ErrorItem::new(
-            "TOO_MANY_ITEMS",
-            format!(
-                "a request may name at most {MAX_ENTRIES} licenses (and change at most {}); this one names {total}",
-                LicenseChange::MAX_PER_REQUEST
-            ),
-        ));
-        return Err(errors);
-    }
-
-    let mut put = LicensesPut {
-        changes: Vec::with_capacity(total),
-        auto_assign,
-        origins: Vec::with_capacity(total),
-        present: lists.map(|l| l.is_some()),
-    };
-    for (list, items) in List::ALL.into_iter().zip(lists) {
-        let Some(items) = items else { continue };
-        let mut seen = HashSet::with_capacity(items.len());
-        for (i, item) in items.iter().enumerate() {
-            match parse_item(list, i, item, holder) {
-                Ok((item, _)) if !seen.insert(item.clone()) => {
-                    let name = licensable_name(&item);
-                    errors.push(
-                        ErrorItem::new(
-                            "DUPLICATE_NAME",
-                            format!("{name} is named more than once in {}", list.key()),
-                        )
-                        .field(format!("{}[{i}].name", list.key()))
-                        .name(name),
-                    );
-                }
-                Ok((item, Requested::Set(allocation))) => {
-                    put.changes.push(PoolChange { item, allocation });
-                    put.origins.push((list, i));
-                }
-                Ok((_, Requested::Keep)) => {}
-                Err(e) => errors.push(e),
             }
         }
-    }
-    if errors.is_empty() {
-        Ok(put)
-    } else {
-        Err(errors)
+        let total: usize = lists.iter().flatten().map(|l| l.len()).sum();
+        if total > MAX_ENTRIES {
+            errors.push(too_many("licenses", MAX_ENTRIES, total));
+            return None;
+        }
+
+        let mut put = LicensesPut {
+            changes: Vec::with_capacity(total),
+            auto_assign,
+            origins: Vec::with_capacity(total),
+            present: List::ALL.map(|l| body.get(l.key()).is_some()),
+        };
+        for (list, items) in List::ALL.into_iter().zip(lists) {
+            let Some(items) = items else { continue };
+            let at = body.at_key(list.key());
+            let mut seen = HashSet::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                match parse_item(list, &at.index(i), item, holder) {
+                    Ok((item, _)) if !seen.insert(item.clone()) => {
+                        let name = licensable_name(&item);
+                        errors.push(duplicate_name(&at.index(i).key("name"), name, list.key()));
+                    }
+                    Ok((item, Requested::Set(allocation))) => {
+                        put.changes.push(PoolChange { item, allocation });
+                        put.origins.push((list, i));
+                    }
+                    Ok((_, Requested::Keep)) => {}
+                    Err(e) => errors.push(e),
+                }
+            }
+        }
+        Some(put)
     }
 }
 
@@ -154,31 +210,6 @@ pub fn licensable_name(item: &Licensable) -> &str {
         Licensable::Group(s) => s.name(),
         Licensable::Pack(p) => p.as_str(),
     }
-}
-
-/// Messages are sentences that name the offending value, so they read well on their own.
-fn invalid(field: impl Into<String>, message: &str) -> ErrorItem {
-    let field = field.into();
-    ErrorItem::new("INVALID_VALUE", format!("{field} {message}")).field(field)
-}
-
-fn unknown_field(field: String) -> ErrorItem {
-    ErrorItem::new(
-        "UNKNOWN_FIELD",
-        format!("{field} is not a field of this request"),
-    )
-    .field(field)
-}
-
-fn missing(field: String, message: &str) -> ErrorItem {
-    ErrorItem::new("MISSING_FIELD", format!("{field} {message}")).field(field)
-}
-
-fn unknown_service(name: &str, kind: &str) -> ErrorItem {
-    ErrorItem::new(
-        "UNKNOWN_SERVICE",
-        format!("{name:?} is not a {kind} service of the catalog"),
-    )
 }
 
 /// What an entry asks of its item's allocation.
@@ -201,82 +232,76 @@ fn read_only(holder: Holder, key: &str) -> bool {
     }
 }
 
-/// One item of a list; the first problem found is its error.
+/// One item of a list (at `at`); the first problem found is its error.
 fn parse_item(
     list: List,
-    i: usize,
+    at: &At,
     item: &Value,
     holder: Holder,
 ) -> Result<(Licensable, Requested), ErrorItem> {
-    let path = format!("{}[{i}]", list.key());
-    let Value::Object(fields) = item else {
-        return Err(invalid(path, "must be an object"));
-    };
-    let name = match fields.get("name") {
+    let entry = Object::of(item, at.clone())?;
+    let name_at = at.key("name");
+    let name = match entry.get("name") {
         Some(Value::String(s)) => s.as_str(),
-        Some(_) => return Err(invalid(format!("{path}.name"), "must be a string")),
-        None => return Err(missing(format!("{path}.name"), "is required")),
+        Some(_) => return Err(wrong_type(&name_at, "a string")),
+        None => return Err(missing(&name_at)),
     };
     let named = |e: ErrorItem| e.name(name);
-    for key in fields.keys() {
-        if !matches!(key.as_str(), "name" | "allocated") && !read_only(holder, key) {
-            return Err(named(unknown_field(format!("{path}.{key}"))));
-        }
+    if let Some(e) =
+        entry.first_unknown(|k| matches!(k, "name" | "allocated") || read_only(holder, k))
+    {
+        return Err(named(e));
     }
     let item = match list {
         List::UserServices => UserService::parse(name)
             .map(Licensable::User)
-            .map_err(|_| unknown_service(name, "user")),
+            .map_err(|_| unknown_service(&name_at, name, Catalog::User)),
         List::GroupServices => GroupService::parse(name)
             .map(Licensable::Group)
-            .map_err(|_| unknown_service(name, "group")),
+            .map_err(|_| unknown_service(&name_at, name, Catalog::Group)),
         List::ServicePacks => PackName::parse(name)
             .map(Licensable::Pack)
-            .map_err(|e| ErrorItem::new("INVALID_VALUE", format!("a pack name {e}"))),
+            .map_err(|e| invalid(&name_at, e)),
     }
-    .map_err(|e| named(e.field(format!("{path}.name"))))?;
+    .map_err(named)?;
 
-    let allocated_path = format!("{path}.allocated");
-    let allocated = match (fields.get("allocated"), holder) {
-        (Some(Value::Object(a)), _) => a,
+    let allocated_at = at.key("allocated");
+    let allocated = match (entry.get("allocated"), holder) {
+        (Some(value @ Value::Object(_)), _) => Object::of(value, allocated_at)?,
         (Some(Value::Null), Holder::Tenant) => return Ok((item, Requested::Set(None))),
         (None, Holder::Tenant) => return Ok((item, Requested::Keep)),
         (Some(_), Holder::Tenant) => {
-            return Err(named(invalid(allocated_path, "must be an object or null")));
+            return Err(named(wrong_type(&allocated_at, "an object or null")));
         }
-        (Some(_), Holder::Group) => {
-            return Err(named(invalid(allocated_path, "must be an object")));
-        }
-        (None, Holder::Group) => return Err(named(missing(allocated_path, "is required"))),
+        (Some(_), Holder::Group) => return Err(named(wrong_type(&allocated_at, "an object"))),
+        (None, Holder::Group) => return Err(named(missing(&allocated_at))),
     };
-    for key in allocated.keys() {
-        let known = match key.as_str() {
-            "unlimited" | "maximum" => true,
-            "noInstance" => list == List::GroupServices,
-            _ => false,
-        };
-        if !known {
-            return Err(named(unknown_field(format!("{allocated_path}.{key}"))));
-        }
+    if let Some(e) = allocated.first_unknown(|k| match k {
+        "unlimited" | "maximum" => true,
+        "noInstance" => list == List::GroupServices,
+        _ => false,
+    }) {
+        return Err(named(e));
     }
-    let unlimited_path = format!("{allocated_path}.unlimited");
+    let unlimited_at = allocated.at_key("unlimited");
     let unlimited = match allocated.get("unlimited") {
         Some(Value::Bool(b)) => *b,
-        Some(_) => return Err(named(invalid(unlimited_path, "must be a boolean"))),
-        None => return Err(named(missing(unlimited_path, "is required"))),
+        Some(_) => return Err(named(wrong_type(&unlimited_at, "a boolean"))),
+        None => return Err(named(missing(&unlimited_at))),
     };
     let allocation = if unlimited {
         // With `unlimited: true` a maximum is ignored, as documented.
         Allocation::Unlimited
     } else {
-        let field = format!("{allocated_path}.maximum");
+        let maximum_at = allocated.at_key("maximum");
         match allocated.get("maximum") {
+            // The message comes from `Allocation::MAX_LIMIT`, which enforces it.
             Some(v) => v
                 .as_u64()
                 .ok_or(AllocationError)
                 .and_then(Allocation::limited)
-                .map_err(|e| named(invalid(field, &e.to_string())))?,
-            None => return Err(named(missing(field, "is required when unlimited is false"))),
+                .map_err(|e| named(invalid(&maximum_at, e)))?,
+            None => return Err(named(missing(&maximum_at))),
         }
     };
     Ok((item, Requested::Set(Some(allocation))))
@@ -285,12 +310,34 @@ fn parse_item(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::domain::{GroupId, GroupRef, TenantId};
+    use crate::http::error::ApiError;
+    use serde_json::{Map, json};
 
     fn body(v: Value) -> Map<String, Value> {
         match v {
             Value::Object(m) => m,
             _ => panic!("test bodies are objects"),
+        }
+    }
+
+    /// The body parsed as the route of `holder` reads it.
+    fn parse(body: &Map<String, Value>, holder: Holder) -> Result<LicensesPut, Vec<ErrorItem>> {
+        let tenant = TenantId::parse("t").unwrap();
+        let group = (holder == Holder::Group).then(|| GroupRef {
+            tenant: tenant.clone(),
+            group: GroupId::parse("g").unwrap(),
+        });
+        let ids = PathIds {
+            tenant: Some(tenant),
+            group,
+            ..PathIds::default()
+        };
+        let bytes = serde_json::to_vec(body).unwrap();
+        match super::super::body::parse::<LicensesPut>(&bytes, &ids) {
+            Ok(put) => Ok(put),
+            Err(ApiError::BadRequest(errors)) => Err(errors),
+            Err(other) => panic!("expected a 400, got {other:?}"),
         }
     }
 

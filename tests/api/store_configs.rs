@@ -1,16 +1,13 @@
-//! The DynamoDB adapter of the user-services configuration against a real DynamoDB Local
-//! (started by `scripts/stack.sh test`). The run gets its own table.
+//! The DynamoDB adapter of the user-services configuration against a real DynamoDB Local: each
+//! test with tables of its own.
 
+use api_tests::write_ctx;
 use licensing::domain::{Audience, InstanceName, UserService, UserServiceConfig};
 use licensing::store::ConfigStore;
 use licensing::store::dynamo::DynamoConfigStore;
-use tokio::sync::OnceCell;
-
-static TABLE: OnceCell<String> = OnceCell::const_new();
 
 async fn store() -> DynamoConfigStore {
-    let (client, table) = api_tests::store::client_and_table(&TABLE, "configs-test").await;
-    DynamoConfigStore::new(client, table)
+    api_tests::harness::Tables::create().await.configs()
 }
 
 fn config(name: &str, service: &str) -> UserServiceConfig {
@@ -148,9 +145,4 @@ async fn the_list_is_in_instance_name_order() {
         .filter(|n| n.starts_with("order-"))
         .collect();
     assert_eq!(names, ["order-a", "order-b", "order-c"]);
-}
-
-/// A write outside any request: the request deadline's budget, no idempotency key.
-fn write_ctx() -> licensing::store::WriteCtx {
-    licensing::store::WriteCtx::within(std::time::Duration::from_secs(8))
 }

@@ -1,73 +1,28 @@
 //! Black-box tests of the group licenses endpoints: HTTP through the local server against
 //! DynamoDB Local, as `make test` runs them. Every test works in a tenant of its own.
 
+use api_tests::examples::{example_licenses, group_ref};
 use api_tests::{
-    Api, dynamo_client, example_licenses, group_ref, licenses_table, partition_keys,
-    seed_example_group, stored_license, unique_tenant,
+    TestApp, entry, error_fields, group_licenses_path, group_service, pack, partition_keys,
+    stored_license, unique, user,
 };
-use licensing::domain::{Allocation, GroupService, Licensable, License, PackName, UserService};
+use licensing::domain::{Allocation, GroupService, Licensable, License, UserService};
 use serde_json::{Value, json};
 
-fn path(tenant: &str, group: &str) -> String {
-    Api::group_licenses_path(tenant, group)
-}
-
-fn user(name: &str) -> Licensable {
-    Licensable::User(UserService::parse(name).unwrap())
-}
-
-fn group_service(name: &str) -> Licensable {
-    Licensable::Group(GroupService::parse(name).unwrap())
-}
-
-fn pack(name: &str) -> Licensable {
-    Licensable::Pack(PackName::parse(name).unwrap())
-}
-
-fn entry<'a>(list: &'a Value, name: &str) -> &'a Value {
-    list.as_array()
-        .expect("a list")
-        .iter()
-        .find(|e| e["name"] == name)
-        .unwrap_or_else(|| panic!("{name} is listed"))
-}
-
 /// A tenant holding the documented example group's state.
-async fn seeded() -> (String, &'static str) {
-    let tenant = unique_tenant("seed");
-    let client = dynamo_client().await;
-    seed_example_group(
-        &client,
-        &licenses_table(),
-        &group_ref(&tenant, "foogroup"),
-        false,
-    )
-    .await
-    .unwrap();
+async fn seeded(app: &TestApp) -> (String, &'static str) {
+    let tenant = unique("seed");
+    app.seed_example(&group_ref(&tenant, "foogroup"), false)
+        .await;
     (tenant, "foogroup")
-}
-
-fn errors(reply: &api_tests::Reply) -> Vec<(String, Option<String>, Option<String>)> {
-    reply.json["errors"]
-        .as_array()
-        .unwrap_or_else(|| panic!("an error body: {}", reply.json))
-        .iter()
-        .map(|e| {
-            assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()), "{e}");
-            (
-                e["code"].as_str().unwrap().to_owned(),
-                e["field"].as_str().map(str::to_owned),
-                e["name"].as_str().map(str::to_owned),
-            )
-        })
-        .collect()
 }
 
 #[tokio::test]
 async fn get_answers_the_documented_example() {
-    let api = Api::from_env();
-    let (t, g) = seeded().await;
-    let reply = api.get(&path(&t, g)).await;
+    let app = TestApp::spawn().await;
+    let api = app.api();
+    let (t, g) = seeded(&app).await;
+    let reply = api.get(&group_licenses_path(&t, g)).await;
     assert_eq!(reply.status, 200);
     assert_eq!(reply.content_type.as_deref(), Some("application/json"));
     let body = &reply.json;
@@ -118,9 +73,12 @@ async fn get_answers_the_documented_example() {
 
 #[tokio::test]
 async fn licensed_true_lists_only_licensed_entries() {
-    let api = Api::from_env();
-    let (t, g) = seeded().await;
-    let reply = api.get(&format!("{}?licensed=true", path(&t, g))).await;
+    let app = TestApp::spawn().await;
+    let api = app.api();
+    let (t, g) = seeded(&app).await;
+    let reply = api
+        .get(&format!("{}?licensed=true", group_licenses_path(&t, g)))
+        .await;
     assert_eq!(reply.status, 200);
     assert_eq!(
         reply.json,
@@ -134,24 +92,31 @@ async fn licensed_true_lists_only_licensed_entries() {
             "servicePacks": [{"name": "Basic CFx", "allocated": {"unlimited": false, "maximum": 5}, "inUse": 0}]
         })
     );
-    let all = api.get(&format!("{}?licensed=false", path(&t, g))).await;
+    let all = api
+        .get(&format!("{}?licensed=false", group_licenses_path(&t, g)))
+        .await;
     assert_eq!(
         all.json["userServices"].as_array().unwrap().len(),
         UserService::count()
     );
 
-    let bad = api.get(&format!("{}?licensed=maybe", path(&t, g))).await;
+    let bad = api
+        .get(&format!("{}?licensed=maybe", group_licenses_path(&t, g)))
+        .await;
     assert_eq!(bad.status, 400);
     assert_eq!(
-        errors(&bad),
+        error_fields(&bad),
         [("INVALID_QUERY".into(), Some("licensed".into()), None)]
     );
 }
 
 #[tokio::test]
 async fn a_group_never_written_is_the_catalog_unlicensed() {
-    let api = Api::from_env();
-    let reply = api.get(&path(&unique_tenant("never"), "nogroup")).await;
+    let app = TestApp::spawn().await;
+    let api = app.api();
+    let reply = api
+        .get(&group_licenses_path(&unique("never"), "nogroup"))
+        .await;
     assert_eq!(reply.status, 200);
     let users = reply.json["userServices"].as_array().unwrap();
     let groups = reply.json["groupServices"].as_array().unwrap();
@@ -170,11 +135,12 @@ async fn a_group_never_written_is_the_catalog_unlicensed() {
 
 #[tokio::test]
 async fn put_answers_the_documented_example_and_stores_it() {
-    let api = Api::from_env();
-    let (t, g) = seeded().await;
+    let app = TestApp::spawn().await;
+    let api = app.api();
+    let (t, g) = seeded(&app).await;
     let reply = api
         .put(
-            &path(&t, g),
+            &group_licenses_path(&t, g),
             &json!({
                 "userServices":  [{"name": "Call Forwarding Always", "allocated": {"unlimited": true}}],
                 "groupServices": [{"name": "Hunt Group", "allocated": {"unlimited": false, "maximum": 5}}],
@@ -191,8 +157,8 @@ async fn put_answers_the_documented_example_and_stores_it() {
                "servicePacks": [{"name": "Basic CFx", "status": "updated"}]})
     );
 
-    let client = dynamo_client().await;
-    let table = licenses_table();
+    let client = &app.client;
+    let table = &app.licenses_table;
     let group = group_ref(&t, g);
     let stored = |item: Licensable| {
         let (client, table, group) = (&client, &table, &group);
@@ -223,7 +189,7 @@ async fn put_answers_the_documented_example_and_stores_it() {
             assigned: false
         })
     );
-    let after = api.get(&path(&t, g)).await;
+    let after = api.get(&group_licenses_path(&t, g)).await;
     assert_eq!(
         entry(&after.json["groupServices"], "Hunt Group"),
         &json!({"name": "Hunt Group", "allocated": {"unlimited": false, "maximum": 5, "noInstance": false}, "inUse": 4})
@@ -232,11 +198,12 @@ async fn put_answers_the_documented_example_and_stores_it() {
 
 #[tokio::test]
 async fn the_response_echoes_only_the_lists_sent_in_request_order() {
-    let api = Api::from_env();
-    let t = unique_tenant("order");
+    let app = TestApp::spawn().await;
+    let api = app.api();
+    let t = unique("order");
     let reply = api
         .put(
-            &path(&t, "g"),
+            &group_licenses_path(&t, "g"),
             &json!({"userServices": [
                 {"name": "Call Waiting", "allocated": {"unlimited": false, "maximum": 3}},
                 {"name": "Call Return", "allocated": {"unlimited": true}}]}),
@@ -248,7 +215,9 @@ async fn the_response_echoes_only_the_lists_sent_in_request_order() {
         json!({"userServices": [{"name": "Call Waiting", "status": "updated"},
                                 {"name": "Call Return", "status": "updated"}]})
     );
-    let empty = api.put(&path(&t, "g"), &json!({"servicePacks": []})).await;
+    let empty = api
+        .put(&group_licenses_path(&t, "g"), &json!({"servicePacks": []}))
+        .await;
     assert_eq!(
         (empty.status, empty.json),
         (200, json!({"servicePacks": []}))
@@ -257,11 +226,12 @@ async fn the_response_echoes_only_the_lists_sent_in_request_order() {
 
 #[tokio::test]
 async fn auto_assign_counts_a_no_instance_group_service_once() {
-    let api = Api::from_env();
-    let t = unique_tenant("assign");
+    let app = TestApp::spawn().await;
+    let api = app.api();
+    let t = unique("assign");
     let reply = api
         .put(
-            &path(&t, "g"),
+            &group_licenses_path(&t, "g"),
             &json!({"groupServices": [
                 {"name": "Voice Messaging Group", "allocated": {"unlimited": false, "maximum": 1}},
                 {"name": "Music On Hold", "allocated": {"unlimited": true}},
@@ -270,17 +240,19 @@ async fn auto_assign_counts_a_no_instance_group_service_once() {
         )
         .await;
     assert_eq!(reply.status, 200, "{}", reply.json);
-    let after = api.get(&format!("{}?licensed=true", path(&t, "g"))).await;
+    let after = api
+        .get(&format!("{}?licensed=true", group_licenses_path(&t, "g")))
+        .await;
     assert_eq!(
         after.json["groupServices"],
         json!([
             {"name": "Music On Hold", "allocated": {"unlimited": true, "noInstance": true}, "inUse": 1},
             {"name": "Voice Messaging Group", "allocated": {"unlimited": false, "maximum": 1, "noInstance": true}, "inUse": 1}])
     );
-    let client = dynamo_client().await;
+    let client = &app.client;
     let vmg = stored_license(
-        &client,
-        &licenses_table(),
+        client,
+        &app.licenses_table,
         &group_ref(&t, "g"),
         &group_service("Voice Messaging Group"),
     )
@@ -289,8 +261,8 @@ async fn auto_assign_counts_a_no_instance_group_service_once() {
     // Not licensed, so not assigned and not stored.
     assert_eq!(
         stored_license(
-            &client,
-            &licenses_table(),
+            client,
+            &app.licenses_table,
             &group_ref(&t, "g"),
             &group_service("Call Park")
         )
@@ -299,15 +271,15 @@ async fn auto_assign_counts_a_no_instance_group_service_once() {
     );
 
     // Without auto_assign nothing is assigned.
-    let t2 = unique_tenant("noassign");
+    let t2 = unique("noassign");
     api.put(
-        &path(&t2, "g"),
+        &group_licenses_path(&t2, "g"),
         &json!({"groupServices": [{"name": "Music On Hold", "allocated": {"unlimited": true}}]}),
     )
     .await;
     let moh = stored_license(
-        &client,
-        &licenses_table(),
+        client,
+        &app.licenses_table,
         &group_ref(&t2, "g"),
         &group_service("Music On Hold"),
     )
@@ -324,12 +296,13 @@ async fn auto_assign_counts_a_no_instance_group_service_once() {
 
 #[tokio::test]
 async fn a_maximum_below_usage_is_a_409_and_nothing_changes() {
-    let api = Api::from_env();
-    let (t, g) = seeded().await;
-    let before = api.get(&path(&t, g)).await.json;
+    let app = TestApp::spawn().await;
+    let api = app.api();
+    let (t, g) = seeded(&app).await;
+    let before = api.get(&group_licenses_path(&t, g)).await.json;
     let reply = api
         .put(
-            &path(&t, g),
+            &group_licenses_path(&t, g),
             &json!({
                 "userServices": [
                     {"name": "Call Return", "allocated": {"unlimited": true}},
@@ -348,7 +321,7 @@ async fn a_maximum_below_usage_is_a_409_and_nothing_changes() {
     assert_eq!(errs[1]["name"], "Hunt Group");
     assert_eq!(errs[1]["inUse"], 4);
     assert_eq!(
-        api.get(&path(&t, g)).await.json,
+        api.get(&group_licenses_path(&t, g)).await.json,
         before,
         "a refused PUT changes nothing"
     );
@@ -356,11 +329,12 @@ async fn a_maximum_below_usage_is_a_409_and_nothing_changes() {
 
 #[tokio::test]
 async fn maximum_zero_removes_the_licensing() {
-    let api = Api::from_env();
-    let (t, g) = seeded().await;
+    let app = TestApp::spawn().await;
+    let api = app.api();
+    let (t, g) = seeded(&app).await;
     let reply = api
         .put(
-            &path(&t, g),
+            &group_licenses_path(&t, g),
             &json!({
                 "groupServices": [{"name": "Voice Messaging Group", "allocated": {"unlimited": false, "maximum": 0}}],
                 "servicePacks": [{"name": "Basic CFx", "allocated": {"unlimited": false, "maximum": 0}}]
@@ -368,17 +342,17 @@ async fn maximum_zero_removes_the_licensing() {
         )
         .await;
     assert_eq!(reply.status, 200, "{}", reply.json);
-    let after = api.get(&path(&t, g)).await.json;
+    let after = api.get(&group_licenses_path(&t, g)).await.json;
     assert_eq!(
         entry(&after["groupServices"], "Voice Messaging Group"),
         &json!({"name": "Voice Messaging Group", "allocated": {"unlimited": false, "maximum": 0, "noInstance": true}})
     );
     assert_eq!(after["servicePacks"], json!([]));
-    let client = dynamo_client().await;
+    let client = &app.client;
     assert_eq!(
         stored_license(
-            &client,
-            &licenses_table(),
+            client,
+            &app.licenses_table,
             &group_ref(&t, g),
             &pack("Basic CFx")
         )
@@ -389,28 +363,30 @@ async fn maximum_zero_removes_the_licensing() {
 
 #[tokio::test]
 async fn a_get_body_can_be_sent_back_as_is() {
-    let api = Api::from_env();
-    let (t, g) = seeded().await;
-    let before = api.get(&path(&t, g)).await.json;
+    let app = TestApp::spawn().await;
+    let api = app.api();
+    let (t, g) = seeded(&app).await;
+    let before = api.get(&group_licenses_path(&t, g)).await.json;
     let mut licensed = api
-        .get(&format!("{}?licensed=true", path(&t, g)))
+        .get(&format!("{}?licensed=true", group_licenses_path(&t, g)))
         .await
         .json;
     licensed["auto_assign"] = json!(false);
-    let reply = api.put(&path(&t, g), &licensed).await;
+    let reply = api.put(&group_licenses_path(&t, g), &licensed).await;
     assert_eq!(reply.status, 200, "{}", reply.json);
     assert_eq!(reply.json["groupServices"].as_array().unwrap().len(), 2);
-    assert_eq!(api.get(&path(&t, g)).await.json, before);
+    assert_eq!(api.get(&group_licenses_path(&t, g)).await.json, before);
 }
 
 #[tokio::test]
 async fn invalid_items_get_one_error_each_and_change_nothing() {
-    let api = Api::from_env();
-    let (t, g) = seeded().await;
-    let before = api.get(&path(&t, g)).await.json;
+    let app = TestApp::spawn().await;
+    let api = app.api();
+    let (t, g) = seeded(&app).await;
+    let before = api.get(&group_licenses_path(&t, g)).await.json;
     let reply = api
         .put(
-            &path(&t, g),
+            &group_licenses_path(&t, g),
             &json!({
                 "userServices": [
                     {"name": "Call Forwarding Always", "allocated": {"unlimited": false, "maximum": 1}},
@@ -428,7 +404,7 @@ async fn invalid_items_get_one_error_each_and_change_nothing() {
     assert_eq!(reply.status, 400);
     let s = |v: &str| Some(v.to_owned());
     assert_eq!(
-        errors(&reply),
+        error_fields(&reply),
         [
             (
                 "INVALID_VALUE".into(),
@@ -464,7 +440,7 @@ async fn invalid_items_get_one_error_each_and_change_nothing() {
         ]
     );
     assert_eq!(
-        api.get(&path(&t, g)).await.json,
+        api.get(&group_licenses_path(&t, g)).await.json,
         before,
         "a refused PUT changes nothing"
     );
@@ -472,8 +448,9 @@ async fn invalid_items_get_one_error_each_and_change_nothing() {
 
 #[tokio::test]
 async fn malformed_bodies_are_400s() {
-    let api = Api::from_env();
-    let p = path(&unique_tenant("malformed"), "g");
+    let app = TestApp::spawn().await;
+    let api = app.api();
+    let p = group_licenses_path(&unique("malformed"), "g");
     // Nesting far past the parser's depth limit is refused, not followed.
     let deep = format!(
         "{{\"userServices\": {}{}}}",
@@ -489,13 +466,18 @@ async fn malformed_bodies_are_400s() {
     ] {
         let reply = api.send("PUT", &p, Some(body)).await;
         assert_eq!(reply.status, 400, "{}", &body[..body.len().min(40)]);
-        assert_eq!(errors(&reply)[0].0, code, "{}", &body[..body.len().min(40)]);
+        assert_eq!(
+            error_fields(&reply)[0].0,
+            code,
+            "{}",
+            &body[..body.len().min(40)]
+        );
     }
     let reply = api
         .put(&p, &json!({"userService": [], "auto_assign": 1}))
         .await;
     assert_eq!(reply.status, 400);
-    let fields: Vec<_> = errors(&reply).into_iter().map(|e| e.1).collect();
+    let fields: Vec<_> = error_fields(&reply).into_iter().map(|e| e.1).collect();
     assert_eq!(
         fields,
         [
@@ -507,8 +489,9 @@ async fn malformed_bodies_are_400s() {
 
 #[tokio::test]
 async fn at_most_forty_nine_items_per_put() {
-    let api = Api::from_env();
-    let t = unique_tenant("limit");
+    let app = TestApp::spawn().await;
+    let api = app.api();
+    let t = unique("limit");
     let services = |n: usize| -> Value {
         let items: Vec<Value> = UserService::all()
             .take(n)
@@ -516,15 +499,19 @@ async fn at_most_forty_nine_items_per_put() {
             .collect();
         json!({"userServices": items})
     };
-    let over = api.put(&path(&t, "g"), &services(50)).await;
+    let over = api.put(&group_licenses_path(&t, "g"), &services(50)).await;
     assert_eq!(over.status, 400);
-    assert_eq!(errors(&over)[0].0, "TOO_MANY_ITEMS");
-    let licensed = format!("{}?licensed=true", path(&t, "g"));
+    assert_eq!(error_fields(&over)[0].0, "TOO_MANY_ITEMS");
+    let licensed = format!("{}?licensed=true", group_licenses_path(&t, "g"));
     assert_eq!(api.get(&licensed).await.json["userServices"], json!([]));
 
     // The most: 49 limited licenses, each moving the tenant pool too, with an Idempotency-Key.
     let most = api
-        .send("PUT", &path(&t, "g"), Some(&services(49).to_string()))
+        .send(
+            "PUT",
+            &group_licenses_path(&t, "g"),
+            Some(&services(49).to_string()),
+        )
         .with("Idempotency-Key", "forty-nine")
         .await;
     assert_eq!(most.status, 200, "{}", most.json);
@@ -534,22 +521,24 @@ async fn at_most_forty_nine_items_per_put() {
 
 #[tokio::test]
 async fn bodies_over_256_kib_are_413() {
-    let api = Api::from_env();
+    let app = TestApp::spawn().await;
+    let api = app.api();
     let big = format!(
         "{{\"servicePacks\": [], \"pad\": \"{}\"}}",
         "x".repeat(256 * 1024)
     );
     let reply = api
-        .send("PUT", &path(&unique_tenant("big"), "g"), Some(&big))
+        .send("PUT", &group_licenses_path(&unique("big"), "g"), Some(&big))
         .await;
     assert_eq!(reply.status, 413);
-    assert_eq!(errors(&reply)[0].0, "PAYLOAD_TOO_LARGE");
+    assert_eq!(error_fields(&reply)[0].0, "PAYLOAD_TOO_LARGE");
 }
 
 #[tokio::test]
 async fn ids_are_decoded_and_validated() {
-    let api = Api::from_env();
-    let t = unique_tenant("ids");
+    let app = TestApp::spawn().await;
+    let api = app.api();
+    let t = unique("ids");
     // An encoded space reaches the group "my group".
     let reply = api
         .put(
@@ -558,11 +547,11 @@ async fn ids_are_decoded_and_validated() {
         )
         .await;
     assert_eq!(reply.status, 200, "{}", reply.json);
-    let client = dynamo_client().await;
+    let client = &app.client;
     assert!(
         stored_license(
-            &client,
-            &licenses_table(),
+            client,
+            &app.licenses_table,
             &group_ref(&t, "my group"),
             &user("Call Return")
         )
@@ -596,7 +585,7 @@ async fn ids_are_decoded_and_validated() {
         let reply = api.get(&p).await;
         assert_eq!(reply.status, 400, "{p}");
         assert_eq!(
-            errors(&reply),
+            error_fields(&reply),
             [("INVALID_ID".to_owned(), Some(field.to_owned()), None)],
             "{p}"
         );
@@ -614,17 +603,16 @@ async fn ids_are_decoded_and_validated() {
 
 #[tokio::test]
 async fn seeding_builds_usage_from_records_and_keeps_changes() {
+    let app = TestApp::spawn().await;
     // `make run` seeds the example group at every start; a developer's change must survive.
-    let api = Api::from_env();
-    let client = dynamo_client().await;
-    let table = licenses_table();
-    let tenant = unique_tenant("reseed");
+    let api = app.api();
+    let client = &app.client;
+    let table = &app.licenses_table;
+    let tenant = unique("reseed");
     let group = group_ref(&tenant, "foogroup");
-    seed_example_group(&client, &table, &group, true)
-        .await
-        .unwrap();
+    app.seed_example(&group, true).await;
     // Every seeded inUse is backed by its records: 2 + 4 user assignments, 4 instances.
-    let keys = partition_keys(&client, &table, &group).await;
+    let keys = partition_keys(client, table, &group).await;
     assert_eq!(
         keys.iter()
             .filter(|k| k.ends_with("#SVC#Call Forwarding Always"))
@@ -645,17 +633,15 @@ async fn seeding_builds_usage_from_records_and_keeps_changes() {
     );
     for (item, license) in example_licenses() {
         assert_eq!(
-            stored_license(&client, &table, &group, &item).await,
+            stored_license(client, table, &group, &item).await,
             Some(license)
         );
     }
 
-    let p = path(&tenant, "foogroup");
+    let p = group_licenses_path(&tenant, "foogroup");
     let change = json!({"userServices": [{"name": "Call Forwarding Busy", "allocated": {"unlimited": false, "maximum": 9}}]});
     assert_eq!(api.put(&p, &change).await.status, 200);
-    seed_example_group(&client, &table, &group, true)
-        .await
-        .unwrap();
-    let cfb = stored_license(&client, &table, &group, &user("Call Forwarding Busy")).await;
+    app.seed_example(&group, true).await;
+    let cfb = stored_license(client, table, &group, &user("Call Forwarding Busy")).await;
     assert_eq!(cfb.map(|l| l.allocation), Some(Allocation::Limited(9)));
 }

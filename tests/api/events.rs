@@ -4,9 +4,7 @@
 //! Local. The fixtures of `events/` work with `sam local invoke -e` and
 //! `cargo lambda invoke --data-file` too.
 
-use api_tests::{
-    dynamo_client, example_group, licenses_table, seed_example_group, user_services_table,
-};
+use api_tests::{TestApp, fixture};
 use axum::Router;
 use licensing::http::{front, licenses, user_services};
 use licensing::store::dynamo::DynamoConfigStore;
@@ -15,13 +13,11 @@ use serde_json::Value;
 use std::time::Duration;
 use tower::ServiceExt;
 
-async fn routers(deadline: Duration) -> (Router, Router) {
-    let client = dynamo_client().await;
-    let store = DynamoStore::new(client.clone(), licenses_table());
-    let configs = DynamoConfigStore::new(client, user_services_table());
+/// Each function's router, as its binary builds it, over the test's tables.
+fn routers(app: &TestApp, deadline: Duration) -> (Router, Router) {
     (
-        licenses::router(store, configs.clone(), deadline),
-        user_services::router(configs, deadline),
+        licenses::router(app.store(), app.configs(), deadline),
+        user_services::router(app.configs(), deadline),
     )
 }
 
@@ -42,18 +38,11 @@ async fn invoke(router: &Router, event: &str) -> (u16, Value) {
     (status, body)
 }
 
-fn fixture(file: &str) -> String {
-    std::fs::read_to_string(format!("{}/../events/{file}", env!("CARGO_MANIFEST_DIR")))
-        .unwrap_or_else(|e| panic!("{file}: {e}"))
-}
-
 #[tokio::test]
 async fn the_event_fixtures_answer_as_documented() {
-    let client = dynamo_client().await;
-    seed_example_group(&client, &licenses_table(), &example_group(), true)
-        .await
-        .expect("seed foo/foogroup");
-    let (licenses, user_services) = routers(front::DEADLINE).await;
+    let app = TestApp::spawn().await;
+    app.seed_readme().await;
+    let (licenses, user_services) = routers(&app, front::DEADLINE);
     let expected: [(&str, u16, Option<&str>); 13] = [
         ("operator-get-group-licenses.json", 200, None),
         ("operator-put-group-licenses.json", 200, None),
@@ -131,8 +120,7 @@ async fn the_event_fixtures_answer_as_documented() {
 
 /// The licenses router against a DynamoDB at `endpoint`, with a deadline.
 async fn router_at(endpoint: String, deadline: Duration) -> Router {
-    let config = licensing::lambda::dynamo_config().endpoint_url(endpoint);
-    let client = aws_sdk_dynamodb::Client::from_conf(config.build());
+    let client = api_tests::harness::local_client(&endpoint);
     let store = DynamoStore::new(client.clone(), "licenses");
     let configs = DynamoConfigStore::new(client, "user-services");
     licenses::router(store, configs, deadline)
@@ -188,11 +176,7 @@ async fn black_hole() -> String {
 #[tokio::test]
 async fn past_the_deadline_the_answer_is_a_503_json_error() {
     let endpoint = black_hole().await;
-    let config = licensing::lambda::dynamo_config().endpoint_url(endpoint);
-    let client = aws_sdk_dynamodb::Client::from_conf(config.build());
-    let store = DynamoStore::new(client.clone(), "licenses");
-    let configs = DynamoConfigStore::new(client, "user-services");
-    let router = licenses::router(store, configs, Duration::from_millis(300));
+    let router = router_at(endpoint, Duration::from_millis(300)).await;
     let started = std::time::Instant::now();
     let (status, body) = invoke(&router, &fixture("operator-get-group-licenses.json")).await;
     assert_eq!(status, 503, "{body}");
