@@ -127,8 +127,7 @@ else
   fi
 fi
 
-# The local server and the table tool. (tests/smoke.rs builds the function binaries itself, as
-# `cargo build -p licenses -p user-services` builds them: without the desktop features.)
+# The local server and the table tool. (tests/smoke.rs builds the binaries it runs.)
 cargo build --quiet -p local-api -p api-tests --bin local-api --bin local-db
 target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 "$target/debug/local-db" create-tables

@@ -19,6 +19,11 @@ TOOLS="$ROOT/.tools"
 
 ensure_tools() {
   ensure_dynamodb_local
+  ensure_python_tools
+}
+
+# cfn-lint, schemathesis and aws-sam-translator, in .tools/venv, on PATH.
+ensure_python_tools() {
   ensure_venv venv "cfn-lint==$CFN_LINT_VERSION schemathesis==$SCHEMATHESIS_VERSION aws-sam-translator==$SAM_TRANSLATOR_VERSION"
 }
 

@@ -1,12 +1,15 @@
-//! Each built function binary, run as Lambda runs it: under a Lambda Runtime API (a small one
-//! of our own, here), given one API Gateway v2 event; its `main` must build its client, serve
-//! the event through its router and post back an API Gateway response whose body is text.
+//! The built binaries, run as they run in production: each function under a Lambda Runtime API
+//! (a small one of our own, here), given one API Gateway v2 event; its `main` must build its
+//! client, serve the event through its router and post back an API Gateway response whose body
+//! is text. And `licensing-audit`, whose exit code and report operators script against.
 //!
-//! The binaries are the workspace's debug builds (built here first, which is quick when
-//! `cargo test` or `scripts/stack.sh` already did); DynamoDB is the harness's, with tables of
-//! this test's own holding the README's examples.
+//! The binaries are debug builds made here first, with the workspace's features (those `cargo
+//! test --workspace` built the dependencies with, so only the binaries are compiled here; the
+//! release builds of `make package` and `make bench` are the functions' own); DynamoDB is the
+//! harness's, with the README's examples in this test's tables.
 
 use api_tests::{TestApp, fixture};
+use aws_sdk_dynamodb::types::AttributeValue;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -85,7 +88,7 @@ async fn run_once(test: &TestApp, binary: &str, event: &str) -> (String, Value) 
         .expect("bind");
     let address = listener.local_addr().expect("address");
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
-    let path = format!("{}/../target/debug/{binary}", env!("CARGO_MANIFEST_DIR"));
+    let path = self::binary(binary);
     let endpoint = api_tests::harness::local_endpoint().expect("a local DynamoDB");
     let mut child = tokio::process::Command::new(&path)
         .env("AWS_LAMBDA_RUNTIME_API", address.to_string())
@@ -104,7 +107,7 @@ async fn run_once(test: &TestApp, binary: &str, event: &str) -> (String, Value) 
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
         .spawn()
-        .unwrap_or_else(|e| panic!("{path}: {e} (scripts/stack.sh test builds it)"));
+        .unwrap_or_else(|e| panic!("{path}: {e}"));
     let got = tokio::time::timeout(Duration::from_secs(30), rx.recv())
         .await
         .expect("the function answered within 30 s")
@@ -114,34 +117,66 @@ async fn run_once(test: &TestApp, binary: &str, event: &str) -> (String, Value) 
     got
 }
 
-/// `cargo build` of the two function binaries (the test process is not cargo's build, so it
-/// may run one). Without the variables cargo set for this test: a build seeing them would not
-/// match the last one, and would build everything again.
+/// Where cargo puts the debug binaries.
+fn binary(name: &str) -> String {
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| api_tests::harness::root().join("target"));
+    target
+        .join("debug")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// `cargo build` of the binaries (the test process is not cargo's build, so it may run one),
+/// without the variables cargo set for this test process: a build seeing them does not match
+/// the last one and builds everything again.
 fn build_the_binaries() {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let mut command = std::process::Command::new(cargo);
+    let mut command = std::process::Command::new("cargo");
     for (name, _) in std::env::vars() {
-        let ours = name.starts_with("CARGO_")
-            && !matches!(name.as_str(), "CARGO_HOME" | "CARGO_TARGET_DIR");
-        if ours
-            || name.starts_with("RUSTUP_TOOLCHAIN")
-            || name == "RUST_TEST_THREADS"
-            || name == "RUST_RECURSION_COUNT"
-        {
+        let set_for_the_test = [
+            "CARGO_PKG_",
+            "CARGO_MANIFEST_",
+            "CARGO_BIN_EXE_",
+            "RUSTUP_TOOLCHAIN",
+        ]
+        .iter()
+        .any(|prefix| name.starts_with(prefix))
+            || [
+                "CARGO",
+                "CARGO_CRATE_NAME",
+                "CARGO_PRIMARY_PACKAGE",
+                "CARGO_TARGET_TMPDIR",
+                "RUST_TEST_THREADS",
+                "RUST_RECURSION_COUNT",
+            ]
+            .contains(&name.as_str());
+        if set_for_the_test {
             command.env_remove(name);
         }
     }
+    // With the workspace's features, which `cargo test --workspace` has built the
+    // dependencies with: only the binaries themselves are compiled here.
     let status = command
-        .args(["build", "--quiet", "-p", "licenses", "-p", "user-services"])
+        .args(["build", "--quiet", "--workspace"])
+        .args([
+            "--bin",
+            "licenses",
+            "--bin",
+            "user-services",
+            "--bin",
+            "licensing-audit",
+        ])
         .current_dir(api_tests::harness::root())
         .status()
         .expect("cargo runs");
-    assert!(status.success(), "cargo build of the function binaries");
+    assert!(status.success(), "cargo build of the binaries");
 }
 
 #[tokio::test]
-async fn each_function_binary_serves_an_event_under_a_lambda_runtime() {
-    let Some(_) = api_tests::harness::local_endpoint() else {
+async fn each_binary_runs_as_in_production() {
+    let Some(endpoint) = api_tests::harness::local_endpoint() else {
         eprintln!("skipped: the binaries are run against a local DynamoDB only");
         return;
     };
@@ -171,4 +206,40 @@ async fn each_function_binary_serves_an_event_under_a_lambda_runtime() {
             serde_json::from_str(response["body"].as_str().expect("a body")).expect("a JSON body");
         assert!(body.is_object(), "{body}");
     }
+
+    // licensing-audit: clean, then a counter moved by hand is a discrepancy and exit code 1.
+    let audit = || {
+        let out = std::process::Command::new(binary("licensing-audit"))
+            .args(["--table", &app.licenses_table, "--tenant", "foo"])
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "local")
+            .env("AWS_SECRET_ACCESS_KEY", "local")
+            .env("AWS_ENDPOINT_URL_DYNAMODB", &endpoint)
+            .output()
+            .expect("licensing-audit runs");
+        let report = String::from_utf8_lossy(&out.stdout).into_owned();
+        (out.status.code(), report)
+    };
+    let (code, report) = audit();
+    assert_eq!(code, Some(0), "{report}");
+    assert!(report.contains(": 1 tenants, 1 groups,"), "{report}");
+    assert!(report.trim_end().ends_with("; 0 discrepancies"), "{report}");
+    let group = licensing::store::dynamo::keys::group_pk(&api_tests::examples::example_group());
+    app.client
+        .update_item()
+        .table_name(&app.licenses_table)
+        .key("PK", AttributeValue::S(group))
+        .key(
+            "SK",
+            AttributeValue::S("LIC#USER#Call Forwarding Busy".into()),
+        )
+        .update_expression("SET inUse = :n")
+        .expression_attribute_values(":n", AttributeValue::N("5".into()))
+        .send()
+        .await
+        .expect("the counter moved");
+    let (code, report) = audit();
+    assert_eq!(code, Some(1), "{report}");
+    assert!(report.contains("inUse 5 but 4 holders"), "{report}");
+    assert!(report.trim_end().ends_with("; 1 discrepancies"), "{report}");
 }

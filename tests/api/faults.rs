@@ -299,21 +299,26 @@ async fn throttling_answers_success_or_503_with_retry_after() {
     };
     let api = Api::at(&server.base, Caller::operator());
     let t = Tenant::new("throttled");
-    // The license itself through the stack's own server, so every user below has one.
-    t.license(
-        &app.api(),
-        "g",
-        json!({"userServices": [{"name": "Call Waiting", "allocated": {"unlimited": true}}]}),
-    )
-    .await;
-    let body = json!({"services": named(&["Call Waiting"])});
+    // Forty user services, one per user, licensed through the stack's own server: forty
+    // writes at once, each on a counter of its own, so what they meet is the throttling (a hot
+    // counter's conflicts are the subject of other tests).
+    let services: Vec<&str> = licensing::domain::UserService::all()
+        .take(40)
+        .map(|s| s.name())
+        .collect();
+    let unlimited: Vec<Value> = services
+        .iter()
+        .map(|s| json!({"name": s, "allocated": {"unlimited": true}}))
+        .collect();
+    t.license(&app.api(), "g", json!({"userServices": unlimited}))
+        .await;
     let paths: Vec<String> = (0..40).map(|i| t.user("g", &format!("u{i}"))).collect();
-    // In waves of ten: forty at once on one license counter would also meet conflicts past the
-    // deadline (a 409 CONCURRENT_UPDATE, another test's subject) on a loaded machine.
-    let mut writes = Vec::new();
-    for wave in paths.chunks(10) {
-        writes.extend(join_all(wave.iter().map(|p| api.post(p, &body))).await);
-    }
+    let api = &api;
+    let writes = join_all(paths.iter().zip(&services).map(|(p, service)| {
+        let body = json!({"services": named(&[service])});
+        async move { api.post(p, &body).await }
+    }))
+    .await;
     let reads = join_all(paths.iter().map(|p| api.get(p))).await;
     let mut retry_later = 0;
     for (r, what) in writes

@@ -1,4 +1,4 @@
-//! The DynamoDB adapter against a real DynamoDB Local: each test with tables of its own.
+//! The DynamoDB adapter against a real DynamoDB Local: each test in a tenant of its own.
 
 use api_tests::harness::Tables;
 use api_tests::write_ctx;

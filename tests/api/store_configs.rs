@@ -1,5 +1,5 @@
 //! The DynamoDB adapter of the user-services configuration against a real DynamoDB Local: each
-//! test with tables of its own.
+//! test with a configuration table of its own.
 
 use api_tests::write_ctx;
 use licensing::domain::{Audience, InstanceName, UserService, UserServiceConfig};

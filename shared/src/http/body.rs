@@ -10,7 +10,7 @@
 use super::error::{ApiError, ErrorItem};
 use super::path::PathIds;
 use super::strict_json::{self, StrictError};
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use serde_json::{Map, Value};
 use std::fmt;
 
@@ -33,15 +33,13 @@ pub struct Body<T>(pub T);
 impl<S: Send + Sync, T: FromBody> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
-        // The route's ids, parsed by the authorization layer (a body may be checked against them).
-        let ids = req
-            .extensions()
-            .get::<PathIds>()
-            .cloned()
-            .unwrap_or_default();
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        // The route's ids (a body may be checked against them): those the authorization layer
+        // parsed, else parsed here.
+        let (mut parts, body) = req.into_parts();
+        let ids = PathIds::from_request_parts(&mut parts, state).await?;
         // lambda_http has already decoded a body API Gateway sent base64-encoded.
-        let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
+        let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
             .await
             .map_err(|_| ApiError::PayloadTooLarge {
                 limit: MAX_BODY_BYTES,

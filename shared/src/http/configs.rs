@@ -217,9 +217,12 @@ fn no_such(name: &InstanceName) -> ApiError {
 async fn list(
     store: Configs,
     query: Query,
-    Body(Filter(from_body)): Body<Filter>,
+    body: Result<Body<Filter>, ApiError>,
 ) -> Result<Response, ApiError> {
-    let filter = query.audience()?.and(from_body);
+    // The query's errors first, then the body's.
+    let from_query = query.audience()?;
+    let Body(Filter(from_body)) = body?;
+    let filter = from_query.and(from_body);
     let configs = store.user_service_configs().await?;
     let view = ListView {
         user_services: configs
@@ -256,14 +259,11 @@ async fn create(
     if store.create_user_service_config(&ctx, &config).await? {
         Ok(answer)
     } else {
-        Err(ApiError::Conflict(vec![
-            ErrorItem::new(
-                "ALREADY_EXISTS",
-                format!("instance {} already exists", config.instance_name),
-            )
-            .field("instance_name")
-            .name(config.instance_name.as_str()),
-        ]))
+        Err(ApiError::Conflict(vec![ErrorItem::already_exists(
+            "instance_name",
+            "the user-services configuration instance",
+            config.instance_name.as_str(),
+        )]))
     }
 }
 

@@ -66,6 +66,14 @@ impl ErrorItem {
         self.name = Some(name.into());
         self
     }
+
+    /// `ALREADY_EXISTS`: a create whose name (at `field`) is taken; `what` says of what, e.g.
+    /// "the tenant's service pack".
+    pub fn already_exists(field: &str, what: &str, name: &str) -> Self {
+        ErrorItem::new("ALREADY_EXISTS", format!("{what} {name:?} already exists"))
+            .field(field)
+            .name(name)
+    }
 }
 
 /// Every way a request can fail, each with exactly one status.

@@ -42,6 +42,25 @@ pub fn finish(routes: Router, deadline: Duration) -> Router {
         .layer(middleware::from_fn(log_line))
 }
 
+/// Declares a function's `Route` enum and `Route::ALL` from one list, so that no route can be
+/// missing from what the router registers; the enum's `match`es then make every route name its
+/// path, handlers and authorization target, or fail to compile.
+macro_rules! route_enum {
+    ($(#[$doc:meta])* $($variant:ident),+ $(,)?) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum Route {
+            $($variant),+
+        }
+
+        impl Route {
+            /// Every route, each registered once.
+            pub const ALL: &'static [Route] = &[$(Route::$variant),+];
+        }
+    };
+}
+pub(crate) use route_enum;
+
 /// Routes served with and without a trailing slash: paths are documented with one, and axum
 /// matches the two forms as different paths.
 pub trait RouteBoth {

@@ -1,5 +1,6 @@
-//! The router of the licenses function. [`Route`] is the one list of its routes: each with its
-//! path, its handlers (the resource files' fragments) and the resource it touches, which
+//! The router of the licenses function. [`Route`] is the one list of its routes (declared with
+//! `front::route_enum!`, which lists `Route::ALL` from the same names): each with its path, its
+//! handlers (the resource files' fragments) and the resource it touches, which
 //! `domain/access.rs` decides on per role. A route without an arm in any of the three matches
 //! does not compile.
 
@@ -21,9 +22,8 @@ use axum::routing::MethodRouter;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Every route of the licenses function.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Route {
+front::route_enum!(
+    /// Every route of the licenses function.
     TenantLicenses,
     Packs,
     Pack,
@@ -32,20 +32,9 @@ pub enum Route {
     Instances,
     Instance,
     UserServices,
-}
+);
 
 impl Route {
-    pub const ALL: [Route; 8] = [
-        Route::TenantLicenses,
-        Route::Packs,
-        Route::Pack,
-        Route::GroupLicenses,
-        Route::GroupServices,
-        Route::Instances,
-        Route::Instance,
-        Route::UserServices,
-    ];
-
     /// The route's template (served with and without a trailing slash).
     pub fn path(self) -> &'static str {
         match self {
@@ -91,7 +80,7 @@ impl Route {
 pub fn router(store: DynamoStore, configs: DynamoConfigStore, deadline: Duration) -> Router {
     let records = store.idempotency_records();
     let mut routes = Router::new();
-    for route in Route::ALL {
+    for &route in Route::ALL {
         // Authorization runs before the method is matched, so a bad id is a 400 and a foreign
         // resource a 403 before any 405; idempotency once the caller is allowed.
         let methods = route.methods().fallback(front::method_not_allowed);

@@ -2,8 +2,8 @@
 //! create) and `.../service_packs/{pack_name}/` (read, replace, delete).
 
 use super::body::{
-    Body, Catalog, Errors, FromBody, Object, duplicate_name, invalid, too_long, unknown_service,
-    wrong_type,
+    Body, Catalog, Errors, FromBody, Object, duplicate_name, invalid, missing, too_long,
+    unknown_service, wrong_type,
 };
 use super::conditional::{self, IfMatchHeader};
 use super::error::{ApiError, ErrorItem, usage_error};
@@ -17,6 +17,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{MethodRouter, get};
 use serde::Serialize;
+use serde_json::Value;
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -59,68 +60,77 @@ struct PacksView<'a> {
 impl FromBody for PackDefinition {
     fn parse(body: &Object<'_>, path: &PathIds, errors: &mut Errors) -> Option<Self> {
         body.refuse_unknown(errors, |k| matches!(k, "name" | "description" | "services"));
-        let name = match (body.string("name", errors), &path.pack) {
-            (Ok(Some(n)), Some(p)) if n != p.as_str() => {
-                errors.push(invalid(&body.at_key("name"), "does not match the path"));
-                None
+        // In the order a client reads them back: unknown fields, services, name, description.
+        let services = services(body, errors);
+        let name_at = body.at_key("name");
+        let name = match (body.get("name"), &path.pack) {
+            (Some(Value::String(n)), Some(p)) if n != p.as_str() => {
+                Err(invalid(&name_at, "does not match the path"))
             }
-            (Ok(_), Some(p)) => Some(p.clone()),
-            (named, None) => body.required("name", named, errors).and_then(|n| {
-                errors.take(PackName::parse(n).map_err(|e| invalid(&body.at_key("name"), e)))
-            }),
-            (Err(_), Some(_)) => None,
+            (None | Some(Value::String(_)), Some(p)) => Ok(p.clone()),
+            (Some(Value::String(n)), None) => {
+                PackName::parse(n.as_str()).map_err(|e| invalid(&name_at, e))
+            }
+            (None, None) => Err(missing(&name_at)),
+            (Some(_), _) => Err(wrong_type(&name_at, "a string")),
         };
-        let description = match body.string("description", errors) {
-            Ok(None) => Some(String::new()),
-            Ok(Some(d)) if d.chars().count() <= PackDefinition::MAX_DESCRIPTION_CHARS => {
-                Some(d.to_owned())
+        let description = match body.get("description") {
+            None => Ok(String::new()),
+            Some(Value::String(d))
+                if d.chars().count() <= PackDefinition::MAX_DESCRIPTION_CHARS =>
+            {
+                Ok(d.clone())
             }
-            Ok(Some(_)) => {
-                errors.push(too_long(
-                    &body.at_key("description"),
-                    PackDefinition::MAX_DESCRIPTION_CHARS,
-                ));
-                None
-            }
-            Err(_) => None,
+            Some(Value::String(_)) => Err(too_long(
+                &body.at_key("description"),
+                PackDefinition::MAX_DESCRIPTION_CHARS,
+            )),
+            Some(_) => Err(wrong_type(&body.at_key("description"), "a string")),
         };
-        let at = body.at_key("services");
-        let items = body.required("services", body.array("services", errors), errors)?;
-        if items.is_empty() {
-            errors.push(invalid(&at, "must name at least one user service"));
-            return None;
-        }
-        if items.len() > PackDefinition::MAX_SERVICES {
-            errors.push(invalid(
-                &at,
-                format_args!(
-                    "names {} services; a pack holds at most {}",
-                    items.len(),
-                    PackDefinition::MAX_SERVICES
-                ),
-            ));
-            return None;
-        }
-        let mut services = Vec::with_capacity(items.len());
-        let mut seen = HashSet::new();
-        for (i, item) in items.iter().enumerate() {
-            let at = at.index(i);
-            let Some(n) = item.as_str() else {
-                errors.push(wrong_type(&at, "a string"));
-                continue;
-            };
-            match UserService::parse(n) {
-                Ok(s) if seen.insert(s) => services.push(s),
-                Ok(_) => errors.push(duplicate_name(&at, n, "services")),
-                Err(_) => errors.push(unknown_service(&at, n, Catalog::User)),
-            }
-        }
+        let (name, description) = (errors.take(name), errors.take(description));
         Some(PackDefinition {
             name: name?,
             description: description?,
-            services,
+            services: services?,
         })
     }
+}
+
+/// The pack's `services`: 1 to [`PackDefinition::MAX_SERVICES`] catalog user services, each
+/// named once.
+fn services(body: &Object<'_>, errors: &mut Errors) -> Option<Vec<UserService>> {
+    let at = body.at_key("services");
+    let items = body.required("services", body.array("services", errors), errors)?;
+    if items.is_empty() {
+        errors.push(invalid(&at, "must name at least one user service"));
+        return None;
+    }
+    if items.len() > PackDefinition::MAX_SERVICES {
+        errors.push(invalid(
+            &at,
+            format_args!(
+                "names {} services; a pack holds at most {}",
+                items.len(),
+                PackDefinition::MAX_SERVICES
+            ),
+        ));
+        return None;
+    }
+    let mut services = Vec::with_capacity(items.len());
+    let mut seen = HashSet::new();
+    for (i, item) in items.iter().enumerate() {
+        let at = at.index(i);
+        let Some(n) = item.as_str() else {
+            errors.push(wrong_type(&at, "a string"));
+            continue;
+        };
+        match UserService::parse(n) {
+            Ok(s) if seen.insert(s) => services.push(s),
+            Ok(_) => errors.push(duplicate_name(&at, n, "services")),
+            Err(_) => errors.push(unknown_service(&at, n, Catalog::User)),
+        }
+    }
+    Some(services)
 }
 
 fn no_such_pack(name: &PackName) -> ApiError {
@@ -161,17 +171,11 @@ async fn create_pack(
 ) -> Result<Response, ApiError> {
     let (ctx, answer) = write.answer(StatusCode::CREATED, &PackView::from(&pack));
     if !app.store.create_pack(&ctx, &tenant, &pack).await? {
-        return Err(ApiError::Conflict(vec![
-            ErrorItem::new(
-                "ALREADY_EXISTS",
-                format!(
-                    "the tenant already has a service pack {:?}",
-                    pack.name.as_str()
-                ),
-            )
-            .field("name")
-            .name(pack.name.as_str()),
-        ]));
+        return Err(ApiError::Conflict(vec![ErrorItem::already_exists(
+            "name",
+            "the tenant's service pack",
+            pack.name.as_str(),
+        )]));
     }
     Ok(answer)
 }

@@ -5,7 +5,8 @@
 //! (`store/dynamo/usage.rs`, `holdings.rs`); this file parses and renders.
 
 use super::body::{
-    At, Body, Catalog, Errors, FromBody, Object, duplicate_name, invalid, too_many, unknown_service,
+    At, Body, Catalog, Errors, FromBody, Object, duplicate_name, invalid, too_many, unknown_field,
+    unknown_service, wrong_type,
 };
 use super::error::{ApiError, usage_error};
 use super::path::{GroupPath, InstancePath, PathIds, ServicePath, UserPath};
@@ -65,17 +66,21 @@ struct UserView<'a> {
 
 /// Reads `{"<list>": [{"name": ...}, ...], ...}` for the lists allowed here: each list
 /// optional, each name with where it is. Unknown fields, wrong shapes and duplicates are
-/// errors, each naming its field; so is naming more than one request may.
+/// errors, each naming its field, in the body's order; so is naming more than one request may.
 fn named_lists<'v>(
     body: &Object<'v>,
     allowed: &[&'static str],
     errors: &mut Errors,
 ) -> Vec<Vec<(At, &'v str)>> {
-    body.refuse_unknown(errors, |k| allowed.contains(&k));
-    let mut lists = Vec::with_capacity(allowed.len());
-    for key in allowed {
-        let mut list = Vec::new();
-        let items = body.array(key, errors).ok().flatten().unwrap_or_default();
+    let mut lists = vec![Vec::new(); allowed.len()];
+    for key in body.keys() {
+        let Some(slot) = allowed.iter().position(|l| *l == key) else {
+            errors.push(unknown_field(&body.at_key(key)));
+            continue;
+        };
+        let Ok(Some(items)) = body.array(key, errors) else {
+            continue;
+        };
         let mut seen = HashSet::new();
         for (i, item) in items.iter().enumerate() {
             let entry = match Object::of(item, body.at_key(key).index(i)) {
@@ -85,21 +90,22 @@ fn named_lists<'v>(
                     continue;
                 }
             };
+            let at = entry.at_key("name");
+            // A name first; then nothing but the name.
+            let Some(name) = entry.get("name").and_then(|n| n.as_str()) else {
+                errors.push(wrong_type(&at, "a string"));
+                continue;
+            };
             if let Some(e) = entry.first_unknown(|k| k == "name") {
                 errors.push(e);
                 continue;
             }
-            let Some(name) = entry.required("name", entry.string("name", errors), errors) else {
-                continue;
-            };
-            let at = entry.at_key("name");
             if !seen.insert(name) {
                 errors.push(duplicate_name(&at, name, key));
                 continue;
             }
-            list.push((at, name));
+            lists[slot].push((at, name));
         }
-        lists.push(list);
     }
     let total: usize = lists.iter().map(Vec::len).sum();
     if total > MAX_ASSIGNMENTS_PER_REQUEST {
@@ -157,10 +163,14 @@ pub struct NewInstance(InstanceName);
 
 impl FromBody for NewInstance {
     fn parse(body: &Object<'_>, _: &PathIds, errors: &mut Errors) -> Option<Self> {
-        let name = body.required("name", body.string("name", errors), errors);
+        // The name's error first, then any other field's.
+        let name = body
+            .required("name", body.string("name", errors), errors)
+            .and_then(|name| {
+                errors.take(InstanceName::parse(name).map_err(|e| invalid(&body.at_key("name"), e)))
+            });
         body.refuse_unknown(errors, |k| k == "name");
-        let name = InstanceName::parse(name?).map_err(|e| invalid(&body.at_key("name"), e));
-        errors.take(name).map(NewInstance)
+        name.map(NewInstance)
     }
 }
 

@@ -18,16 +18,13 @@ use axum::response::Response;
 use axum::routing::MethodRouter;
 use std::time::Duration;
 
-/// Every route of the user-services function.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Route {
+front::route_enum!(
+    /// Every route of the user-services function.
     Configs,
     Config,
-}
+);
 
 impl Route {
-    pub const ALL: [Route; 2] = [Route::Configs, Route::Config];
-
     pub fn path(self) -> &'static str {
         match self {
             Route::Configs => configs::COLLECTION,
@@ -53,7 +50,7 @@ impl Route {
 pub fn router(store: DynamoConfigStore, deadline: Duration) -> Router {
     let records = store.idempotency_records();
     let mut routes = Router::new();
-    for route in Route::ALL {
+    for &route in Route::ALL {
         let methods = route.methods().fallback(front::method_not_allowed);
         routes = routes.merge(
             Router::new()
