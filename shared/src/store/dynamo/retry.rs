@@ -132,7 +132,10 @@ mod tests {
         // 300 ms it had, plus what its timers overshot on a loaded machine (a few ms per sleep,
         // measured up to tens under `make test`), far from the 500 ms reserve.
         let spent = started.elapsed();
-        assert!(spent < Duration::from_millis(300) + RESERVE / 5, "{spent:?}");
+        assert!(
+            spent < Duration::from_millis(300) + RESERVE / 5,
+            "{spent:?}"
+        );
     }
 
     #[test]
