@@ -130,10 +130,6 @@ impl Errors {
         self.0.push(item);
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     /// The parsed value when nothing was refused; else the 400 listing every error.
     pub fn finish<T>(self, value: Option<T>) -> Result<T, ApiError> {
         match value {
@@ -179,11 +175,6 @@ impl<'v> Object<'v> {
         }
     }
 
-    /// Where this object is.
-    pub fn at(&self) -> &At {
-        &self.at
-    }
-
     /// Where its field `key` is.
     pub fn at_key(&self, key: &str) -> At {
         self.at.key(key)
@@ -195,14 +186,6 @@ impl<'v> Object<'v> {
 
     pub fn keys(&self) -> impl Iterator<Item = &'v str> + use<'v> {
         self.map.keys().map(String::as_str)
-    }
-
-    pub fn len(&self) -> usize {
-        self.map.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
     }
 
     /// The first field whose name is not `known`, as its error.

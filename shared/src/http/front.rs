@@ -13,7 +13,9 @@
 
 use super::auth;
 use super::error::{ApiError, Cause, Defect, ErrorItem};
+use super::idempotency::idempotent;
 use super::path::PathIds;
+use crate::store::idempotency::Records;
 use axum::Router;
 use axum::extract::Request;
 use axum::middleware::{self, Next};
@@ -60,6 +62,19 @@ macro_rules! route_enum {
     };
 }
 pub(crate) use route_enum;
+
+/// One route of a function: its methods (any other is the JSON 405 with `Allow`), with and
+/// without the trailing slash, behind the `Idempotency-Key` layer. The caller adds its
+/// authorization layer on top, which so runs first, before the 405.
+pub fn route<St: Clone + Send + Sync + 'static>(
+    path: &str,
+    methods: MethodRouter<St>,
+    records: Records,
+) -> Router<St> {
+    Router::new()
+        .route_both(path, methods.fallback(method_not_allowed))
+        .route_layer(middleware::from_fn_with_state(records, idempotent))
+}
 
 /// Routes served with and without a trailing slash: paths are documented with one, and axum
 /// matches the two forms as different paths.

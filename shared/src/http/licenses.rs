@@ -6,8 +6,7 @@
 
 use super::auth::Caller;
 use super::error::ApiError;
-use super::front::{self, RouteBoth};
-use super::idempotency::idempotent;
+use super::front;
 use super::path::PathIds;
 use super::state::Licensing;
 use super::{group_licenses, packs, tenant_licenses, usage};
@@ -83,11 +82,8 @@ pub fn router(store: DynamoStore, configs: DynamoConfigStore, deadline: Duration
     for &route in Route::ALL {
         // Authorization runs before the method is matched, so a bad id is a 400 and a foreign
         // resource a 403 before any 405; idempotency once the caller is allowed.
-        let methods = route.methods().fallback(front::method_not_allowed);
         routes = routes.merge(
-            Router::new()
-                .route_both(route.path(), methods)
-                .route_layer(middleware::from_fn_with_state(records.clone(), idempotent))
+            front::route(route.path(), route.methods(), records.clone())
                 .route_layer(middleware::from_fn_with_state(route, authorize)),
         );
     }

@@ -5,8 +5,7 @@
 use super::auth::Caller;
 use super::configs;
 use super::error::ApiError;
-use super::front::{self, RouteBoth};
-use super::idempotency::idempotent;
+use super::front;
 use super::path::PathIds;
 use crate::domain::Target;
 use crate::store::dynamo::DynamoConfigStore;
@@ -51,11 +50,8 @@ pub fn router(store: DynamoConfigStore, deadline: Duration) -> Router {
     let records = store.idempotency_records();
     let mut routes = Router::new();
     for &route in Route::ALL {
-        let methods = route.methods().fallback(front::method_not_allowed);
         routes = routes.merge(
-            Router::new()
-                .route_both(route.path(), methods)
-                .route_layer(middleware::from_fn_with_state(records.clone(), idempotent))
+            front::route(route.path(), route.methods(), records.clone())
                 .route_layer(middleware::from_fn_with_state(route, authorize)),
         );
     }
