@@ -326,9 +326,21 @@ async fn throttling_answers_success_or_503_with_retry_after() {
         .zip(paths.iter())
         .chain(reads.iter().zip(paths.iter()))
     {
+        // Forty assignments in one group also check the group's shared items; on a loaded
+        // machine, throttling's backoffs plus those conflicts can outlast the deadline: the
+        // documented 409 CONCURRENT_UPDATE (nothing changed, retry), never anything else.
+        if r.status == 409 && r.code() == "CONCURRENT_UPDATE" {
+            retry_later += 1;
+            continue;
+        }
         success_or_retry_later(r, what);
         retry_later += usize::from(r.status == 503);
     }
+    assert!(
+        writes.iter().any(|r| r.status == 201),
+        "some assignments got through: {:?}",
+        tally(&writes)
+    );
     let injected = proxy.injected();
     assert!(
         Injected::get(&injected.throttled) >= 10,
