@@ -59,7 +59,7 @@ fn serves_user_services(path: &str) -> bool {
 pub fn claims_of(authorization: Option<&str>) -> Result<HashMap<String, String>, &'static str> {
     let Some(value) = authorization else {
         return Ok(HashMap::from([
-            ("sub".to_owned(), "local-developer".to_owned()),
+            ("sub".to_owned(), "local".to_owned()),
             ("scope".to_owned(), "licenses/operator".to_owned()),
         ]));
     };

@@ -5,6 +5,7 @@
 //! `AWS_ENDPOINT_URL_DYNAMODB` names none). `cargo test -p api-tests --test api` runs them all;
 //! a module's name filters (`cargo test --test api packs::`).
 
+mod audit;
 mod authorization;
 mod events;
 mod faults;

@@ -44,6 +44,22 @@ async fn every_documented_route_is_served_and_nothing_else() {
     }
 }
 
+#[test]
+fn every_served_route_is_documented() {
+    use licensing::http::{licenses, user_services};
+    let spec = Spec::load();
+    let served = licenses::Route::ALL
+        .iter()
+        .map(|r| r.path())
+        .chain(user_services::Route::ALL.iter().map(|r| r.path()));
+    for path in served {
+        assert!(
+            spec.openapi.contains_key(&format!("{path}/")),
+            "{path}/ is served but not in openapi.yaml"
+        );
+    }
+}
+
 #[tokio::test]
 async fn undocumented_paths_are_the_json_404() {
     let app = TestApp::spawn().await;

@@ -33,6 +33,10 @@ pub enum Target<'a> {
     GroupLicenses(&'a GroupRef),
     /// A group's usage: services assigned to it, instances, user assignments.
     GroupUsage(&'a GroupRef),
+    /// A tenant's audit trail (a group admin's reads are confined to its group's events).
+    TenantAudit(&'a TenantId),
+    /// The configuration's audit trail.
+    ConfigsAudit,
 }
 
 /// Whose authority a group licenses PUT carries. In BroadWorks a service provider's administrator
@@ -94,6 +98,30 @@ impl Principal {
         }
     }
 
+    /// The principal's broadest role, as audit records and log lines name it.
+    pub fn role_name(&self) -> &'static str {
+        if self.roles.contains(&Role::Operator) {
+            "operator"
+        } else if self.roles.iter().any(|r| matches!(r, Role::TenantAdmin(_))) {
+            "tenant-admin"
+        } else if self.roles.iter().any(|r| matches!(r, Role::GroupAdmin(_))) {
+            "group-admin"
+        } else {
+            "none"
+        }
+    }
+
+    /// The group a group admin (with no broader role) is confined to.
+    pub fn only_group(&self) -> Option<&GroupRef> {
+        if self.role_name() != "group-admin" {
+            return None;
+        }
+        self.roles.iter().find_map(|role| match role {
+            Role::GroupAdmin(g) => Some(g),
+            _ => None,
+        })
+    }
+
     pub fn may(&self, target: Target<'_>, action: Action) -> bool {
         self.roles.iter().any(|role| role_may(role, target, action))
     }
@@ -104,12 +132,16 @@ fn role_may(role: &Role, target: Target<'_>, action: Action) -> bool {
         Role::Operator => true,
         Role::TenantAdmin(tenant) => match target {
             Target::Configs => action == Action::Read,
+            Target::TenantAudit(t) => t == tenant && action == Action::Read,
+            Target::ConfigsAudit => false,
             Target::TenantLicenses(t) => t == tenant && action == Action::Read,
             Target::TenantData(t) => t == tenant,
             Target::GroupLicenses(g) | Target::GroupUsage(g) => &g.tenant == tenant,
         },
         Role::GroupAdmin(group) => match target {
             Target::Configs => action == Action::Read,
+            Target::TenantAudit(t) => *t == group.tenant && action == Action::Read,
+            Target::ConfigsAudit => false,
             Target::TenantLicenses(_) | Target::TenantData(_) => false,
             Target::GroupLicenses(g) => g == group && action == Action::Read,
             Target::GroupUsage(g) => g == group,

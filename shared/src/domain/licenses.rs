@@ -106,8 +106,9 @@ pub enum UsageEffect {
 
 impl LicenseChange {
     /// A PUT is one transaction of at most 100 actions: up to 2 per item (the license and the
-    /// tenant pool), the allocations version, and an `Idempotency-Key`'s record.
-    pub const MAX_PER_REQUEST: usize = 49;
+    /// tenant pool), the allocations version, an `Idempotency-Key`'s record and the audit
+    /// record.
+    pub const MAX_PER_REQUEST: usize = 48;
 
     pub fn effect(&self) -> UsageEffect {
         if !self.allocation.is_licensed() {

@@ -87,6 +87,40 @@ impl UserServiceConfig {
     pub const MAX_ADD_DATA_BYTES: usize = 16 * 1024;
 }
 
+/// The whole object, as GET, POST and PUT answer it.
+#[derive(serde::Serialize)]
+pub struct ConfigView<'a> {
+    technical_name: &'a str,
+    display_name: &'a str,
+    description: &'a str,
+    no_more_assignable: bool,
+    for_hg: bool,
+    for_ivr: bool,
+    for_cc: bool,
+    for_enduser: bool,
+    add_data: &'a serde_json::Map<String, serde_json::Value>,
+    instance_name: &'a str,
+}
+
+impl UserServiceConfig {
+    /// The whole object as the API shows it (GET, POST and PUT answers, audit records).
+    pub fn view(&self) -> ConfigView<'_> {
+        let c = self;
+        ConfigView {
+            technical_name: c.technical_name.name(),
+            display_name: &c.display_name,
+            description: &c.description,
+            no_more_assignable: c.no_more_assignable,
+            for_hg: c.audience.for_hg,
+            for_ivr: c.audience.for_ivr,
+            for_cc: c.audience.for_cc,
+            for_enduser: c.audience.for_enduser,
+            add_data: &c.add_data,
+            instance_name: c.instance_name.as_str(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -76,11 +76,32 @@ pub fn principal(context: Option<&RequestContext>) -> Option<Principal> {
 /// The front's first check, before any route is matched (401 before 404): a request without
 /// verified claims goes no further; otherwise its [`Principal`] travels in the extensions.
 pub async fn require_caller(mut req: Request, next: Next) -> Response {
-    let Some(principal) = principal(req.extensions().get::<RequestContext>()) else {
+    let context = req.extensions().get::<RequestContext>();
+    let Some(principal) = principal(context) else {
         return ApiError::Unauthenticated.into_response();
     };
+    let sub = Sub(sub(context).unwrap_or("-").to_owned());
     req.extensions_mut().insert(principal);
+    req.extensions_mut().insert(sub);
     next.run(req).await
+}
+
+/// The verified caller's `sub` claim, for audit records and log lines.
+#[derive(Debug, Clone)]
+pub struct Sub(pub String);
+
+fn sub(context: Option<&RequestContext>) -> Option<&str> {
+    match context {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx
+            .authorizer
+            .as_ref()?
+            .jwt
+            .as_ref()?
+            .claims
+            .get("sub")
+            .map(String::as_str),
+        _ => None,
+    }
 }
 
 /// The verified caller of a request that passed [`require_caller`].

@@ -19,10 +19,12 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{MethodRouter, get};
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Map;
 
 pub const COLLECTION: &str = "/api/v1/configs/user_services";
 pub const ITEM: &str = "/api/v1/configs/user_services/{instance_name}";
+/// The path segment of the configuration's audit trail, which no instance may be named.
+const AUDIT_SEGMENT: &str = "audit";
 
 pub fn collection() -> MethodRouter<DynamoConfigStore> {
     get(list).post(create)
@@ -54,6 +56,14 @@ impl FromBody for UserServiceConfig {
                 None
             }
             (Ok(_), Some(path)) => Some(path.clone()),
+            // `.../user_services/audit/` is the configuration's audit trail.
+            (Ok(Some(AUDIT_SEGMENT)), None) => {
+                errors.push(invalid(
+                    &at("instance_name"),
+                    "is reserved: .../user_services/audit/ is the audit trail",
+                ));
+                None
+            }
             (named, None) => body
                 .required("instance_name", named, errors)
                 .and_then(|name| {
@@ -159,38 +169,6 @@ impl FromBody for Filter {
     }
 }
 
-/// The whole object, as GET, POST and PUT answer it.
-#[derive(Serialize)]
-struct ConfigView<'a> {
-    technical_name: &'a str,
-    display_name: &'a str,
-    description: &'a str,
-    no_more_assignable: bool,
-    for_hg: bool,
-    for_ivr: bool,
-    for_cc: bool,
-    for_enduser: bool,
-    add_data: &'a Map<String, Value>,
-    instance_name: &'a str,
-}
-
-impl<'a> From<&'a UserServiceConfig> for ConfigView<'a> {
-    fn from(c: &'a UserServiceConfig) -> Self {
-        ConfigView {
-            technical_name: c.technical_name.name(),
-            display_name: &c.display_name,
-            description: &c.description,
-            no_more_assignable: c.no_more_assignable,
-            for_hg: c.audience.for_hg,
-            for_ivr: c.audience.for_ivr,
-            for_cc: c.audience.for_cc,
-            for_enduser: c.audience.for_enduser,
-            add_data: &c.add_data,
-            instance_name: c.instance_name.as_str(),
-        }
-    }
-}
-
 /// One entry of the list.
 #[derive(Serialize)]
 struct SummaryView<'a> {
@@ -243,7 +221,7 @@ async fn list(
 async fn get_one(store: Configs, ConfigPath(name): ConfigPath) -> Result<Response, ApiError> {
     match store.user_service_config(&name).await? {
         Some(config) => Ok(conditional::strong(
-            json_response(StatusCode::OK, &ConfigView::from(&config.value)),
+            json_response(StatusCode::OK, &config.value.view()),
             &config.etag,
         )),
         None => Err(no_such(&name)),
@@ -255,7 +233,7 @@ async fn create(
     write: Write,
     Body(config): Body<UserServiceConfig>,
 ) -> Result<Response, ApiError> {
-    let (ctx, answer) = write.answer(StatusCode::CREATED, &ConfigView::from(&config));
+    let (ctx, answer) = write.answer(StatusCode::CREATED, &config.view());
     if store.create_user_service_config(&ctx, &config).await? {
         Ok(answer)
     } else {
@@ -273,7 +251,7 @@ async fn replace(
     write: Write,
     Body(config): Body<UserServiceConfig>,
 ) -> Result<Response, ApiError> {
-    let (ctx, answer) = write.answer(StatusCode::OK, &ConfigView::from(&config));
+    let (ctx, answer) = write.answer(StatusCode::OK, &config.view());
     store
         .put_user_service_config(&ctx, &config, if_match.as_ref())
         .await?;

@@ -92,10 +92,15 @@ impl<St: Clone + Send + Sync + 'static> RouteBoth for Router<St> {
     }
 }
 
-/// The route template of a response, for the log line; set by [`admit`], which runs once a
-/// route matched.
-#[derive(Clone)]
-struct RouteTemplate(String);
+/// The route template of a request and its response, for the log line and audit records; set
+/// by [`admit`], which runs once a route matched.
+#[derive(Clone, Debug)]
+pub struct RouteTemplate(pub String);
+
+/// The request's id (API Gateway's in AWS, the local server's under `make run`), in the
+/// request's extensions for audit records.
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
 
 /// The end of each function's authorization layer: with `verdict` `Ok`, the request goes on,
 /// its parsed ids in its extensions for the handler's path extractor; otherwise the refusal is
@@ -106,16 +111,16 @@ pub async fn admit(
     mut req: Request,
     next: Next,
 ) -> Response {
+    let route = RouteTemplate(format!("{template}/"));
     let mut response = match verdict {
         Ok(ids) => {
             req.extensions_mut().insert(ids);
+            req.extensions_mut().insert(route.clone());
             next.run(req).await
         }
         Err(refusal) => refusal.into_response(),
     };
-    response
-        .extensions_mut()
-        .insert(RouteTemplate(format!("{template}/")));
+    response.extensions_mut().insert(route);
     response
 }
 
@@ -154,7 +159,7 @@ pub async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
 }
 
-async fn log_line(req: Request, next: Next) -> Response {
+async fn log_line(mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
     let request_id = req
@@ -167,6 +172,7 @@ async fn log_line(req: Request, next: Next) -> Response {
                 .map(str::to_owned)
         })
         .unwrap_or_default();
+    req.extensions_mut().insert(RequestId(request_id.clone()));
     let response = next.run(req).await;
     let route = response
         .extensions()

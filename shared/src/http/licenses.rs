@@ -9,7 +9,7 @@ use super::error::ApiError;
 use super::front;
 use super::path::PathIds;
 use super::state::Licensing;
-use super::{group_licenses, packs, tenant_licenses, usage};
+use super::{audit, group_licenses, packs, tenant_licenses, usage};
 use crate::domain::Target;
 use crate::store::dynamo::{DynamoConfigStore, DynamoStore};
 use crate::store::idempotency::KeepsRecords;
@@ -31,6 +31,7 @@ front::route_enum!(
     Instances,
     Instance,
     UserServices,
+    Audit,
 );
 
 impl Route {
@@ -45,6 +46,7 @@ impl Route {
             Route::Instances => usage::INSTANCES,
             Route::Instance => usage::INSTANCE,
             Route::UserServices => usage::USER_SERVICES,
+            Route::Audit => audit::TENANT_TRAIL,
         }
     }
 
@@ -58,6 +60,7 @@ impl Route {
             Route::Instances => usage::instances_methods(),
             Route::Instance => usage::instance_methods(),
             Route::UserServices => usage::user_services_methods(),
+            Route::Audit => audit::tenant_trail(),
         }
     }
 
@@ -70,6 +73,7 @@ impl Route {
             Route::GroupServices | Route::Instances | Route::Instance | Route::UserServices => {
                 Target::GroupUsage(ids.group()?)
             }
+            Route::Audit => Target::TenantAudit(ids.tenant()?),
         })
     }
 }

@@ -8,6 +8,7 @@
 //! Lower modules never import higher ones: `response` ← `error` ← extractors and `front` ←
 //! resources ← routers.
 
+pub mod audit;
 pub mod auth;
 pub mod body;
 pub mod conditional;

@@ -3,7 +3,7 @@
 //! configuration, which `domain/access.rs` lets every role read and only operators write.
 
 use super::auth::Caller;
-use super::configs;
+use super::{audit, configs};
 use super::error::ApiError;
 use super::front;
 use super::path::PathIds;
@@ -21,6 +21,7 @@ front::route_enum!(
     /// Every route of the user-services function.
     Configs,
     Config,
+    Audit,
 );
 
 impl Route {
@@ -28,6 +29,7 @@ impl Route {
         match self {
             Route::Configs => configs::COLLECTION,
             Route::Config => configs::ITEM,
+            Route::Audit => audit::CONFIGS_TRAIL,
         }
     }
 
@@ -35,12 +37,14 @@ impl Route {
         match self {
             Route::Configs => configs::collection(),
             Route::Config => configs::item(),
+            Route::Audit => audit::configs_trail(),
         }
     }
 
     fn target(self) -> Target<'static> {
         match self {
             Route::Configs | Route::Config => Target::Configs,
+            Route::Audit => Target::ConfigsAudit,
         }
     }
 }

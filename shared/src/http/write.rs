@@ -6,7 +6,11 @@
 //! the record in the write's own transaction, so the two commit together.
 
 use super::error::ApiError;
-use super::front::{self, Deadline};
+use super::auth::Sub;
+use super::front::{self, Deadline, RequestId, RouteTemplate};
+use super::path::PathIds;
+use crate::domain::Principal;
+use crate::store::audit::{Actor, Trail};
 use super::idempotency::{Kept, Keyed};
 use super::response::{json_bytes, json_response, no_content};
 use crate::store::WriteCtx;
@@ -22,6 +26,7 @@ use std::time::Instant;
 pub struct Write {
     deadline: Instant,
     keyed: Option<Keyed>,
+    actor: Option<Actor>,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Write {
@@ -35,8 +40,35 @@ impl<S: Send + Sync> FromRequestParts<S> for Write {
         Ok(Write {
             deadline,
             keyed: parts.extensions.get::<Keyed>().cloned(),
+            actor: actor(parts),
         })
     }
+}
+
+/// Who makes the write, for its audit record: from what the front and the authorization layer
+/// left in the request (none outside a matched, authorized route).
+fn actor(parts: &Parts) -> Option<Actor> {
+    let ext = &parts.extensions;
+    let principal = ext.get::<Principal>()?;
+    let ids = ext.get::<PathIds>()?;
+    let trail = match (&ids.tenant, &ids.group) {
+        (Some(tenant), group) => Trail::Tenant {
+            tenant: tenant.clone(),
+            group: group.as_ref().map(|g| g.group.clone()),
+        },
+        (None, _) => Trail::Configs,
+    };
+    Some(Actor {
+        sub: ext.get::<Sub>().map_or_else(|| "-".to_owned(), |s| s.0.clone()),
+        role: principal.role_name(),
+        request_id: ext.get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default(),
+        method: parts.method.to_string(),
+        route: ext
+            .get::<RouteTemplate>()
+            .map(|r| r.0.clone())
+            .unwrap_or_default(),
+        trail,
+    })
 }
 
 impl Write {
@@ -63,6 +95,7 @@ impl Write {
         WriteCtx {
             deadline: self.deadline,
             record: None,
+            actor: self.actor.clone(),
         }
     }
 
@@ -85,6 +118,7 @@ impl Write {
         let ctx = WriteCtx {
             deadline: self.deadline,
             record,
+            actor: self.actor.clone(),
         };
         (ctx, response)
     }

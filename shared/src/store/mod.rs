@@ -4,6 +4,7 @@
 //! every rule that depends on stored state (usage below a maximum, ...) is enforced by the store
 //! atomically with the write, never by a read before it.
 
+pub mod audit;
 pub mod dynamo;
 
 /// The request's idempotency record travels with its write ([`WriteCtx`]).
@@ -103,21 +104,30 @@ impl fmt::Display for StoreError {
 impl std::error::Error for StoreError {}
 
 /// What every write carries besides its data: the time by which its request must answer (the
-/// store's retries stop before it), and the `Idempotency-Key` record to put in the write's own
-/// transaction, if the request has a key.
+/// store's retries stop before it), the `Idempotency-Key` record to put in the write's own
+/// transaction, if the request has a key, and who makes the write, whose audit record the
+/// transaction puts when it changes anything (none for tools and store tests).
 #[derive(Debug, Clone)]
 pub struct WriteCtx {
     pub deadline: Instant,
     pub record: Option<idempotency::Record>,
+    pub actor: Option<audit::Actor>,
 }
 
 impl WriteCtx {
-    /// A write with `budget` from now and no key (tools, store tests).
+    /// A write with `budget` from now, no key and no audit record (tools, store tests).
     pub fn within(budget: Duration) -> Self {
         WriteCtx {
             deadline: Instant::now() + budget,
             record: None,
+            actor: None,
         }
+    }
+
+    /// The actions the write's transaction holds besides its own: the idempotency record and
+    /// the audit record.
+    pub fn extra_actions(&self) -> usize {
+        usize::from(self.record.is_some()) + usize::from(self.actor.is_some())
     }
 }
 

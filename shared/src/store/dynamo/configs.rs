@@ -26,6 +26,7 @@ use super::keys::{BLOCKED_SK, CONFIGS_PK, blocked_copy_pk};
 use super::query::query_all;
 use super::retry::read_failure;
 use super::tx::{Plan, Ran, Rereads, Step};
+use crate::store::audit::{AuditLog, AuditPage, AuditQuery, Change, Op, Trail};
 use crate::domain::{GroupRef, InstanceName, UserService, UserServiceConfig};
 use crate::store::{Blocked, ConfigStore, IfMatch, Read, StoreError, Tagged, WriteCtx};
 use aws_sdk_dynamodb::Client;
@@ -56,6 +57,16 @@ impl DynamoConfigStore {
     fn cached_blocked(&self, copy: usize) -> Option<Blocked> {
         let cache = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
         cache.get(&copy).cloned()
+    }
+}
+
+impl AuditLog for DynamoConfigStore {
+    async fn audit_events(
+        &self,
+        trail: &Trail,
+        query: &AuditQuery,
+    ) -> Result<AuditPage, StoreError> {
+        super::audit::events(&self.client, &self.table, trail, query).await
     }
 }
 
@@ -307,6 +318,20 @@ impl DynamoConfigStore {
         };
         let mut plan = Plan::new();
         plan.push(write, ObjectPart::Object);
+        let shown = |c: &UserServiceConfig| serde_json::to_value(c.view()).ok();
+        let before = old.and_then(decode_config);
+        let op = match (&before, object) {
+            (None, _) => Op::Created,
+            (Some(_), Some(_)) => Op::Replaced,
+            (Some(_), None) => Op::Deleted,
+        };
+        plan.changed(Change::object(
+            op,
+            "userServiceConfig",
+            name.as_str(),
+            before.as_ref().and_then(shown),
+            object.and_then(shown),
+        ));
         for copy in self.blocked_moves(old, new.as_ref())? {
             plan.push(copy, ObjectPart::BlockedCopy);
         }

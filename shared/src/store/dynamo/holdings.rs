@@ -32,6 +32,7 @@ use super::keys::{
     user_prefix,
 };
 use super::tx::{Plan, Ran, Rereads, Step};
+use crate::store::audit::{Change, Op};
 use super::usage::{count_down, count_up, full_or_unlicensed};
 use crate::domain::usage::{BLOCKED_CHECK, MAX_WRITES_PER_REQUEST, writes_needed};
 use crate::domain::{
@@ -198,6 +199,27 @@ fn write_holding(
     Ok(action)
 }
 
+/// Notes for the audit record the routes of `service` that `to` has and `from` has not: added
+/// ones (`from` as read, `to` as written) or, with the two swapped, removed ones.
+fn note_routes(
+    plan: &mut Plan<Meaning>,
+    op: Op,
+    user: &UserId,
+    service: UserService,
+    from: Option<&Held>,
+    to: &Held,
+) {
+    let item = Licensable::User(service);
+    if to.direct && !from.is_some_and(|f| f.direct) {
+        plan.changed(Change::assignment(op, &item, user.as_str(), None));
+    }
+    for pack in &to.packs {
+        if !from.is_some_and(|f| f.packs.contains(pack)) {
+            plan.changed(Change::assignment(op, &item, user.as_str(), Some(pack.as_str())));
+        }
+    }
+}
+
 fn pack_set(packs: &BTreeSet<PackName>) -> AttributeValue {
     AttributeValue::Ss(packs.iter().map(|p| p.as_str().to_owned()).collect())
 }
@@ -335,7 +357,7 @@ impl DynamoStore {
             let services = items.len() - pack_sizes.len();
             let needed = writes_needed(services, &pack_sizes)
                 + BLOCKED_CHECK
-                + usize::from(ctx.record.is_some());
+                + ctx.extra_actions();
             if needed > MAX_WRITES_PER_REQUEST {
                 // The sizes may come from cached definitions: refuse on fresh ones only.
                 if !fresh {
@@ -392,6 +414,12 @@ impl DynamoStore {
                                 service: None,
                             },
                         );
+                        plan.changed(Change::assignment(
+                            Op::Added,
+                            &Licensable::Pack(pack.clone()),
+                            user.as_str(),
+                            None,
+                        ));
                         // The services come from the definition read: the transaction holds
                         // only while it is still that definition.
                         let tag = definitions.get(pack).map(|(_, tag)| tag.as_str());
@@ -426,6 +454,7 @@ impl DynamoStore {
                     write_holding(self.table(), &pk, sk, was, held)?,
                     Meaning::Guard,
                 );
+                note_routes(&mut plan, Op::Added, user, *service, was, held);
                 if was.is_none() {
                     plan.push(
                         count_up(self.table(), &pk, &Licensable::User(*service), false)?,
@@ -484,7 +513,7 @@ impl DynamoStore {
                 })
                 .collect();
             let needed = writes_needed(items.len() - pack_sizes.len(), &pack_sizes)
-                + usize::from(ctx.record.is_some());
+                + ctx.extra_actions();
             if needed > MAX_WRITES_PER_REQUEST {
                 return Err(StoreError::TooManyWrites { needed });
             }
@@ -531,6 +560,12 @@ impl DynamoStore {
                             count_down(self.table(), &pk, &Licensable::Pack(pack.clone()))?,
                             Meaning::CountDown,
                         );
+                        plan.changed(Change::assignment(
+                            Op::Removed,
+                            &Licensable::Pack(pack.clone()),
+                            user.as_str(),
+                            None,
+                        ));
                         for service in services {
                             drop_route(*service, Some(pack));
                         }
@@ -547,6 +582,9 @@ impl DynamoStore {
                     write_holding(self.table(), &pk, sk, was, held)?,
                     Meaning::Guard,
                 );
+                if let Some(was) = was {
+                    note_routes(&mut plan, Op::Removed, user, *service, Some(held), was);
+                }
                 if held.is_empty() {
                     plan.push(
                         count_down(self.table(), &pk, &Licensable::User(*service))?,

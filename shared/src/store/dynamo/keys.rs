@@ -61,6 +61,18 @@ pub fn tenant_pk(tenant: &TenantId) -> String {
     pk
 }
 
+/// Partition of a tenant's audit trail. Not a `TENANT#` partition, so the readers of the
+/// licensing state (licensing-audit) pass it by.
+pub fn audit_pk(tenant: &TenantId) -> String {
+    let mut pk = String::with_capacity(13 + tenant.as_str().len());
+    pk.push_str("AUDIT#TENANT#");
+    push_escaped(&mut pk, tenant.as_str());
+    pk
+}
+
+/// Partition of the user-services configuration's audit trail (in its own table).
+pub const CONFIGS_AUDIT_PK: &str = "AUDIT#CONFIG#user_services";
+
 /// The group's allocations version (the weak ETag of its licenses), beside its licenses.
 pub const ALLOCATIONS_SK: &str = "LIC#ALLOCATIONS";
 /// Sort key of an idempotency record.

@@ -16,6 +16,7 @@ use super::item::{built, key, number};
 use super::keys::{LICENSE_PREFIX, group_pk, license_sk, parse_license_sk, pool_sk, tenant_pk};
 use super::pool::{Values, differs, pack_undefined, read_remaining, still_as_read};
 use super::tx::{Plan, Ran, Rereads};
+use crate::store::audit::Change;
 use crate::domain::{
     Allocation, Authority, GroupLicenses, GroupRef, Licensable, License, LicenseChange,
     PoolRejection, PoolShare, TenantId, UsageEffect,
@@ -215,6 +216,8 @@ impl DynamoStore {
             for &i in &changing {
                 let change = &changes[i];
                 let was = stored.get(&change.item).map(|l| l.allocation);
+                let after = Some(change.allocation).filter(|a| a.is_licensed());
+                plan.changed(Change::allocation(&change.item, was, after));
                 if let Some(write) = self.group_record_write(&pk, change, was)? {
                     plan.push(
                         write,

@@ -10,6 +10,7 @@
 //! configuration). Reads are one strongly consistent `Query` (usage must be live), writes one
 //! `TransactWriteItems` whose conditions carry the rules.
 
+mod audit;
 mod codec;
 mod configs;
 pub mod etag;
@@ -29,6 +30,7 @@ pub use configs::DynamoConfigStore;
 pub use tx::MAX_TRANSACTION_ITEMS;
 
 use crate::domain::TenantId;
+use crate::store::audit::{AuditLog, AuditPage, AuditQuery, Trail};
 use crate::store::{StoreError, WriteCtx};
 use aws_sdk_dynamodb::Client;
 use codec::Definitions;
@@ -66,6 +68,16 @@ impl DynamoStore {
     /// table.
     async fn run<M>(&self, ctx: &WriteCtx, plan: Plan<M>) -> Result<Ran<M>, StoreError> {
         plan.run(&self.client, ctx, &self.table).await
+    }
+}
+
+impl AuditLog for DynamoStore {
+    async fn audit_events(
+        &self,
+        trail: &Trail,
+        query: &AuditQuery,
+    ) -> Result<AuditPage, StoreError> {
+        audit::events(&self.client, &self.table, trail, query).await
     }
 }
 

@@ -13,6 +13,20 @@ use super::keys::{PACKDEF_PREFIX, packdef_sk, parse_pool_sk, pool_sk, tenant_pk}
 use super::pool::pack_undefined;
 use super::retry::read_failure;
 use super::tx::{Plan, Ran, Rereads};
+use crate::store::audit::{Change, Op};
+
+/// The audit kind of a pack definition.
+const PACK_DEFINITION: &str = "servicePackDefinition";
+
+/// A pack definition written (its services and description as the request gave them; a
+/// replacement's earlier definition is in the record of the write that made it).
+fn pack_change(op: Op, pack: &PackDefinition) -> Change {
+    let after = serde_json::json!({
+        "description": pack.description,
+        "services": pack.services.iter().map(|s| s.name()).collect::<Vec<_>>(),
+    });
+    Change::object(op, PACK_DEFINITION, pack.name.as_str(), None, Some(after))
+}
 use crate::domain::{
     Allocation, Licensable, LicenseChange, PackDefinition, PackName, PoolChange, PoolRejection,
     TenantId,
@@ -65,6 +79,7 @@ impl DynamoStore {
         write: TransactWriteItem,
         undefine: bool,
         if_match: bool,
+        change: Change,
     ) -> Result<bool, StoreError> {
         let guard = if undefine {
             let delete = Delete::builder()
@@ -94,6 +109,7 @@ impl DynamoStore {
         let mut plan = Plan::new();
         plan.push(write, PackPart::Definition);
         plan.push(guard, PackPart::Pool);
+        plan.changed(change);
         let failed = match self.run(ctx, plan).await? {
             Ran::Committed => return Ok(true),
             Ran::Refused(failed) => failed,
@@ -228,6 +244,9 @@ impl TenantStore for DynamoStore {
             let mut plan = Plan::new();
             for &i in &changing {
                 plan.push(self.pool_allocation_write(&pk, &changes[i])?, Some(i));
+                let change = &changes[i];
+                let was = stored.get(&change.item).copied().flatten();
+                plan.changed(Change::pool(&change.item, was, change.allocation));
             }
             if !plan.is_empty() {
                 plan.push(etag::version_move(self.table(), &pk, state.version)?, None);
@@ -319,6 +338,7 @@ impl TenantStore for DynamoStore {
                 .build(),
             PackPart::Pool,
         );
+        plan.changed(pack_change(Op::Created, pack));
         Ok(matches!(self.run(ctx, plan).await?, Ran::Committed))
     }
 
@@ -338,7 +358,8 @@ impl TenantStore for DynamoStore {
         let write = TransactWriteItem::builder()
             .put(built(put.build())?)
             .build();
-        self.change_pack(ctx, tenant, &pack.name, write, false, if_match.is_some())
+        let change = pack_change(Op::Replaced, pack);
+        self.change_pack(ctx, tenant, &pack.name, write, false, if_match.is_some(), change)
             .await
     }
 
@@ -358,7 +379,8 @@ impl TenantStore for DynamoStore {
         let write = TransactWriteItem::builder()
             .delete(built(delete.build())?)
             .build();
-        self.change_pack(ctx, tenant, name, write, true, if_match.is_some())
+        let change = Change::object(Op::Deleted, PACK_DEFINITION, name.as_str(), None, None);
+        self.change_pack(ctx, tenant, name, write, true, if_match.is_some(), change)
             .await
     }
 }

@@ -4,8 +4,10 @@
 //! ([`Ran`]); and the pacing of the read → plan → write loop of the writes that read
 //! first ([`Rereads`]).
 
+use super::audit;
 use super::item::Item;
 use super::retry::{self, Backoff, defect, unavailable};
+use crate::store::audit::Change;
 use crate::store::{Outcome, StoreError, WriteCtx};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::Config;
@@ -26,6 +28,8 @@ type Transacted = Result<Result<(), Vec<(usize, Option<Item>)>>, StoreError>;
 pub(crate) struct Plan<M> {
     actions: Vec<TransactWriteItem>,
     meanings: Vec<M>,
+    /// What the plan changes, for the request's audit record.
+    changes: Vec<Change>,
 }
 
 impl<M> Plan<M> {
@@ -33,7 +37,13 @@ impl<M> Plan<M> {
         Self {
             actions: Vec::new(),
             meanings: Vec::new(),
+            changes: Vec::new(),
         }
+    }
+
+    /// Notes one item the plan changes, for the audit record.
+    pub(crate) fn changed(&mut self, change: Change) {
+        self.changes.push(change);
     }
 
     pub(crate) fn push(&mut self, action: TransactWriteItem, meaning: M) {
@@ -45,15 +55,26 @@ impl<M> Plan<M> {
         self.actions.is_empty()
     }
 
-    /// Runs the plan as one transaction ([`transact`], the request's idempotency record in
-    /// `record_table`, even when the plan is empty).
+    /// Runs the plan as one transaction ([`transact`]): with the request's audit record when
+    /// the plan changes anything, and its idempotency record even when the plan is empty, both
+    /// in `record_table`.
     pub(crate) async fn run(
         self,
         client: &Client,
         ctx: &WriteCtx,
         record_table: &str,
     ) -> Result<Ran<M>, StoreError> {
-        let Plan { actions, meanings } = self;
+        let Plan {
+            mut actions,
+            meanings,
+            changes,
+        } = self;
+        // Past the meanings: it has no condition, so it never fails as an action of the plan.
+        if let Some(actor) = &ctx.actor
+            && !changes.is_empty()
+        {
+            actions.push(audit::action(record_table, actor, &changes)?);
+        }
         match transact(client, ctx, record_table, actions).await? {
             Ok(()) => Ok(Ran::Committed),
             Err(failed) => {

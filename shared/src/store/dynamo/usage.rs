@@ -21,6 +21,7 @@ use super::keys::{
 };
 use super::query::query_all;
 use super::tx::{Plan, Ran, Rereads, Step};
+use crate::store::audit::{Change, Op};
 use crate::domain::{
     Assignable, GroupRef, GroupService, InstanceName, Licensable, License, UsageRejection,
     UserHoldings, UserId,
@@ -200,6 +201,7 @@ impl UsageStore for DynamoStore {
                 .update(built(update.build())?)
                 .build();
             plan.push(action, index);
+            plan.changed(Change::group_service(Op::Added, &Licensable::Group(service)));
         }
         match self.run(ctx, plan).await? {
             Ran::Committed => Ok(()),
@@ -261,6 +263,7 @@ impl UsageStore for DynamoStore {
                     .build();
                 // Every condition re-checks the read: its failure means a stale read.
                 plan.push(action, ());
+                plan.changed(Change::group_service(Op::Removed, &Licensable::Group(*service)));
             }
             if !refused.is_empty() {
                 return Err(rejected(refused));
@@ -306,6 +309,11 @@ impl UsageStore for DynamoStore {
             count_up(self.table(), &pk, &Licensable::Group(service), true)?,
             Part::Counter,
         );
+        plan.changed(Change::instance(
+            Op::Added,
+            &Licensable::Group(service),
+            name.as_str(),
+        ));
         match self.run(ctx, plan).await? {
             Ran::Committed => Ok(()),
             Ran::Refused(failed) => {
@@ -336,6 +344,11 @@ impl UsageStore for DynamoStore {
             count_down(self.table(), &pk, &Licensable::Group(service))?,
             Part::Counter,
         );
+        plan.changed(Change::instance(
+            Op::Removed,
+            &Licensable::Group(service),
+            name.as_str(),
+        ));
         match self.run(ctx, plan).await? {
             Ran::Committed => Ok(true),
             Ran::Refused(failed) if failed.iter().any(|(part, _)| *part == Part::Record) => {
