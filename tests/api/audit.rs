@@ -100,7 +100,10 @@ async fn each_accepted_write_leaves_one_record_of_who_changed_what_and_refusals_
     assert_eq!(
         routes(&all),
         [
-            ("POST".into(), format!("{group}/services/{{service}}/instances/")),
+            (
+                "POST".into(),
+                format!("{group}/services/{{service}}/instances/")
+            ),
             ("POST".into(), user.clone()),
             ("POST".into(), user),
             ("PUT".into(), format!("{group}/licenses/")),
@@ -117,7 +120,11 @@ async fn each_accepted_write_leaves_one_record_of_who_changed_what_and_refusals_
             "{event}"
         );
         assert!(event["request_id"].as_str().is_some_and(|r| !r.is_empty()));
-        assert!(event["at"].as_str().is_some_and(|a| a.ends_with('Z') && a.len() == 24));
+        assert!(
+            event["at"]
+                .as_str()
+                .is_some_and(|a| a.ends_with('Z') && a.len() == 24)
+        );
     }
     assert_eq!(all[0]["group_id"], "g1");
     assert_eq!(
@@ -138,8 +145,10 @@ async fn each_accepted_write_leaves_one_record_of_who_changed_what_and_refusals_
     );
     let put = all[3]["changes"].as_array().unwrap();
     assert_eq!(put.len(), 4);
-    assert!(put.contains(&json!({"op": "set", "kind": "userServices", "name": "Call Forwarding Always",
-        "before": null, "after": {"unlimited": false, "maximum": 5}})));
+    assert!(put.contains(
+        &json!({"op": "set", "kind": "userServices", "name": "Call Forwarding Always",
+        "before": null, "after": {"unlimited": false, "maximum": 5}})
+    ));
     assert!(all[4].get("group_id").is_none());
 
     // Unassigning the pack gives its services back, and says so.
@@ -167,9 +176,7 @@ async fn each_accepted_write_leaves_one_record_of_who_changed_what_and_refusals_
     let own = events(&group_admin.get(&trail(&t)).await);
     assert_eq!(own.len(), 5);
     assert!(own.iter().all(|e| e["group_id"] == "g1"));
-    let other_group = group_admin
-        .get(&format!("{}?group_id=g2", trail(&t)))
-        .await;
+    let other_group = group_admin.get(&format!("{}?group_id=g2", trail(&t))).await;
     assert_eq!(other_group.status, 403);
     for stranger in [
         Caller::tenant_admin("someone-else"),
@@ -196,7 +203,10 @@ async fn configuration_changes_are_audited_for_operators() {
     );
     let path = format!("/api/v1/configs/user_services/{name}/");
     let replaced = api
-        .put(&path, &json!({"technical_name": "Call Waiting", "display_name": "Waiting"}))
+        .put(
+            &path,
+            &json!({"technical_name": "Call Waiting", "display_name": "Waiting"}),
+        )
         .await;
     assert_eq!(replaced.status, 200, "{}", replaced.json);
     let bad = api
@@ -214,7 +224,10 @@ async fn configuration_changes_are_audited_for_operators() {
 
     let all = events(&api.get(CONFIGS_TRAIL).await);
     let ops: Vec<&Value> = all.iter().map(|e| &e["changes"][0]["op"]).collect();
-    assert_eq!(ops, [&json!("deleted"), &json!("replaced"), &json!("created")]);
+    assert_eq!(
+        ops,
+        [&json!("deleted"), &json!("replaced"), &json!("created")]
+    );
     assert_eq!(all[1]["changes"][0]["before"]["display_name"], "CW");
     assert_eq!(all[1]["changes"][0]["after"]["display_name"], "Waiting");
     assert_eq!(all[2]["changes"][0]["after"]["for_hg"], true);
@@ -265,7 +278,10 @@ async fn the_cursor_walks_a_long_history_without_gap_or_repeat() {
     let even = walk("&group_id=even").await;
     assert_eq!(
         even,
-        (1..=120u64).rev().filter(|i| i % 2 == 0).collect::<Vec<_>>()
+        (1..=120u64)
+            .rev()
+            .filter(|i| i % 2 == 0)
+            .collect::<Vec<_>>()
     );
     // A page that ends exactly at the last event has no `next`.
     let whole = api.get(&format!("{}?limit=100", trail(&t))).await;

@@ -7,6 +7,7 @@
 
 mod audit;
 mod authorization;
+mod client;
 mod events;
 mod faults;
 mod group_licenses;

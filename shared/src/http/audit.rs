@@ -76,7 +76,9 @@ async fn read_tenant_trail(
 
 async fn read_configs_trail(configs: Configs, query: Query) -> Result<Response, ApiError> {
     let wanted = audit_query(&query, false)?;
-    Ok(answer(configs.audit_events(&Trail::Configs, &wanted).await?))
+    Ok(answer(
+        configs.audit_events(&Trail::Configs, &wanted).await?,
+    ))
 }
 
 /// The trail's query parameters; every bad one is named.
@@ -105,7 +107,10 @@ fn audit_query(query: &Query, groups: bool) -> Result<AuditQuery, ApiError> {
         if let Some(text) = query.get(name) {
             match DateTime::from_str(text, DateTimeFormat::DateTimeWithOffset) {
                 Ok(at) => *slot = Some(at.to_millis().unwrap_or(0)),
-                Err(_) => bad(name, "must be an RFC 3339 date-time, e.g. 2026-12-02T18:00:00Z"),
+                Err(_) => bad(
+                    name,
+                    "must be an RFC 3339 date-time, e.g. 2026-12-02T18:00:00Z",
+                ),
             }
         }
     }
@@ -134,7 +139,9 @@ mod tests {
 
     #[test]
     fn bad_parameters_are_each_named() {
-        let query = Query::parse("group_id=&since=yesterday&until=2026-12-02T18:00:00%2B01:00&limit=101&next=zz");
+        let query = Query::parse(
+            "group_id=&since=yesterday&until=2026-12-02T18:00:00%2B01:00&limit=101&next=zz",
+        );
         let Err(ApiError::BadRequest(errors)) = audit_query(&query, true) else {
             panic!("a 400");
         };

@@ -3,10 +3,10 @@
 //! configuration, which `domain/access.rs` lets every role read and only operators write.
 
 use super::auth::Caller;
-use super::{audit, configs};
 use super::error::ApiError;
 use super::front;
 use super::path::PathIds;
+use super::{audit, configs};
 use crate::domain::Target;
 use crate::store::dynamo::DynamoConfigStore;
 use crate::store::idempotency::KeepsRecords;

@@ -5,15 +5,15 @@
 //! both the response and the [`WriteCtx`] whose record carries that same answer; the store puts
 //! the record in the write's own transaction, so the two commit together.
 
-use super::error::ApiError;
 use super::auth::Sub;
+use super::error::ApiError;
 use super::front::{self, Deadline, RequestId, RouteTemplate};
-use super::path::PathIds;
-use crate::domain::Principal;
-use crate::store::audit::{Actor, Trail};
 use super::idempotency::{Kept, Keyed};
+use super::path::PathIds;
 use super::response::{json_bytes, json_response, no_content};
+use crate::domain::Principal;
 use crate::store::WriteCtx;
+use crate::store::audit::{Actor, Trail};
 use crate::store::idempotency::{Answer, Record};
 use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
@@ -59,9 +59,14 @@ fn actor(parts: &Parts) -> Option<Actor> {
         (None, _) => Trail::Configs,
     };
     Some(Actor {
-        sub: ext.get::<Sub>().map_or_else(|| "-".to_owned(), |s| s.0.clone()),
+        sub: ext
+            .get::<Sub>()
+            .map_or_else(|| "-".to_owned(), |s| s.0.clone()),
         role: principal.role_name(),
-        request_id: ext.get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default(),
+        request_id: ext
+            .get::<RequestId>()
+            .map(|r| r.0.clone())
+            .unwrap_or_default(),
         method: parts.method.to_string(),
         route: ext
             .get::<RouteTemplate>()

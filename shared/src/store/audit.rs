@@ -101,7 +101,11 @@ impl Change {
     }
 
     /// A license's allocation moved from `before` to `after` (`None`: no record).
-    pub fn allocation(item: &Licensable, before: Option<Allocation>, after: Option<Allocation>) -> Self {
+    pub fn allocation(
+        item: &Licensable,
+        before: Option<Allocation>,
+        after: Option<Allocation>,
+    ) -> Self {
         let mut change = Change::new(Op::Set, kind_of(item), name_of(item));
         change.before = Some(allocation_json(before));
         change.after = Some(allocation_json(after));

@@ -51,10 +51,9 @@ pub(crate) fn action(
     let at = now_ms();
     let sk = format!("{at:013}#{:016x}", fastrand::u64(..));
     let (tenant, group) = match &actor.trail {
-        Trail::Tenant { tenant, group } => (
-            Some(tenant.as_str()),
-            group.as_ref().map(|g| g.as_str()),
-        ),
+        Trail::Tenant { tenant, group } => {
+            (Some(tenant.as_str()), group.as_ref().map(|g| g.as_str()))
+        }
         Trail::Configs => (None, None),
     };
     let mut event = json!({
@@ -95,7 +94,10 @@ pub(crate) async fn events(
 ) -> Result<AuditPage, StoreError> {
     let low = format!("{:013}", query.since_ms.unwrap_or(0).max(0));
     // `~` sorts after every character of a sort key's tail.
-    let mut high = format!("{:013}~", query.until_ms.unwrap_or(9_999_999_999_999).max(0));
+    let mut high = format!(
+        "{:013}~",
+        query.until_ms.unwrap_or(9_999_999_999_999).max(0)
+    );
     if let Some(Cursor(after)) = &query.after
         && *after < high
     {

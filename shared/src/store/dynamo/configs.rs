@@ -26,8 +26,8 @@ use super::keys::{BLOCKED_SK, CONFIGS_PK, blocked_copy_pk};
 use super::query::query_all;
 use super::retry::read_failure;
 use super::tx::{Plan, Ran, Rereads, Step};
-use crate::store::audit::{AuditLog, AuditPage, AuditQuery, Change, Op, Trail};
 use crate::domain::{GroupRef, InstanceName, UserService, UserServiceConfig};
+use crate::store::audit::{AuditLog, AuditPage, AuditQuery, Change, Op, Trail};
 use crate::store::{Blocked, ConfigStore, IfMatch, Read, StoreError, Tagged, WriteCtx};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{

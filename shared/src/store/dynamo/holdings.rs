@@ -32,13 +32,13 @@ use super::keys::{
     user_prefix,
 };
 use super::tx::{Plan, Ran, Rereads, Step};
-use crate::store::audit::{Change, Op};
 use super::usage::{count_down, count_up, full_or_unlicensed};
 use crate::domain::usage::{BLOCKED_CHECK, MAX_WRITES_PER_REQUEST, writes_needed};
 use crate::domain::{
     Assignable, GroupRef, Holding, Licensable, PackName, UsageRejection, UserHoldings, UserId,
     UserService,
 };
+use crate::store::audit::{Change, Op};
 use crate::store::{ConfigStore, Read, RejectReason, Rejection, StoreError, WriteCtx};
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem, Update,
@@ -215,7 +215,12 @@ fn note_routes(
     }
     for pack in &to.packs {
         if !from.is_some_and(|f| f.packs.contains(pack)) {
-            plan.changed(Change::assignment(op, &item, user.as_str(), Some(pack.as_str())));
+            plan.changed(Change::assignment(
+                op,
+                &item,
+                user.as_str(),
+                Some(pack.as_str()),
+            ));
         }
     }
 }
@@ -355,9 +360,7 @@ impl DynamoStore {
                 })
                 .collect();
             let services = items.len() - pack_sizes.len();
-            let needed = writes_needed(services, &pack_sizes)
-                + BLOCKED_CHECK
-                + ctx.extra_actions();
+            let needed = writes_needed(services, &pack_sizes) + BLOCKED_CHECK + ctx.extra_actions();
             if needed > MAX_WRITES_PER_REQUEST {
                 // The sizes may come from cached definitions: refuse on fresh ones only.
                 if !fresh {
@@ -512,8 +515,8 @@ impl DynamoStore {
                     Assignable::Service(_) => None,
                 })
                 .collect();
-            let needed = writes_needed(items.len() - pack_sizes.len(), &pack_sizes)
-                + ctx.extra_actions();
+            let needed =
+                writes_needed(items.len() - pack_sizes.len(), &pack_sizes) + ctx.extra_actions();
             if needed > MAX_WRITES_PER_REQUEST {
                 return Err(StoreError::TooManyWrites { needed });
             }

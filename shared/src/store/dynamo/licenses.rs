@@ -16,11 +16,11 @@ use super::item::{built, key, number};
 use super::keys::{LICENSE_PREFIX, group_pk, license_sk, parse_license_sk, pool_sk, tenant_pk};
 use super::pool::{Values, differs, pack_undefined, read_remaining, still_as_read};
 use super::tx::{Plan, Ran, Rereads};
-use crate::store::audit::Change;
 use crate::domain::{
     Allocation, Authority, GroupLicenses, GroupRef, Licensable, License, LicenseChange,
     PoolRejection, PoolShare, TenantId, UsageEffect,
 };
+use crate::store::audit::Change;
 use crate::store::{IfMatch, LicenseStore, RejectReason, Rejection, StoreError, Tagged, WriteCtx};
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,

@@ -359,8 +359,16 @@ impl TenantStore for DynamoStore {
             .put(built(put.build())?)
             .build();
         let change = pack_change(Op::Replaced, pack);
-        self.change_pack(ctx, tenant, &pack.name, write, false, if_match.is_some(), change)
-            .await
+        self.change_pack(
+            ctx,
+            tenant,
+            &pack.name,
+            write,
+            false,
+            if_match.is_some(),
+            change,
+        )
+        .await
     }
 
     async fn delete_pack(

@@ -21,11 +21,11 @@ use super::keys::{
 };
 use super::query::query_all;
 use super::tx::{Plan, Ran, Rereads, Step};
-use crate::store::audit::{Change, Op};
 use crate::domain::{
     Assignable, GroupRef, GroupService, InstanceName, Licensable, License, UsageRejection,
     UserHoldings, UserId,
 };
+use crate::store::audit::{Change, Op};
 use crate::store::{ConfigStore, RejectReason, Rejection, StoreError, UsageStore, WriteCtx};
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
@@ -201,7 +201,10 @@ impl UsageStore for DynamoStore {
                 .update(built(update.build())?)
                 .build();
             plan.push(action, index);
-            plan.changed(Change::group_service(Op::Added, &Licensable::Group(service)));
+            plan.changed(Change::group_service(
+                Op::Added,
+                &Licensable::Group(service),
+            ));
         }
         match self.run(ctx, plan).await? {
             Ran::Committed => Ok(()),
@@ -263,7 +266,10 @@ impl UsageStore for DynamoStore {
                     .build();
                 // Every condition re-checks the read: its failure means a stale read.
                 plan.push(action, ());
-                plan.changed(Change::group_service(Op::Removed, &Licensable::Group(*service)));
+                plan.changed(Change::group_service(
+                    Op::Removed,
+                    &Licensable::Group(*service),
+                ));
             }
             if !refused.is_empty() {
                 return Err(rejected(refused));
