@@ -15,7 +15,7 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -71,8 +71,9 @@ async fn init_error(State(rt): State<Arc<Runtime>>, body: String) -> &'static st
     "{}"
 }
 
-/// Runs `binary` under the runtime API with `event`; returns what it posted back.
-async fn run_once(test: &TestApp, binary: &str, event: &str) -> (String, Value) {
+/// Runs `binary` under the runtime API with `event`; returns what it posted back and what it
+/// wrote to standard output.
+async fn run_once(test: &TestApp, binary: &str, event: &str) -> (String, Value, String) {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let runtime = Arc::new(Runtime {
         event: Mutex::new(Some(event.to_owned())),
@@ -103,7 +104,7 @@ async fn run_once(test: &TestApp, binary: &str, event: &str) -> (String, Value) 
         .env("AWS_ACCESS_KEY_ID", "local")
         .env("AWS_SECRET_ACCESS_KEY", "local")
         .env("AWS_ENDPOINT_URL_DYNAMODB", &endpoint)
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
         .spawn()
@@ -114,7 +115,73 @@ async fn run_once(test: &TestApp, binary: &str, event: &str) -> (String, Value) 
         .expect("an answer");
     let _ = child.kill().await;
     server.abort();
-    got
+    let mut stdout = String::new();
+    if let Some(mut out) = child.stdout.take() {
+        use tokio::io::AsyncReadExt;
+        let _ = out.read_to_string(&mut stdout).await;
+    }
+    (got.0, got.1, stdout)
+}
+
+/// The request's JSON log line and its EMF document, as the function wrote them to standard
+/// output: the line with the Lambda request id, the X-Ray trace id and the caller, the document
+/// in namespace `Licensing` with its dimensions (`http/metrics.rs` checks it against the EMF
+/// specification).
+fn check_log_and_metrics(binary: &str, status: u16, stdout: &str) {
+    let lines: Vec<Value> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let line = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == "request")
+        .unwrap_or_else(|| panic!("{binary}: a request line in {stdout}"));
+    let fields = &line["fields"];
+    assert_eq!(fields["status"], status, "{line}");
+    assert_eq!(fields["request_id"], "smoke-1", "{line}");
+    assert_eq!(
+        fields["trace_id"], "Root=1-00000000-000000000000000000000000",
+        "{line}"
+    );
+    assert!(fields["round_trips"].is_u64(), "{line}");
+    if status == 200 {
+        assert!(
+            fields["role"].is_string() && fields["sub"].is_string(),
+            "{line}"
+        );
+    } else {
+        assert_eq!(fields["error_code"], "UNAUTHENTICATED", "{line}");
+    }
+    let emf = lines
+        .iter()
+        .find(|l| l.get("_aws").is_some())
+        .unwrap_or_else(|| panic!("{binary}: an EMF document in {stdout}"));
+    let directives = emf["_aws"]["CloudWatchMetrics"]
+        .as_array()
+        .expect("directives");
+    assert!(
+        directives.iter().all(|d| d["Namespace"] == "Licensing"),
+        "{emf}"
+    );
+    assert_eq!(emf["StatusClass"], format!("{}xx", status / 100), "{emf}");
+    assert!(
+        emf["Route"].as_str().is_some_and(|r| r.starts_with("GET ")),
+        "{emf}"
+    );
+    assert_eq!(
+        (&emf["Requests"], &emf["request_id"]),
+        (&json!(1), &json!("smoke-1"))
+    );
+    assert!(
+        emf["Latency"].is_number() && emf["DynamoDbRoundTrips"].is_u64(),
+        "{emf}"
+    );
+    if status != 200 {
+        assert_eq!(
+            (&emf["ErrorCode"], &emf["Refusals"]),
+            (&json!("UNAUTHENTICATED"), &json!(1))
+        );
+    }
 }
 
 /// Where cargo puts the debug binaries.
@@ -192,7 +259,8 @@ async fn each_binary_runs_as_in_production() {
         ),
         ("licenses", "anonymous-get-group-licenses.json", 401),
     ] {
-        let (kind, response) = run_once(&app, binary, &fixture(file)).await;
+        let (kind, response, stdout) = run_once(&app, binary, &fixture(file)).await;
+        check_log_and_metrics(binary, status, &stdout);
         assert_eq!(kind, "smoke-1/response", "{binary} {file}: {response}");
         assert_eq!(
             response["statusCode"], status,

@@ -8,7 +8,8 @@ use std::time::Duration;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-/// JSON log lines, filtered by `RUST_LOG` (default `info`): a level, or per-target directives
+/// JSON log lines and, beside each request's line, its EMF document (`http/metrics.rs`), both on
+/// standard output; the lines are filtered by `RUST_LOG` (default `info`): a level, or per-target directives
 /// such as `info,licensing=debug` (no span or field filters, which would compile a regex
 /// engine into the binary).
 pub fn init_logging() {
@@ -27,6 +28,7 @@ pub fn init_logging() {
         .with(format)
         .with(filter)
         .init();
+    crate::http::metrics::enable();
 }
 
 /// The one HTTPS client compiled in: hyper 1 and rustls with ring. The SDK's default client

@@ -8,6 +8,7 @@
 //! scopes, so the `scope`/`scp` claim is read as well.
 
 use super::error::ApiError;
+use super::front::Seen;
 use crate::domain::access::{GROUP_ADMIN_SCOPE, OPERATOR_SCOPE, TENANT_ADMIN_SCOPE};
 use crate::domain::{Action, GroupId, GroupRef, Principal, Role, TenantId};
 use axum::extract::{FromRequestParts, Request};
@@ -81,9 +82,22 @@ pub async fn require_caller(mut req: Request, next: Next) -> Response {
         return ApiError::Unauthenticated.into_response();
     };
     let sub = Sub(sub(context).unwrap_or("-").to_owned());
+    let seen = Seen {
+        sub: Some(sub.0.clone()),
+        role: Some(principal.role_name()),
+        ..Seen::default()
+    };
     req.extensions_mut().insert(principal);
     req.extensions_mut().insert(sub);
-    next.run(req).await
+    let mut response = next.run(req).await;
+    // Beside the path's ids, which the route's authorization layer left there.
+    match response.extensions_mut().get_mut::<Seen>() {
+        Some(found) => (found.sub, found.role) = (seen.sub, seen.role),
+        None => {
+            response.extensions_mut().insert(seen);
+        }
+    }
+    response
 }
 
 /// The verified caller's `sub` claim, for audit records and log lines.

@@ -10,6 +10,11 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde::Serialize;
 
+/// The first error code of an error answer, in the response's extensions for the request's log
+/// line and metrics.
+#[derive(Clone, Copy, Debug)]
+pub struct ErrorCode(pub &'static str);
+
 /// One entry of the `errors` list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ErrorItem {
@@ -486,7 +491,11 @@ impl axum::response::IntoResponse for ApiError {
             }
             ApiError::Replayed(_) => &[], // answered above
         };
+        let code = items.first().map(|item| ErrorCode(item.code));
         let mut response = json_response(status, &ErrorBody { errors: items });
+        if let Some(code) = code {
+            response.extensions_mut().insert(code);
+        }
         match self {
             ApiError::Unauthenticated => {
                 response

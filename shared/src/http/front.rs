@@ -1,6 +1,6 @@
 //! The front every function's router wears, outermost first:
 //!
-//! 1. one JSON log line per request (method, route template, status, latency, request id);
+//! 1. one JSON log line and one EMF document per request ([`log_line`]);
 //! 2. a panic in a handler becomes a JSON 500 and the function goes on serving;
 //! 3. one deadline per request ([`DEADLINE`]): past it, a 503 JSON error, well before the
 //!    function's 10 s timeout would make API Gateway answer its own 500;
@@ -12,10 +12,12 @@
 //! to which axum adds `Allow`.
 
 use super::auth;
-use super::error::{ApiError, Cause, Defect, ErrorItem};
+use super::error::{ApiError, Cause, Defect, ErrorCode, ErrorItem};
 use super::idempotency::idempotent;
+use super::metrics::RequestMetrics;
 use super::path::PathIds;
 use crate::store::idempotency::Records;
+use crate::store::meter;
 use axum::Router;
 use axum::extract::Request;
 use axum::middleware::{self, Next};
@@ -112,14 +114,28 @@ pub async fn admit(
     next: Next,
 ) -> Response {
     let route = RouteTemplate(format!("{template}/"));
+    let mut place = (None, None);
     let mut response = match verdict {
         Ok(ids) => {
+            place = (
+                ids.tenant.as_ref().map(|t| t.as_str().to_owned()),
+                ids.group.as_ref().map(|g| g.group.as_str().to_owned()),
+            );
             req.extensions_mut().insert(ids);
             req.extensions_mut().insert(route.clone());
             next.run(req).await
         }
         Err(refusal) => refusal.into_response(),
     };
+    if let Some(seen) = response.extensions_mut().get_mut::<Seen>() {
+        (seen.tenant, seen.group) = place;
+    } else {
+        response.extensions_mut().insert(Seen {
+            tenant: place.0,
+            group: place.1,
+            ..Seen::default()
+        });
+    }
     response.extensions_mut().insert(route);
     response
 }
@@ -159,59 +175,96 @@ pub async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
 }
 
+/// Whose request it was and where, in the response's extensions for the log line: set by
+/// [`auth::require_caller`] (the caller) and [`admit`] (the ids of the path).
+#[derive(Clone, Debug, Default)]
+pub struct Seen {
+    pub sub: Option<String>,
+    pub role: Option<&'static str>,
+    pub tenant: Option<String>,
+    pub group: Option<String>,
+}
+
+/// One JSON line and one EMF document ([`metrics`]) per request: method, route template,
+/// status, latency, request and trace ids, the caller's `sub` and role, the tenant and group
+/// of the path, the error code of a refusal, and the store's round trips and retries. No
+/// bodies, no tokens.
 async fn log_line(mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
-    let request_id = req
-        .lambda_context_ref()
-        .map(|c| c.request_id.clone())
-        .or_else(|| {
+    // In a block: a borrow of the request (not `Sync`) must not live across the await.
+    let (request_id, trace_id) = {
+        let context = req.lambda_context_ref();
+        let header = |name: &str| {
             req.headers()
-                .get("x-request-id")
+                .get(name)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned)
-        })
-        .unwrap_or_default();
+        };
+        let request_id = context
+            .map(|c| c.request_id.clone())
+            .or_else(|| header("x-request-id"))
+            .unwrap_or_default();
+        let trace_id = context
+            .and_then(|c| c.xray_trace_id.clone())
+            .or_else(|| header("x-amzn-trace-id"));
+        (request_id, trace_id)
+    };
     req.extensions_mut().insert(RequestId(request_id.clone()));
-    let response = next.run(req).await;
-    let route = response
+    let (response, counts) = meter::measure(next.run(req)).await;
+    let template = response
         .extensions()
         .get::<RouteTemplate>()
         .map_or("unmatched", |r| r.0.as_str());
+    let route = format!("{method} {template}");
     let status = response.status().as_u16();
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let seen = response
+        .extensions()
+        .get::<Seen>()
+        .cloned()
+        .unwrap_or_default();
+    let error_code = response.extensions().get::<ErrorCode>().map(|c| c.0);
+    macro_rules! line {
+        ($level:ident, $($error:tt)*) => {
+            tracing::$level!(
+                method = %method,
+                route = template,
+                status,
+                latency_ms,
+                request_id = %request_id,
+                trace_id = trace_id.as_deref(),
+                sub = seen.sub.as_deref(),
+                role = seen.role,
+                tenant_id = seen.tenant.as_deref(),
+                group_id = seen.group.as_deref(),
+                error_code,
+                round_trips = counts.round_trips,
+                retries = counts.retries,
+                $($error)*
+                "request"
+            )
+        };
+    }
     if let Some(Defect(why)) = response.extensions().get::<Defect>() {
         // A defect is logged once, on the request's own line, with what went wrong.
-        tracing::error!(
-            method = %method,
-            route,
-            status,
-            latency_ms,
-            request_id = %request_id,
-            error = %why,
-            "request"
-        );
+        line!(error, error = %why,);
     } else if let Some(Cause(why)) = response.extensions().get::<Cause>() {
         // Storage unavailable: the client was told to retry; the operator sees why.
-        tracing::warn!(
-            method = %method,
-            route,
-            status,
-            latency_ms,
-            request_id = %request_id,
-            error = %why,
-            "request"
-        );
+        line!(warn, error = %why,);
     } else {
-        tracing::info!(
-            method = %method,
-            route,
-            status,
-            latency_ms,
-            request_id = %request_id,
-            "request"
-        );
+        line!(info,);
     }
+    RequestMetrics {
+        route: &route,
+        status,
+        latency_ms,
+        counts,
+        error_code,
+        request_id: &request_id,
+        trace_id: trace_id.as_deref(),
+    }
+    .emit();
     response
 }
 

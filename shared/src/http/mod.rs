@@ -19,6 +19,7 @@ pub mod group_licenses;
 pub mod idempotency;
 pub mod licenses;
 mod licenses_put;
+pub mod metrics;
 pub mod packs;
 pub mod path;
 pub mod query;

@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod dynamo;
+pub mod meter;
 
 /// The request's idempotency record travels with its write ([`WriteCtx`]).
 pub use dynamo::idempotency;

@@ -48,7 +48,7 @@ pub struct DynamoConfigStore {
 impl DynamoConfigStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self {
-            client,
+            client: crate::store::meter::metered(client),
             table: table.into(),
             blocked: Arc::default(),
         }

@@ -50,7 +50,7 @@ pub struct DynamoStore {
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self {
-            client,
+            client: crate::store::meter::metered(client),
             table: table.into(),
             definitions: Arc::default(),
         }

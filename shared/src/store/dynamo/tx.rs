@@ -8,6 +8,7 @@ use super::audit;
 use super::item::Item;
 use super::retry::{self, Backoff, defect, unavailable};
 use crate::store::audit::Change;
+use crate::store::meter;
 use crate::store::{Outcome, StoreError, WriteCtx};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::Config;
@@ -130,12 +131,16 @@ impl Rereads {
                 self.stale().await?;
                 Ok(None)
             }
-            Step::Replan => Ok(None),
+            Step::Replan => {
+                meter::retry();
+                Ok(None)
+            }
         }
     }
 
     /// What was read went stale: wait before reading again (`Contended` past the deadline).
     pub(crate) async fn stale(&mut self) -> Result<(), StoreError> {
+        meter::conflict();
         self.backoff.pause().await
     }
 }
@@ -230,6 +235,7 @@ async fn transact(
             Attempt::Defect => return Err(defect(&err)),
             // Our own token is still being applied elsewhere: its outcome is coming.
             Attempt::InProgress => {
+                meter::retry();
                 maybe_applied = true;
                 backoff.pause().await.map_err(|e| unknown_if(e, true))?;
                 continue;
@@ -238,6 +244,7 @@ async fn transact(
                 maybe_applied |= may_have_applied;
                 transient += 1;
                 if transient < TRANSIENT_ATTEMPTS && backoff.pause().await.is_ok() {
+                    meter::retry();
                     continue;
                 }
                 return Err(unavailable(&err, outcome(maybe_applied)));
@@ -269,6 +276,7 @@ async fn transact(
             .iter()
             .any(|r| r.code() == Some("TransactionConflict"))
         {
+            meter::conflict();
             backoff
                 .pause()
                 .await
@@ -283,6 +291,7 @@ async fn transact(
         }) {
             transient += 1;
             if transient < TRANSIENT_ATTEMPTS && backoff.pause().await.is_ok() {
+                meter::retry();
                 continue;
             }
             return Err(unavailable(&err, outcome(maybe_applied)));
