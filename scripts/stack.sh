@@ -95,6 +95,8 @@ fi
 export LICENSES_TABLE=${LICENSES_TABLE:-licenses}
 export USER_SERVICES_TABLE=${USER_SERVICES_TABLE:-user-services}
 export API_URL="http://127.0.0.1:$api_port"
+# local-api serves the API reference at /docs from this checkout (openapi.yaml, .tools/).
+export LICENSING_ROOT="$ROOT"
 
 if [ -z "$external" ]; then
   export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$dynamo_port"
@@ -141,6 +143,7 @@ if [ "$mode" = run ]; then
     echo "tables $LICENSES_TABLE and $USER_SERVICES_TABLE; API at $API_URL" >&2
   fi
   echo "try: curl $API_URL/api/v1/tenants/foo/groups/foogroup/licenses/?licensed=true" >&2
+  echo "the API reference: $API_URL/docs" >&2
   # In a group of its own like everything else, so Ctrl-C or a TERM to this script stops it too.
   PORT=$api_port setsid "$target/debug/local-api" &
   groups+=($!)
@@ -165,6 +168,6 @@ set -e
 if [ $status -ne 0 ]; then
   # The server's own messages and any errors, without the per-request log lines.
   echo "--- local-api, other than request logs ---" >&2
-  grep -v '"message":"request"' "$server_log" | tail -n 60 >&2 || true
+  grep -v -e '"message":"request"' -e '"_aws":' "$server_log" | tail -n 60 >&2 || true
 fi
 exit $status

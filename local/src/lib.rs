@@ -32,8 +32,11 @@ use tower::ServiceExt;
 /// The prefix API Gateway routes to the user-services function (template.yaml).
 const USER_SERVICES_PREFIX: &str = "/api/v1/configs/user_services";
 
-/// Both routers behind the local authorizer.
-pub fn app(store: DynamoStore, configs: DynamoConfigStore) -> Router {
+pub mod docs;
+
+/// Both routers behind the local authorizer, and the API reference at `/docs` when `docs` says
+/// where its files are.
+pub fn app(store: DynamoStore, configs: DynamoConfigStore, docs: Option<docs::Docs>) -> Router {
     let licenses = licenses::router(store, configs.clone(), front::DEADLINE);
     let user_services = user_services::router(configs, front::DEADLINE);
     let gateway = tower::service_fn(move |req: Request| {
@@ -44,7 +47,8 @@ pub fn app(store: DynamoStore, configs: DynamoConfigStore) -> Router {
         };
         function.oneshot(req)
     });
-    Router::new()
+    let reference = docs.map(docs::router).unwrap_or_default();
+    reference
         .fallback_service(gateway)
         .layer(middleware::from_fn(local_authorizer))
 }

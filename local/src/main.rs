@@ -1,6 +1,7 @@
 //! `make run`'s server: both routers on `127.0.0.1:$PORT` (default 9000) against the DynamoDB
 //! that `AWS_ENDPOINT_URL_DYNAMODB` points at, tables from `LICENSES_TABLE` and
-//! `USER_SERVICES_TABLE`. Stops on Ctrl-C or SIGTERM.
+//! `USER_SERVICES_TABLE`, and the API reference at `/docs` from the checkout at
+//! `LICENSING_ROOT`. Stops on Ctrl-C or SIGTERM.
 
 use licensing::lambda::{desktop_client, env, init_logging};
 use licensing::store::dynamo::DynamoConfigStore;
@@ -34,7 +35,11 @@ async fn serve() -> Result<(), String> {
         "local-api: serving http://127.0.0.1:{port}. LOCAL ONLY: bearer tokens are decoded \
          WITHOUT verification and a request without one acts as an operator"
     );
-    axum::serve(listener, local_api::app(store, configs))
+    // The reference at /docs: the files of the checkout `make run` runs in.
+    let docs = std::env::var("LICENSING_ROOT")
+        .ok()
+        .map(|root| local_api::docs::Docs::of_checkout(std::path::Path::new(&root)));
+    axum::serve(listener, local_api::app(store, configs, docs))
         .with_graceful_shutdown(shutdown())
         .await
         .map_err(|e| e.to_string())

@@ -8,6 +8,7 @@
 mod audit;
 mod authorization;
 mod client;
+mod docs;
 mod events;
 mod faults;
 mod group_licenses;

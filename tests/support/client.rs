@@ -197,6 +197,18 @@ impl Api {
         self.send("GET", path, None).await
     }
 
+    /// A GET whose answer is not JSON (the reference's page and files): status and text.
+    pub async fn get_text(&self, path: &str) -> (u16, String) {
+        let reply = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let status = reply.status().as_u16();
+        (status, reply.text().await.unwrap_or_default())
+    }
+
     /// [`Api::get`] of a path built on the spot (for futures that outlive their caller's
     /// temporaries).
     pub async fn get_owned(&self, path: String) -> Reply {

@@ -81,6 +81,20 @@ pub fn tools_python() -> PathBuf {
     root().join(".tools/venv/bin/python3")
 }
 
+/// Debian's Chromium (for the reference's browser test) and Swagger UI's files, installed on
+/// first use; the browser's path.
+pub fn chromium() -> PathBuf {
+    static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
+    let installed = INSTALLED.get_or_init(|| {
+        tools("ensure_swagger_ui")?;
+        tools("ensure_chromium").map(drop)
+    });
+    if let Err(e) = installed {
+        panic!("{e}");
+    }
+    PathBuf::from("/usr/bin/chromium")
+}
+
 /// Where the tests' DynamoDB is.
 #[derive(Clone, Debug)]
 enum Dynamo {
@@ -316,6 +330,7 @@ impl TestApp {
         let app = local_api::app(
             DynamoStore::new(functions.clone(), &tables.licenses_table),
             DynamoConfigStore::new(functions, &tables.user_services_table),
+            Some(local_api::docs::Docs::of_checkout(&root())),
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
