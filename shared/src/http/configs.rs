@@ -278,7 +278,7 @@ async fn delete(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn map(v: Value) -> Map<String, Value> {
         match v {

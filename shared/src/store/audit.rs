@@ -203,7 +203,7 @@ pub struct Cursor(pub(crate) String);
 impl Cursor {
     /// Parses a cursor this API handed out; `None` for anything else.
     pub fn parse(text: &str) -> Option<Cursor> {
-        if text.is_empty() || text.len() > 512 || text.len() % 2 != 0 {
+        if text.is_empty() || text.len() > 512 || !text.len().is_multiple_of(2) {
             return None;
         }
         let bytes: Option<Vec<u8>> = (0..text.len())

@@ -68,7 +68,8 @@ const NOT_HELD: &str = "attribute_not_exists(SK) OR \
 impl DynamoStore {
     /// Replaces (`undefine: false`) or deletes (`undefine: true`) a definition under "exists"
     /// and "not held" (by groups; for a delete, by the tenant's allocation too); `Ok(false)`
-    /// when there is no such pack. Deleting also deletes the pack's pool record (its mark), so
+    /// when there is no such pack; `write` is the definition's action with its audit entry.
+    /// Deleting also deletes the pack's pool record (its mark), so
     /// groups can no longer license the pack and a new definition of the name starts from
     /// nothing; the operator's allocation cannot be lost that way, since it blocks the delete.
     async fn change_pack(
@@ -76,10 +77,9 @@ impl DynamoStore {
         ctx: &WriteCtx,
         tenant: &TenantId,
         name: &PackName,
-        write: TransactWriteItem,
+        (write, change): (TransactWriteItem, Change),
         undefine: bool,
         if_match: bool,
-        change: Change,
     ) -> Result<bool, StoreError> {
         let guard = if undefine {
             let delete = Delete::builder()
@@ -363,10 +363,9 @@ impl TenantStore for DynamoStore {
             ctx,
             tenant,
             &pack.name,
-            write,
+            (write, change),
             false,
             if_match.is_some(),
-            change,
         )
         .await
     }
@@ -388,7 +387,7 @@ impl TenantStore for DynamoStore {
             .delete(built(delete.build())?)
             .build();
         let change = Change::object(Op::Deleted, PACK_DEFINITION, name.as_str(), None, None);
-        self.change_pack(ctx, tenant, name, write, true, if_match.is_some(), change)
+        self.change_pack(ctx, tenant, name, (write, change), true, if_match.is_some())
             .await
     }
 }
