@@ -124,10 +124,10 @@ async fn run_once(test: &TestApp, binary: &str, event: &str) -> (String, Value, 
 }
 
 /// The request's JSON log line and its EMF document, as the function wrote them to standard
-/// output: the line with the Lambda request id, the X-Ray trace id and the caller, the document
+/// output: the line with API Gateway's request id, the X-Ray trace id and the caller, the document
 /// in namespace `Licensing` with its dimensions (`http/metrics.rs` checks it against the EMF
 /// specification).
-fn check_log_and_metrics(binary: &str, status: u16, stdout: &str) {
+fn check_log_and_metrics(binary: &str, status: u16, request_id: &str, stdout: &str) {
     let lines: Vec<Value> = stdout
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
@@ -138,7 +138,8 @@ fn check_log_and_metrics(binary: &str, status: u16, stdout: &str) {
         .unwrap_or_else(|| panic!("{binary}: a request line in {stdout}"));
     let fields = &line["fields"];
     assert_eq!(fields["status"], status, "{line}");
-    assert_eq!(fields["request_id"], "smoke-1", "{line}");
+    // API Gateway's request id, not the Lambda invocation's (`smoke-1`).
+    assert_eq!(fields["request_id"], request_id, "{line}");
     assert_eq!(
         fields["trace_id"], "Root=1-00000000-000000000000000000000000",
         "{line}"
@@ -170,7 +171,7 @@ fn check_log_and_metrics(binary: &str, status: u16, stdout: &str) {
     );
     assert_eq!(
         (&emf["Requests"], &emf["request_id"]),
-        (&json!(1), &json!("smoke-1"))
+        (&json!(1), &json!(request_id))
     );
     assert!(
         emf["Latency"].is_number() && emf["DynamoDbRoundTrips"].is_u64(),
@@ -259,8 +260,13 @@ async fn each_binary_runs_as_in_production() {
         ),
         ("licenses", "anonymous-get-group-licenses.json", 401),
     ] {
-        let (kind, response, stdout) = run_once(&app, binary, &fixture(file)).await;
-        check_log_and_metrics(binary, status, &stdout);
+        let event = fixture(file);
+        let (kind, response, stdout) = run_once(&app, binary, &event).await;
+        let gateway_id: Value = serde_json::from_str(&event).expect("a JSON event");
+        let gateway_id = gateway_id["requestContext"]["requestId"]
+            .as_str()
+            .unwrap_or_default();
+        check_log_and_metrics(binary, status, gateway_id, &stdout);
         assert_eq!(kind, "smoke-1/response", "{binary} {file}: {response}");
         assert_eq!(
             response["statusCode"], status,

@@ -189,6 +189,69 @@ async fn each_accepted_write_leaves_one_record_of_who_changed_what_and_refusals_
 }
 
 #[tokio::test]
+async fn only_what_changed_is_recorded() {
+    let app = TestApp::spawn().await;
+    let api = app.api();
+    let t = Tenant::new("audit-noop");
+    // auto_assign of a licensed group service: the license and the assignment.
+    let body = json!({"groupServices": [
+        {"name": "Call Park", "allocated": {"unlimited": false, "maximum": 1}}],
+        "auto_assign": true});
+    t.license(&api, "g", body.clone()).await;
+    let first = events(&api.get(&trail(&t)).await);
+    assert_eq!(
+        first[0]["changes"],
+        json!([
+            {"op": "set", "kind": "groupServices", "name": "Call Park",
+             "before": null, "after": {"unlimited": false, "maximum": 1}},
+            {"op": "added", "kind": "groupServices", "name": "Call Park"}])
+    );
+    // The same PUT again, and assigning what is assigned, change nothing: no event.
+    t.license(&api, "g", body).await;
+    let again = api
+        .post(
+            &t.services("g"),
+            &json!({"services": named(&["Call Park"])}),
+        )
+        .await;
+    assert!(again.status < 300, "{}", again.json);
+    assert_eq!(events(&api.get(&trail(&t)).await).len(), 1);
+    // A group service assigned by the POST itself is recorded, the one already assigned not.
+    t.license(
+        &api,
+        "g",
+        json!({"groupServices": [{"name": "Hunt Group", "allocated": {"unlimited": true}}]}),
+    )
+    .await;
+    let both = api
+        .post(
+            &t.services("g"),
+            &json!({"services": named(&["Call Park", "Hunt Group"])}),
+        )
+        .await;
+    assert!(both.status < 300, "{}", both.json);
+    let latest = events(&api.get(&trail(&t)).await);
+    assert_eq!(latest.len(), 3);
+    assert_eq!(
+        latest[0]["changes"],
+        json!([{"op": "added", "kind": "groupServices", "name": "Hunt Group"}])
+    );
+    // A window that ends before it starts is the client's mistake.
+    let backwards = api
+        .get(&format!(
+            "{}?since=2026-01-02T00:00:00Z&until=2026-01-01T00:00:00Z",
+            trail(&t)
+        ))
+        .await;
+    assert_eq!(backwards.status, 400);
+    assert_eq!(errors(&backwards)[0]["field"], "until");
+    let far = api
+        .get(&format!("{}?until=2400-01-01T00:00:00Z", trail(&t)))
+        .await;
+    assert_eq!(events(&far).len(), 3);
+}
+
+#[tokio::test]
 async fn configuration_changes_are_audited_for_operators() {
     let app = TestApp::spawn().await;
     let api = app.api();

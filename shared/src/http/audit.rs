@@ -114,6 +114,11 @@ fn audit_query(query: &Query, groups: bool) -> Result<AuditQuery, ApiError> {
             }
         }
     }
+    if let (Some(since), Some(until)) = (wanted.since_ms, wanted.until_ms)
+        && since > until
+    {
+        bad("until", "must not be before since");
+    }
     if let Some(limit) = query.get("limit") {
         match limit.parse::<usize>() {
             Ok(n) if (1..=MAX_PAGE).contains(&n) => wanted.limit = n,

@@ -8,7 +8,6 @@
 //! scopes, so the `scope`/`scp` claim is read as well.
 
 use super::error::ApiError;
-use super::front::Seen;
 use crate::domain::access::{GROUP_ADMIN_SCOPE, OPERATOR_SCOPE, TENANT_ADMIN_SCOPE};
 use crate::domain::{Action, GroupId, GroupRef, Principal, Role, TenantId};
 use axum::extract::{FromRequestParts, Request};
@@ -98,6 +97,16 @@ pub async fn require_caller(mut req: Request, next: Next) -> Response {
         }
     }
     response
+}
+
+/// Whose request it was and where, in the response's extensions for the log line: set by
+/// [`require_caller`] (the caller) and `front::admit` (the ids of the path).
+#[derive(Clone, Debug, Default)]
+pub struct Seen {
+    pub sub: Option<String>,
+    pub role: Option<&'static str>,
+    pub tenant: Option<String>,
+    pub group: Option<String>,
 }
 
 /// The verified caller's `sub` claim, for audit records and log lines.

@@ -167,7 +167,7 @@ impl ApiError {
             StoreError::TooManyWrites { needed } => ApiError::bad_request(ErrorItem::new(
                 "TOO_MANY_ITEMS",
                 format!(
-                    "this request needs up to {needed} writes and one request makes at most {MAX_WRITES_PER_REQUEST} (one transaction): 2 per service, per pack 3 plus 2 per service of the pack, and 1 for an Idempotency-Key; split it"
+                    "this request needs up to {needed} writes and one request makes at most {MAX_WRITES_PER_REQUEST} (one transaction): 2 per service, per pack 3 plus 2 per service of the pack, 1 for an Idempotency-Key and 1 for the audit record; split it"
                 ),
             )),
             StoreError::TooManyChanges { changing } => ApiError::bad_request(ErrorItem::new(

@@ -11,7 +11,7 @@
 //! Each function's router also answers a wrong method with [`method_not_allowed`], the JSON 405
 //! to which axum adds `Allow`.
 
-use super::auth;
+use super::auth::{self, Seen};
 use super::error::{ApiError, Cause, Defect, ErrorCode, ErrorItem};
 use super::idempotency::idempotent;
 use super::metrics::RequestMetrics;
@@ -175,16 +175,6 @@ pub async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
 }
 
-/// Whose request it was and where, in the response's extensions for the log line: set by
-/// [`auth::require_caller`] (the caller) and [`admit`] (the ids of the path).
-#[derive(Clone, Debug, Default)]
-pub struct Seen {
-    pub sub: Option<String>,
-    pub role: Option<&'static str>,
-    pub tenant: Option<String>,
-    pub group: Option<String>,
-}
-
 /// One JSON line and one EMF document ([`metrics`]) per request: method, route template,
 /// status, latency, request and trace ids, the caller's `sub` and role, the tenant and group
 /// of the path, the error code of a refusal, and the store's round trips and retries. No
@@ -201,8 +191,14 @@ async fn log_line(mut req: Request, next: Next) -> Response {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned)
         };
-        let request_id = context
-            .map(|c| c.request_id.clone())
+        // API Gateway's id (the one its access logs and clients' `apigw-requestid` show), else
+        // the invocation's, else the local server's.
+        let gateway = match req.request_context_ref() {
+            Some(lambda_http::request::RequestContext::ApiGatewayV2(c)) => c.request_id.clone(),
+            _ => None,
+        };
+        let request_id = gateway
+            .or_else(|| context.map(|c| c.request_id.clone()))
             .or_else(|| header("x-request-id"))
             .unwrap_or_default();
         let trace_id = context

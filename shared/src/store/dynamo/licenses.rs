@@ -20,7 +20,7 @@ use crate::domain::{
     Allocation, Authority, GroupLicenses, GroupRef, Licensable, License, LicenseChange,
     PoolRejection, PoolShare, TenantId, UsageEffect,
 };
-use crate::store::audit::Change;
+use crate::store::audit::{Change, Op};
 use crate::store::{IfMatch, LicenseStore, RejectReason, Rejection, StoreError, Tagged, WriteCtx};
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
@@ -217,7 +217,15 @@ impl DynamoStore {
                 let change = &changes[i];
                 let was = stored.get(&change.item).map(|l| l.allocation);
                 let after = Some(change.allocation).filter(|a| a.is_licensed());
-                plan.changed(Change::allocation(&change.item, was, after));
+                if was != after {
+                    plan.changed(Change::allocation(&change.item, was, after));
+                }
+                // `auto_assign` of a group service that was not assigned yet.
+                if let UsageEffect::License { assign: true, .. } = change.effect()
+                    && !stored.get(&change.item).is_some_and(|l| l.assigned)
+                {
+                    plan.changed(Change::group_service(Op::Added, &change.item));
+                }
                 if let Some(write) = self.group_record_write(&pk, change, was)? {
                     plan.push(
                         write,

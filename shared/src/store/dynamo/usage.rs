@@ -26,6 +26,7 @@ use crate::domain::{
     UserHoldings, UserId,
 };
 use crate::store::audit::{Change, Op};
+use crate::store::meter;
 use crate::store::{ConfigStore, RejectReason, Rejection, StoreError, UsageStore, WriteCtx};
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
@@ -177,43 +178,67 @@ impl UsageStore for DynamoStore {
         services: &[GroupService],
     ) -> Result<(), StoreError> {
         let pk = group_pk(group);
-        // Each update means the request item it assigns.
-        let mut plan = Plan::new();
-        for (index, &service) in services.iter().enumerate() {
-            // Setting `assigned` (and a noInstance service's count of 1) again is a no-op, so no
-            // read is needed; the record must exist, i.e. be licensed (maximum 0 deletes it).
-            let mut update = Update::builder()
-                .table_name(self.table())
-                .set_key(Some(key(&pk, license_sk(&Licensable::Group(service)))))
-                .condition_expression("attribute_exists(SK)")
-                .expression_attribute_values(":true", AttributeValue::Bool(true))
-                .return_values_on_condition_check_failure(
-                    ReturnValuesOnConditionCheckFailure::AllOld,
-                );
-            update = if service.no_instance() {
-                update
-                    .update_expression("SET assigned = :true, inUse = :one")
-                    .expression_attribute_values(":one", number(1))
-            } else {
-                update.update_expression("SET assigned = :true")
+        // No read first: each update assigns a service that is licensed (its record exists;
+        // maximum 0 deletes it) and not assigned yet, so the transaction writes, and the audit
+        // record names, only what it changes. A failed condition's record (`ALL_OLD`) says
+        // which: none is not licensed, the answer; an assigned one is left out of the next
+        // plan. Each plan has fewer services than the last, so this ends.
+        let mut pending: Vec<usize> = (0..services.len()).collect();
+        let mut rereads = Rereads::new(ctx.deadline);
+        loop {
+            // Each update means the request item it assigns.
+            let mut plan = Plan::new();
+            for &index in &pending {
+                let service = services[index];
+                let mut update = Update::builder()
+                    .table_name(self.table())
+                    .set_key(Some(key(&pk, license_sk(&Licensable::Group(service)))))
+                    .condition_expression("attribute_exists(SK) AND attribute_not_exists(assigned)")
+                    .expression_attribute_values(":true", AttributeValue::Bool(true))
+                    .return_values_on_condition_check_failure(
+                        ReturnValuesOnConditionCheckFailure::AllOld,
+                    );
+                update = if service.no_instance() {
+                    update
+                        .update_expression("SET assigned = :true, inUse = :one")
+                        .expression_attribute_values(":one", number(1))
+                } else {
+                    update.update_expression("SET assigned = :true")
+                };
+                let action = TransactWriteItem::builder()
+                    .update(built(update.build())?)
+                    .build();
+                plan.push(action, index);
+                plan.changed(Change::group_service(
+                    Op::Added,
+                    &Licensable::Group(service),
+                ));
+            }
+            let failed = match self.run(ctx, plan).await? {
+                Ran::Committed => return Ok(()),
+                Ran::Refused(failed) => failed,
             };
-            let action = TransactWriteItem::builder()
-                .update(built(update.build())?)
-                .build();
-            plan.push(action, index);
-            plan.changed(Change::group_service(
-                Op::Added,
-                &Licensable::Group(service),
-            ));
-        }
-        match self.run(ctx, plan).await? {
-            Ran::Committed => Ok(()),
-            Ran::Refused(failed) => Err(rejected(
-                failed
-                    .into_iter()
-                    .map(|(index, _)| (index, UsageRejection::NotLicensed))
-                    .collect(),
-            )),
+            let unlicensed: Vec<(usize, UsageRejection)> = failed
+                .iter()
+                .filter(|(_, old)| old.is_none())
+                .map(|(index, _)| (*index, UsageRejection::NotLicensed))
+                .collect();
+            if !unlicensed.is_empty() {
+                return Err(rejected(unlicensed));
+            }
+            // Assigned already (by an earlier request): nothing to do for it. Any other failure
+            // (the record changed under us) is planned again as it was, after a backoff.
+            let before = pending.len();
+            pending.retain(|index| {
+                !failed.iter().any(|(i, old)| {
+                    i == index && old.as_ref().is_some_and(|o| decode_license(o).assigned)
+                })
+            });
+            if pending.len() == before {
+                rereads.stale().await?;
+            } else {
+                meter::retry();
+            }
         }
     }
 
