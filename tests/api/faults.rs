@@ -1173,7 +1173,8 @@ async fn an_idempotency_key_costs_no_round_trip() {
         "g",
         json!({"userServices": [{"name": "Call Waiting", "allocated": {"unlimited": true}},
                                 {"name": "Call Return", "allocated": {"unlimited": true}}],
-               "groupServices": [{"name": "Hunt Group", "allocated": {"unlimited": true}}],
+               "groupServices": [{"name": "Hunt Group", "allocated": {"unlimited": true}},
+                                 {"name": "Call Park", "allocated": {"unlimited": true}}],
                "servicePacks": [{"name": "Duo", "allocated": {"unlimited": true}}]}),
     )
     .await;
@@ -1225,6 +1226,7 @@ async fn an_idempotency_key_costs_no_round_trip() {
                                  "allocated": {"unlimited": false, "maximum": maximum}}]})
     };
     let group_service = json!({"services": named(&["Hunt Group"])});
+    let another_group_service = json!({"services": named(&["Call Park"])});
     let group_services = format!("/api/v1/tenants/{}/groups/g/services/", t.id);
     let instance = |name: &str| format!("{instances}{name}/");
     let mut figures = Vec::new();
@@ -1243,8 +1245,8 @@ async fn an_idempotency_key_costs_no_round_trip() {
         ),
         (
             "group service assignment",
-            ("POST", group_services.clone(), Some(group_service.clone())),
-            ("POST", group_services, Some(group_service)),
+            ("POST", group_services.clone(), Some(group_service)),
+            ("POST", group_services, Some(another_group_service)),
         ),
         (
             "instance create",

@@ -165,3 +165,82 @@ fn the_selection_rules_are_http_apis() {
     assert_eq!(matches("/x", "/x/"), None);
     assert_eq!(matches("/x/{id}", "/x/"), None);
 }
+
+/// What operators run the service with, as CloudFormation gets it: X-Ray tracing and a log group
+/// of the retention parameter for each function, and the alarms, each notifying the one SNS
+/// topic (which `AlarmEmail`, when given, is subscribed to).
+#[test]
+fn the_functions_are_traced_logged_and_alarmed() {
+    use serde_json::{Value, json};
+    let spec = Spec::load();
+    let resources = spec.cfn["Resources"].as_object().expect("resources");
+    let of_type = |kind: &str| -> Vec<(&String, &Value)> {
+        resources
+            .iter()
+            .filter(|(_, r)| r["Type"] == kind)
+            .collect()
+    };
+    let functions = of_type("AWS::Lambda::Function");
+    assert_eq!(functions.len(), 2);
+    for (name, function) in &functions {
+        let properties = &function["Properties"];
+        assert_eq!(properties["TracingConfig"]["Mode"], "Active", "{name}");
+        let group = properties["LoggingConfig"]["LogGroup"]["Ref"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name} logs to a log group of the stack"));
+        assert_eq!(resources[group]["Type"], "AWS::Logs::LogGroup", "{name}");
+        assert_eq!(
+            resources[group]["Properties"]["RetentionInDays"],
+            json!({"Ref": "LogRetentionDays"}),
+            "{name}"
+        );
+    }
+    assert_eq!(spec.cfn["Parameters"]["LogRetentionDays"]["Default"], 30);
+    assert_eq!(spec.cfn["Parameters"]["AlarmEmail"]["Default"], "");
+    let subscription = of_type("AWS::SNS::Subscription");
+    assert_eq!(subscription.len(), 1);
+    assert_eq!(subscription[0].1["Condition"], "HasAlarmEmail");
+
+    // Each alarm: the metrics it watches, and where it goes.
+    let mut watched = Vec::new();
+    for (name, alarm) in of_type("AWS::CloudWatch::Alarm") {
+        let properties = &alarm["Properties"];
+        assert_eq!(
+            properties["AlarmActions"],
+            json!([{"Ref": "AlarmTopic"}]),
+            "{name}"
+        );
+        let metrics: Vec<&Value> = match properties["Metrics"].as_array() {
+            Some(metrics) => metrics
+                .iter()
+                .filter_map(|m| m.get("MetricStat").map(|s| &s["Metric"]))
+                .collect(),
+            None => vec![properties],
+        };
+        for metric in metrics {
+            let dimension = &metric["Dimensions"][0]["Value"]["Ref"];
+            watched.push(format!(
+                "{} {} {}",
+                metric["Namespace"].as_str().unwrap_or_default(),
+                metric["MetricName"].as_str().unwrap_or_default(),
+                dimension.as_str().unwrap_or_default()
+            ));
+        }
+    }
+    watched.sort();
+    let mut expected = vec![
+        "AWS/Lambda Errors LicensesFunction",
+        "AWS/Lambda Throttles LicensesFunction",
+        "AWS/Lambda Errors UserServicesFunction",
+        "AWS/Lambda Throttles UserServicesFunction",
+        "AWS/ApiGateway 5xx LicensingApi",
+        "AWS/ApiGateway Count LicensingApi",
+        "AWS/DynamoDB ReadThrottleEvents LicensesTable",
+        "AWS/DynamoDB WriteThrottleEvents LicensesTable",
+        "AWS/DynamoDB ReadThrottleEvents UserServicesTable",
+        "AWS/DynamoDB WriteThrottleEvents UserServicesTable",
+        "AWS/DynamoDB TransactionConflict LicensesTable",
+    ];
+    expected.sort();
+    assert_eq!(watched, expected);
+}

@@ -17,6 +17,8 @@ pub struct Spec {
     pub routes: Vec<GatewayRoute>,
     /// Path of openapi.yaml → its methods, upper case.
     pub openapi: BTreeMap<String, Vec<String>>,
+    /// template.yaml as CloudFormation gets it (after the SAM transform).
+    pub cfn: serde_json::Value,
 }
 
 impl Spec {
@@ -57,7 +59,12 @@ impl Spec {
                 (path.clone(), methods)
             })
             .collect();
-        Spec { routes, openapi }
+        let cfn = json["cfn"].clone();
+        Spec {
+            routes,
+            openapi,
+            cfn,
+        }
     }
 }
 

@@ -2,7 +2,8 @@
 
 - "routes": each HTTP API route of template.yaml as aws-sam-translator turns it into
   CloudFormation (the OpenAPI body of the AWS::ApiGatewayV2::Api), with the function it invokes;
-- "openapi": each path of openapi.yaml with its methods.
+- "openapi": each path of openapi.yaml with its methods;
+- "cfn": the whole CloudFormation template (parameters, conditions, resources).
 
 Run with the Python of .tools/venv (scripts/tools.sh pins aws-sam-translator and PyYAML).
 """
@@ -44,4 +45,4 @@ openapi = {
     for path, item in spec["paths"].items()
 }
 
-json.dump({"routes": routes, "openapi": openapi}, sys.stdout, indent=1)
+json.dump({"routes": routes, "openapi": openapi, "cfn": cfn}, sys.stdout, indent=1, default=str)
