@@ -464,6 +464,47 @@ struct Failure {
     what: String,
 }
 
+/// Checks the tenant's audit trail after a step: a new event (and only one) when the step
+/// `changed` the tenant, none when it did not. Returns the newest event's request id.
+async fn one_event_per_change(
+    callers: &Callers,
+    newest_before: Option<String>,
+    changed: bool,
+    may_rewrite: bool,
+) -> Result<Option<String>, String> {
+    let path = format!("/api/v1/tenants/{}/audit/?limit=2", callers.tenant);
+    let reply = callers.operator().get(&path).await;
+    if reply.status != 200 {
+        return Err(format!("audit trail: {} {}", reply.status, reply.json));
+    }
+    let ids: Vec<String> = reply.json["events"]
+        .as_array()
+        .map(|events| {
+            events
+                .iter()
+                .filter_map(|e| e["request_id"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let newest = ids.first().cloned();
+    let one_more =
+        newest.is_some() && newest != newest_before && ids.get(1) == newest_before.as_ref();
+    let none = newest == newest_before;
+    let fine = match (changed, may_rewrite) {
+        (true, _) => one_more,
+        (false, false) => none,
+        (false, true) => none || one_more,
+    };
+    if fine {
+        Ok(newest)
+    } else {
+        Err(format!(
+            "audit trail: the step {} the tenant, but the newest events are {ids:?} (before: {newest_before:?})",
+            if changed { "changed" } else { "did not change" }
+        ))
+    }
+}
+
 /// How often each answer (status and first error code) came up: what a run exercised.
 type Tally = std::collections::BTreeMap<(u16, String), usize>;
 
@@ -476,8 +517,11 @@ async fn play(app: &TestApp, steps: &[Step], every_step: bool) -> Result<Tally, 
     let mut model = Model::new(blocked_before(callers.operator()).await);
     let mut tally = Tally::new();
     let result = async {
+        let mut newest_event: Option<String> = None;
         for (i, step) in steps.iter().enumerate() {
+            let state_before = model.tenant_state();
             let expected = model.apply(step);
+            let changed = model.tenant_state() != state_before;
             let code = expected.errors.first().map(|e| e.0.clone());
             let code = match (expected.replayed, code) {
                 (true, _) => "replayed".to_owned(),
@@ -486,6 +530,12 @@ async fn play(app: &TestApp, steps: &[Step], every_step: bool) -> Result<Tally, 
             *tally.entry((expected.status, code)).or_default() += 1;
             let reply = send(&callers, step).await;
             compare(&expected, &reply).map_err(|what| Failure { step: i, what })?;
+            // Exactly one audit event for a step that changed the tenant, none otherwise (a
+            // pack replaced by the same definition is written, so may leave one).
+            let may_rewrite = matches!(step.op, Op::PackReplace { .. }) && reply.status == 200;
+            newest_event = one_event_per_change(&callers, newest_event, changed, may_rewrite)
+                .await
+                .map_err(|what| Failure { step: i, what })?;
             if every_step || i + 1 == steps.len() {
                 compare_views(&callers, &model)
                     .await

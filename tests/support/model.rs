@@ -513,6 +513,13 @@ impl Model {
     }
 
     /// Applies `step` and says what the API must answer.
+    /// The tenant's state as its audit trail sees it: what a write can change, without the
+    /// idempotency records (a keyed write that changes nothing still keeps its answer) and the
+    /// configuration (whose trail is the configuration's own).
+    pub fn tenant_state(&self) -> String {
+        format!("{:?}", (&self.pool, &self.packs, &self.groups))
+    }
+
     pub fn apply(&mut self, step: &Step) -> Expected {
         if !Self::allowed(step.role, &step.op) {
             return Expected::refused(403, vec![("FORBIDDEN", None)]);
