@@ -113,7 +113,7 @@ impl Principal {
 
     /// The group a group admin (with no broader role) is confined to.
     pub fn only_group(&self) -> Option<&GroupRef> {
-        if self.role_name() != "group-admin" {
+        if !self.roles.iter().all(|r| matches!(r, Role::GroupAdmin(_))) {
             return None;
         }
         self.roles.iter().find_map(|role| match role {

@@ -80,38 +80,25 @@ pub async fn require_caller(mut req: Request, next: Next) -> Response {
     let Some(principal) = principal(context) else {
         return ApiError::Unauthenticated.into_response();
     };
-    let sub = Sub(sub(context).unwrap_or("-").to_owned());
-    let seen = Seen {
-        sub: Some(sub.0.clone()),
-        role: Some(principal.role_name()),
-        ..Seen::default()
+    let who = Who {
+        sub: sub(context).unwrap_or("-").to_owned(),
+        role: principal.role_name(),
     };
     req.extensions_mut().insert(principal);
-    req.extensions_mut().insert(sub);
+    req.extensions_mut().insert(who.clone());
     let mut response = next.run(req).await;
-    // Beside the path's ids, which the route's authorization layer left there.
-    match response.extensions_mut().get_mut::<Seen>() {
-        Some(found) => (found.sub, found.role) = (seen.sub, seen.role),
-        None => {
-            response.extensions_mut().insert(seen);
-        }
-    }
+    response.extensions_mut().insert(who);
     response
 }
 
-/// Whose request it was and where, in the response's extensions for the log line: set by
-/// [`require_caller`] (the caller) and `front::admit` (the ids of the path).
-#[derive(Clone, Debug, Default)]
-pub struct Seen {
-    pub sub: Option<String>,
-    pub role: Option<&'static str>,
-    pub tenant: Option<String>,
-    pub group: Option<String>,
-}
-
-/// The verified caller's `sub` claim, for audit records and log lines.
+/// Who the verified caller is, as audit records and log lines name it: its `sub` claim and
+/// broadest role. In the request's extensions (for the write's audit record) and the
+/// response's (for the log line).
 #[derive(Debug, Clone)]
-pub struct Sub(pub String);
+pub struct Who {
+    pub sub: String,
+    pub role: &'static str,
+}
 
 fn sub(context: Option<&RequestContext>) -> Option<&str> {
     match context {

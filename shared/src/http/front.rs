@@ -11,7 +11,7 @@
 //! Each function's router also answers a wrong method with [`method_not_allowed`], the JSON 405
 //! to which axum adds `Allow`.
 
-use super::auth::{self, Seen};
+use super::auth::{self, Who};
 use super::error::{ApiError, Cause, Defect, ErrorCode, ErrorItem};
 use super::idempotency::idempotent;
 use super::metrics::RequestMetrics;
@@ -99,6 +99,14 @@ impl<St: Clone + Send + Sync + 'static> RouteBoth for Router<St> {
 #[derive(Clone, Debug)]
 pub struct RouteTemplate(pub String);
 
+/// The tenant and group of a matched route's path, in the response's extensions for the log
+/// line; set by [`admit`].
+#[derive(Clone, Debug, Default)]
+struct Place {
+    tenant: Option<String>,
+    group: Option<String>,
+}
+
 /// The request's id (API Gateway's in AWS, the local server's under `make run`), in the
 /// request's extensions for audit records.
 #[derive(Clone, Debug)]
@@ -114,28 +122,20 @@ pub async fn admit(
     next: Next,
 ) -> Response {
     let route = RouteTemplate(format!("{template}/"));
-    let mut place = (None, None);
+    let mut place = Place::default();
     let mut response = match verdict {
         Ok(ids) => {
-            place = (
-                ids.tenant.as_ref().map(|t| t.as_str().to_owned()),
-                ids.group.as_ref().map(|g| g.group.as_str().to_owned()),
-            );
+            place = Place {
+                tenant: ids.tenant.as_ref().map(|t| t.as_str().to_owned()),
+                group: ids.group.as_ref().map(|g| g.group.as_str().to_owned()),
+            };
             req.extensions_mut().insert(ids);
             req.extensions_mut().insert(route.clone());
             next.run(req).await
         }
         Err(refusal) => refusal.into_response(),
     };
-    if let Some(seen) = response.extensions_mut().get_mut::<Seen>() {
-        (seen.tenant, seen.group) = place;
-    } else {
-        response.extensions_mut().insert(Seen {
-            tenant: place.0,
-            group: place.1,
-            ..Seen::default()
-        });
-    }
+    response.extensions_mut().insert(place);
     response.extensions_mut().insert(route);
     response
 }
@@ -215,9 +215,10 @@ async fn log_line(mut req: Request, next: Next) -> Response {
     let route = format!("{method} {template}");
     let status = response.status().as_u16();
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let seen = response
+    let who = response.extensions().get::<Who>();
+    let place = response
         .extensions()
-        .get::<Seen>()
+        .get::<Place>()
         .cloned()
         .unwrap_or_default();
     let error_code = response.extensions().get::<ErrorCode>().map(|c| c.0);
@@ -230,10 +231,10 @@ async fn log_line(mut req: Request, next: Next) -> Response {
                 latency_ms,
                 request_id = %request_id,
                 trace_id = trace_id.as_deref(),
-                sub = seen.sub.as_deref(),
-                role = seen.role,
-                tenant_id = seen.tenant.as_deref(),
-                group_id = seen.group.as_deref(),
+                sub = who.map(|w| w.sub.as_str()),
+                role = who.map(|w| w.role),
+                tenant_id = place.tenant.as_deref(),
+                group_id = place.group.as_deref(),
                 error_code,
                 round_trips = counts.round_trips,
                 retries = counts.retries,

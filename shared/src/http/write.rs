@@ -5,13 +5,12 @@
 //! both the response and the [`WriteCtx`] whose record carries that same answer; the store puts
 //! the record in the write's own transaction, so the two commit together.
 
-use super::auth::Sub;
+use super::auth::Who;
 use super::error::ApiError;
 use super::front::{self, Deadline, RequestId, RouteTemplate};
 use super::idempotency::{Kept, Keyed};
 use super::path::PathIds;
 use super::response::{json_bytes, json_response, no_content};
-use crate::domain::Principal;
 use crate::store::WriteCtx;
 use crate::store::audit::{Actor, Trail};
 use crate::store::idempotency::{Answer, Record};
@@ -49,7 +48,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Write {
 /// left in the request (none outside a matched, authorized route).
 fn actor(parts: &Parts) -> Option<Actor> {
     let ext = &parts.extensions;
-    let principal = ext.get::<Principal>()?;
+    let who = ext.get::<Who>()?;
     let ids = ext.get::<PathIds>()?;
     let trail = match (&ids.tenant, &ids.group) {
         (Some(tenant), group) => Trail::Tenant {
@@ -59,10 +58,8 @@ fn actor(parts: &Parts) -> Option<Actor> {
         (None, _) => Trail::Configs,
     };
     Some(Actor {
-        sub: ext
-            .get::<Sub>()
-            .map_or_else(|| "-".to_owned(), |s| s.0.clone()),
-        role: principal.role_name(),
+        sub: who.sub.clone(),
+        role: who.role,
         request_id: ext
             .get::<RequestId>()
             .map(|r| r.0.clone())
