@@ -7,6 +7,7 @@
 
 mod audit;
 mod authorization;
+mod bulk;
 mod client;
 mod docs;
 mod events;

@@ -139,6 +139,13 @@ pub enum Op {
         group: usize,
         instance: usize,
     },
+    /// Services and packs given to (`assign`) or taken from several users of a group in one
+    /// request: each user once, with its services and packs.
+    Bulk {
+        group: usize,
+        assign: bool,
+        users: Vec<(usize, Vec<usize>, Vec<usize>)>,
+    },
     /// The operator's configuration object of a user service, toggling `no_more_assignable`.
     Config {
         service: usize,
@@ -329,6 +336,36 @@ impl Op {
                 ),
                 None,
             ),
+            Op::Bulk {
+                group: g,
+                assign,
+                users,
+            } => {
+                let entries: Vec<Value> = users
+                    .iter()
+                    .map(|(user, services, packs)| {
+                        let mut entry = json!({"user_id": USERS[*user]});
+                        if !services.is_empty() {
+                            entry["services"] = named(
+                                &services
+                                    .iter()
+                                    .map(|s| USER_SERVICES[*s])
+                                    .collect::<Vec<_>>(),
+                            );
+                        }
+                        if !packs.is_empty() {
+                            entry["servicePacks"] =
+                                named(&packs.iter().map(|p| PACKS[*p]).collect::<Vec<_>>());
+                        }
+                        entry
+                    })
+                    .collect();
+                (
+                    if *assign { "POST" } else { "DELETE" },
+                    format!("{}/users/services/", group(*g)),
+                    Some(json!({"users": entries})),
+                )
+            }
             Op::Config { service, blocked } => (
                 "PUT",
                 format!("/api/v1/configs/user_services/{t}-cfg{service}/"),
@@ -397,13 +434,21 @@ impl Group {
 
     /// Why one more unit of `item` is refused, if it is.
     fn count_up_refusal(&self, item: Item) -> Option<&'static str> {
+        self.refusal(item, 1).map(|(code, _)| code)
+    }
+
+    /// Why `n` more units of `item` are refused, if they are, and how many would fit.
+    fn refusal(&self, item: Item, n: usize) -> Option<(&'static str, usize)> {
         match self.licenses.get(&item) {
-            None => Some("NOT_LICENSED"),
-            Some(l) if !l.alloc.licensed() => Some("NOT_LICENSED"),
+            None => Some(("NOT_LICENSED", 0)),
+            Some(l) if !l.alloc.licensed() => Some(("NOT_LICENSED", 0)),
             Some(Lic {
                 alloc: Alloc::Limited(m),
                 ..
-            }) if self.in_use(item) >= *m => Some("OVER_LIMIT"),
+            }) => {
+                let room = m.saturating_sub(self.in_use(item)) as usize;
+                (n > room).then_some(("OVER_LIMIT", room))
+            }
             Some(_) => None,
         }
     }
@@ -499,7 +544,8 @@ impl Model {
             | Op::Unassign { group, .. }
             | Op::GroupServices { group, .. }
             | Op::InstanceAdd { group, .. }
-            | Op::InstanceRemove { group, .. } => usage_of(*group),
+            | Op::InstanceRemove { group, .. }
+            | Op::Bulk { group, .. } => usage_of(*group),
         }
     }
 
@@ -601,24 +647,34 @@ impl Model {
                 user,
                 services,
                 packs,
-            } => self.assign(*group, *user, services, packs),
+            } => match self.assign(*group, &[(*user, services.clone(), packs.clone())]) {
+                Ok(_) => Expected::ok(201, user_answer(services, packs, true)),
+                Err(refusal) => refusal,
+            },
             Op::Unassign {
                 group,
                 user,
                 services,
                 packs,
             } => {
-                let u = self.groups[*group].users.entry(*user).or_default();
-                for s in services {
-                    u.direct.remove(s);
-                }
-                for p in packs {
-                    u.packs.remove(p);
-                }
-                if u.is_empty() {
-                    self.groups[*group].users.remove(user);
-                }
+                self.unassign(*group, &[(*user, services.clone(), packs.clone())]);
                 Expected::ok(200, user_answer(services, packs, false))
+            }
+            Op::Bulk {
+                group,
+                assign: true,
+                users,
+            } => match self.assign(*group, users) {
+                Ok(changed) => Expected::ok(201, bulk_answer(users, &changed, "assigned")),
+                Err(refusal) => refusal,
+            },
+            Op::Bulk {
+                group,
+                assign: false,
+                users,
+            } => {
+                let changed = self.unassign(*group, users);
+                Expected::ok(200, bulk_answer(users, &changed, "unassigned"))
             }
             Op::GroupServices {
                 group,
@@ -818,76 +874,127 @@ impl Model {
         Expected::ok(200, receipt(items.iter().map(|(i, _)| *i)))
     }
 
+    /// Assigns each user its services and packs, all or none: what changed per user and item,
+    /// or the refusal naming every failing item (request order; at one item a pack before the
+    /// services it brings). A license without room for all the request's new holders refuses
+    /// the holders past its room.
     fn assign(
         &mut self,
         group: usize,
-        user: usize,
-        services: &[usize],
-        packs: &[usize],
-    ) -> Expected {
+        users: &[(usize, Vec<usize>, Vec<usize>)],
+    ) -> Result<Vec<Vec<bool>>, Expected> {
         let g = &self.groups[group];
         let empty = User::default();
-        let u = g.users.get(&user).unwrap_or(&empty);
-        // New routes per service, with the first request item that brings each: services come
-        // first in a request, then packs.
-        let mut routes: BTreeMap<UserService, (usize, usize, Option<usize>)> = BTreeMap::new();
         let catalog = |s: usize| UserService::parse(USER_SERVICES[s]).expect("a catalog service");
-        for (i, &s) in services.iter().enumerate() {
-            if !u.direct.contains(&s) {
-                routes.entry(catalog(s)).or_insert((i, s, None));
-            }
-        }
-        let mut new_packs = Vec::new();
-        for (j, &p) in packs.iter().enumerate() {
-            let index = services.len() + j;
-            if u.packs.contains_key(&p) || new_packs.iter().any(|(_, q)| *q == p) {
-                continue;
-            }
-            new_packs.push((index, p));
-            for &s in self.packs.get(&p).map(Vec::as_slice).unwrap_or_default() {
-                routes.entry(catalog(s)).or_insert((index, s, Some(p)));
-            }
-        }
         let through = |p: Option<usize>| p.map(|p| PACKS[p]);
-        let blocked: Vec<(usize, &str, Option<&str>)> = routes
-            .values()
-            .filter(|(_, s, _)| !u.holds(*s) && self.blocked(*s))
-            .map(|(i, s, p)| (*i, USER_SERVICES[*s], through(*p)))
-            .collect();
+        let mut blocked: Vec<(usize, &str, Option<&str>)> = Vec::new();
+        // New holders per license, in request order: (index, service, pack it came through).
+        let mut pack_holders: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        let mut service_holders: BTreeMap<UserService, Vec<(usize, usize, Option<usize>)>> =
+            BTreeMap::new();
+        let mut changed = Vec::new();
+        let mut base = 0;
+        for (user, services, packs) in users {
+            let u = g.users.get(user).unwrap_or(&empty);
+            // New routes per service, with the first request item that brings each: services
+            // come first in a request, then packs.
+            let mut routes: BTreeMap<UserService, (usize, usize, Option<usize>)> = BTreeMap::new();
+            let mut done = Vec::new();
+            for (i, &s) in services.iter().enumerate() {
+                let new = !u.direct.contains(&s);
+                done.push(new);
+                if new {
+                    routes.entry(catalog(s)).or_insert((base + i, s, None));
+                }
+            }
+            let mut new_packs = Vec::new();
+            for (j, &p) in packs.iter().enumerate() {
+                let index = base + services.len() + j;
+                let new = !u.packs.contains_key(&p) && !new_packs.contains(&p);
+                done.push(new);
+                if !new {
+                    continue;
+                }
+                new_packs.push(p);
+                pack_holders.entry(p).or_default().push(index);
+                for &s in self.packs.get(&p).map(Vec::as_slice).unwrap_or_default() {
+                    routes.entry(catalog(s)).or_insert((index, s, Some(p)));
+                }
+            }
+            for (service, (index, s, p)) in routes {
+                if u.holds(s) {
+                    continue;
+                }
+                if self.blocked(s) {
+                    blocked.push((index, USER_SERVICES[s], through(p)));
+                } else {
+                    service_holders
+                        .entry(service)
+                        .or_default()
+                        .push((index, s, p));
+                }
+            }
+            changed.push(done);
+            base += services.len() + packs.len();
+        }
         if !blocked.is_empty() {
-            return refused_items(
+            return Err(refused_items(
                 blocked
                     .into_iter()
                     .map(|(i, n, p)| (i, "NO_MORE_ASSIGNABLE", n, p)),
-            );
+            ));
         }
         let mut failures: Vec<(usize, &str, &str, Option<&str>)> = Vec::new();
-        for &(index, p) in &new_packs {
-            if let Some(code) = g.count_up_refusal(Item::Pack(p)) {
-                failures.push((index, code, PACKS[p], None));
+        for (p, holders) in &pack_holders {
+            if let Some((code, room)) = g.refusal(Item::Pack(*p), holders.len()) {
+                for index in holders.iter().skip(room) {
+                    failures.push((*index, code, PACKS[*p], None));
+                }
             }
         }
-        for (index, s, p) in routes.values() {
-            if !u.holds(*s)
-                && let Some(code) = g.count_up_refusal(Item::User(*s))
-            {
-                failures.push((*index, code, USER_SERVICES[*s], through(*p)));
+        for holders in service_holders.values() {
+            let s = holders[0].1;
+            if let Some((code, room)) = g.refusal(Item::User(s), holders.len()) {
+                for (index, _, p) in holders.iter().skip(room) {
+                    failures.push((*index, code, USER_SERVICES[s], through(*p)));
+                }
             }
         }
         failures.sort_by_key(|f| f.0);
         if !failures.is_empty() {
-            return refused_items(failures.into_iter());
+            return Err(refused_items(failures.into_iter()));
         }
-        let definitions: Vec<(usize, Vec<usize>)> = new_packs
-            .iter()
-            .map(|(_, p)| (*p, self.packs.get(p).cloned().unwrap_or_default()))
-            .collect();
-        let u = self.groups[group].users.entry(user).or_default();
-        u.direct.extend(services.iter().copied());
-        for (p, given) in definitions {
-            u.packs.insert(p, given);
+        for ((user, services, packs), done) in users.iter().zip(&changed) {
+            let given: Vec<(usize, Vec<usize>)> = packs
+                .iter()
+                .zip(&done[services.len()..])
+                .filter(|(_, new)| **new)
+                .map(|(p, _)| (*p, self.packs.get(p).cloned().unwrap_or_default()))
+                .collect();
+            let u = self.groups[group].users.entry(*user).or_default();
+            u.direct.extend(services.iter().copied());
+            u.packs.extend(given);
         }
-        Expected::ok(201, user_answer(services, packs, true))
+        Ok(changed)
+    }
+
+    /// Takes from each user its services and packs: what changed per user and item.
+    fn unassign(
+        &mut self,
+        group: usize,
+        users: &[(usize, Vec<usize>, Vec<usize>)],
+    ) -> Vec<Vec<bool>> {
+        let mut changed = Vec::new();
+        for (user, services, packs) in users {
+            let u = self.groups[group].users.entry(*user).or_default();
+            let mut done: Vec<bool> = services.iter().map(|s| u.direct.remove(s)).collect();
+            done.extend(packs.iter().map(|p| u.packs.remove(p).is_some()));
+            if u.is_empty() {
+                self.groups[group].users.remove(user);
+            }
+            changed.push(done);
+        }
+        changed
     }
 
     fn group_services(&mut self, group: usize, services: &[usize], assign: bool) -> Expected {
@@ -1015,6 +1122,54 @@ impl Model {
             .collect::<Vec<_>>()})
     }
 
+    /// `GET .../groups/{g}/users/`: every user holding anything, in id order.
+    pub fn users_view(&self, group: usize) -> Vec<Value> {
+        self.groups[group]
+            .users
+            .keys()
+            .map(|u| {
+                let mut entry = self.user_view(group, *u);
+                entry["user_id"] = json!(USERS[*u]);
+                entry
+            })
+            .collect()
+    }
+
+    /// `GET .../licenses/{kind}/{service}/holders/`: the holders of a user service or pack, in
+    /// id order, with their routes.
+    pub fn holders_view(&self, group: usize, item: Item) -> Value {
+        let holders: Vec<Value> = self.groups[group]
+            .users
+            .iter()
+            .filter_map(|(u, user)| {
+                let via: Vec<&str> = match item {
+                    Item::User(s) => user
+                        .direct
+                        .contains(&s)
+                        .then_some("direct")
+                        .into_iter()
+                        .chain(
+                            user.packs
+                                .iter()
+                                .filter(|(_, given)| given.contains(&s))
+                                .map(|(p, _)| PACKS[*p]),
+                        )
+                        .collect(),
+                    Item::Pack(p) => {
+                        if user.packs.contains_key(&p) {
+                            vec!["direct"]
+                        } else {
+                            vec![]
+                        }
+                    }
+                    Item::Group(_) => vec![],
+                };
+                (!via.is_empty()).then(|| json!({"user_id": USERS[*u], "via": via}))
+            })
+            .collect();
+        json!({"name": item.name(), "holders": holders})
+    }
+
     /// Whether the group holds a license of `item` (for generators that aim at the rules).
     pub fn licensed(&self, group: usize, item: Item) -> bool {
         self.groups[group].licenses.contains_key(&item)
@@ -1072,6 +1227,20 @@ fn user_answer(services: &[usize], packs: &[usize], assigned: bool) -> Value {
         "services": services.iter().map(|s| json!({"name": USER_SERVICES[*s], "assigned": assigned})).collect::<Vec<_>>(),
         "servicePacks": packs.iter().map(|p| json!({"name": PACKS[*p], "assigned": assigned})).collect::<Vec<_>>(),
     })
+}
+
+/// A bulk answer: every user in request order, each item with what the request did to it.
+fn bulk_answer(
+    users: &[(usize, Vec<usize>, Vec<usize>)],
+    changed: &[Vec<bool>],
+    done: &str,
+) -> Value {
+    let status = |new: bool| if new { done } else { "already" };
+    json!({"users": users.iter().zip(changed).map(|((user, services, packs), flags)| json!({
+        "user_id": USERS[*user],
+        "services": services.iter().zip(flags).map(|(s, new)| json!({"name": USER_SERVICES[*s], "status": status(*new)})).collect::<Vec<_>>(),
+        "servicePacks": packs.iter().zip(&flags[services.len()..]).map(|(p, new)| json!({"name": PACKS[*p], "status": status(*new)})).collect::<Vec<_>>(),
+    })).collect::<Vec<_>>()})
 }
 
 fn refused_items<'a>(

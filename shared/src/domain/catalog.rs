@@ -33,6 +33,8 @@ struct Catalog {
     group_index: HashMap<&'static str, u16>,
     /// Group services by slug, for paths (`hunt-group`).
     group_slugs: HashMap<String, u16>,
+    /// User services by slug, for paths (`call-waiting`).
+    user_slugs: HashMap<String, u16>,
 }
 
 static CATALOG: LazyLock<Catalog> = LazyLock::new(|| {
@@ -52,6 +54,7 @@ static CATALOG: LazyLock<Catalog> = LazyLock::new(|| {
             .zip(group)
             .map(|(i, e)| (slug(&e.name), i))
             .collect(),
+        user_slugs: (0u16..).zip(user).map(|(i, n)| (slug(n), i)).collect(),
         user,
         group,
     }
@@ -86,6 +89,22 @@ impl UserService {
 
     pub fn name(self) -> &'static str {
         &CATALOG.user[self.0 as usize]
+    }
+
+    /// A `{service}` of a path: the catalog name or its [`slug`].
+    pub fn from_path(value: &str) -> Result<Self, UnknownService> {
+        Self::parse(value).or_else(|_| {
+            CATALOG
+                .user_slugs
+                .get(value)
+                .map(|&i| Self(i))
+                .ok_or(UnknownService)
+        })
+    }
+
+    /// The name's [`slug`].
+    pub fn slug(self) -> String {
+        slug(self.name())
     }
 
     /// Position in catalog order, for dense per-service tables.
@@ -228,6 +247,15 @@ mod tests {
         assert!(
             GroupService::from_path("Hunt-Group").is_err(),
             "slugs are lowercase"
+        );
+        let cw = UserService::parse("Call Waiting").unwrap();
+        assert_eq!(UserService::from_path("call-waiting"), Ok(cw));
+        assert_eq!(UserService::from_path("Call Waiting"), Ok(cw));
+        let users: std::collections::HashSet<_> = UserService::all().map(|s| s.slug()).collect();
+        assert_eq!(
+            users.len(),
+            UserService::count(),
+            "two services share a slug"
         );
         let slugs: std::collections::HashSet<_> = GroupService::all().map(|s| s.slug()).collect();
         assert_eq!(

@@ -15,5 +15,5 @@ pub use catalog::{GroupService, UnknownService, UserService};
 pub use ids::{GroupId, GroupRef, IdError, InstanceName, PackName, TenantId, UserId};
 pub use licenses::{GroupLicenses, Licensable, License, LicenseChange, UsageEffect};
 pub use tenant::{PackDefinition, PoolChange, PoolRejection, PoolShare, TenantLicense};
-pub use usage::{Assignable, Holding, UsageRejection, UserHoldings};
+pub use usage::{Assignable, Holding, UsageRejection, UserHoldings, UserItems};
 pub use user_service_config::{Audience, UserServiceConfig};

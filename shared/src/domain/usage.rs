@@ -1,7 +1,8 @@
 //! Usage: what consumes licenses (user assignments of services and packs, group-service
 //! assignments, group-service instances) and why a change of usage may be refused.
 
-use super::{PackName, UserService};
+use super::{PackName, UserId, UserService};
+use std::collections::BTreeSet;
 
 /// What can be assigned to a user; each assignment counts one unit of the group's license for it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -45,12 +46,80 @@ pub const MAX_ASSIGNMENTS_PER_REQUEST: usize = 48;
 /// request is one transaction.
 pub const MAX_WRITES_PER_REQUEST: usize = 100;
 
-/// The writes an assignment change of `services` direct services and of packs with
-/// `pack_sizes` services each may need at most: per service its holding and its counter; per
-/// pack its assignment, its counter, the check of its definition, and per service of the pack a
-/// holding and a counter. (An assignment adds [`BLOCKED_CHECK`].)
-pub fn writes_needed(services: usize, pack_sizes: &[usize]) -> usize {
-    2 * services + pack_sizes.iter().map(|k| 3 + 2 * k).sum::<usize>()
+/// What one user of a bulk request is given or has taken away: the request's items for that
+/// user (services first, then packs, as a single-user request lists them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserItems {
+    pub user: UserId,
+    pub items: Vec<Assignable>,
+}
+
+/// The actions a change of `users`' assignments may need at most, and how many of its first
+/// users fit in one transaction with `fixed` more actions (the blocked-services check, an
+/// `Idempotency-Key`'s record, the audit record). Per user: one holding per service named, and
+/// per pack its assignment plus one holding per service of the pack (`services_of(user, pack)`);
+/// once per request: one counter per service or pack any user's change moves (a counter moves
+/// once, by the request's whole delta) and one check of each pack's definition (`checks`:
+/// assignments check the definitions they used, unassignments do not).
+pub fn actions_needed<'s>(
+    users: &[UserItems],
+    services_of: impl Fn(usize, &PackName) -> &'s [UserService],
+    fixed: usize,
+    checks: bool,
+) -> Needed {
+    let mut counters: BTreeSet<Assignable> = BTreeSet::new();
+    let mut records = 0;
+    let mut fit = 0;
+    for (u, user) in users.iter().enumerate() {
+        for item in &user.items {
+            records += 1;
+            counters.insert(item.clone());
+            if let Assignable::Pack(pack) = item {
+                for service in services_of(u, pack) {
+                    records += 1;
+                    counters.insert(Assignable::Service(*service));
+                }
+            }
+        }
+        let checked = if checks {
+            counters
+                .iter()
+                .filter(|c| matches!(c, Assignable::Pack(_)))
+                .count()
+        } else {
+            0
+        };
+        if records + counters.len() + checked + fixed <= MAX_WRITES_PER_REQUEST {
+            fit = u + 1;
+        }
+    }
+    let checked = if checks {
+        counters
+            .iter()
+            .filter(|c| matches!(c, Assignable::Pack(_)))
+            .count()
+    } else {
+        0
+    };
+    Needed {
+        actions: records + counters.len() + checked + fixed,
+        fit,
+    }
+}
+
+/// What [`actions_needed`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Needed {
+    /// The actions of the whole request.
+    pub actions: usize,
+    /// How many of the request's first users fit in one transaction.
+    pub fit: usize,
+}
+
+impl Needed {
+    pub fn fits(self) -> bool {
+        self.actions <= MAX_WRITES_PER_REQUEST
+    }
 }
 
 /// The action an assignment adds: the check that the services the configuration blocks are
@@ -87,14 +156,62 @@ impl UserHoldings {
 mod tests {
     use super::*;
 
+    fn user(name: &str, items: Vec<Assignable>) -> UserItems {
+        UserItems {
+            user: UserId::parse(name).unwrap(),
+            items,
+        }
+    }
+
+    fn service(name: &str) -> Assignable {
+        Assignable::Service(UserService::parse(name).unwrap())
+    }
+
     #[test]
     fn a_full_pack_and_forty_eight_services_each_fit_one_transaction_with_a_key() {
         // With the blocked check, an Idempotency-Key's record and the audit record; one more
         // service would not fit.
-        let most = writes_needed(MAX_ASSIGNMENTS_PER_REQUEST, &[]) + BLOCKED_CHECK + 2;
-        assert!(most <= 100 && most + 2 > 100);
-        assert_eq!(writes_needed(0, &[25]), 53);
-        assert_eq!(writes_needed(0, &[25, 25]), 106);
-        assert_eq!(writes_needed(1, &[1]), 7);
+        let services: Vec<Assignable> = UserService::all()
+            .take(MAX_ASSIGNMENTS_PER_REQUEST)
+            .map(Assignable::Service)
+            .collect();
+        let most = actions_needed(&[user("a", services)], |_, _| &[], BLOCKED_CHECK + 2, true);
+        assert!(most.fits() && most.actions + 2 > 100, "{most:?}");
+        let pack = PackName::parse("P").unwrap();
+        let of: Vec<UserService> = UserService::all().take(25).collect();
+        let one = [user("a", vec![Assignable::Pack(pack.clone())])];
+        let needed = actions_needed(&one, |_, _| &of, 0, true);
+        assert_eq!(needed.actions, 1 + 25 + 1 + 25 + 1);
+    }
+
+    #[test]
+    fn counters_move_once_per_request_and_the_fitting_users_are_counted() {
+        let two = || vec![service("Call Waiting"), service("Call Forwarding Always")];
+        let users: Vec<UserItems> = (0..60).map(|i| user(&format!("u{i}"), two())).collect();
+        // 2 holdings per user, 2 counters, 3 fixed: 47 users fit (94 + 2 + 3 = 99).
+        let needed = actions_needed(&users, |_, _| &[], 3, true);
+        assert_eq!(needed.actions, 120 + 2 + 3);
+        assert_eq!(needed.fit, 47);
+        assert!(!needed.fits());
+        let needed = actions_needed(&users[..47], |_, _| &[], 3, true);
+        assert!(needed.fits() && needed.fit == 47);
+        // A pack of 3 services per user: its record, 3 holdings; 4 counters and its check.
+        let pack = PackName::parse("P").unwrap();
+        let of = [
+            UserService::parse("Call Waiting").unwrap(),
+            UserService::parse("Call Forwarding Always").unwrap(),
+            UserService::parse("Anonymous Call Rejection").unwrap(),
+        ];
+        let packs: Vec<UserItems> = (0..30)
+            .map(|i| user(&format!("u{i}"), vec![Assignable::Pack(pack.clone())]))
+            .collect();
+        let needed = actions_needed(&packs, |_, _| &of, 3, true);
+        assert_eq!(needed.actions, 30 * 4 + 4 + 1 + 3);
+        assert_eq!(needed.fit, 23); // 92 + 5 + 3 = 100
+        // Unassignments check no definition.
+        assert_eq!(
+            actions_needed(&packs[..1], |_, _| &of, 0, false).actions,
+            4 + 4
+        );
     }
 }

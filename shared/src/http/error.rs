@@ -41,9 +41,23 @@ pub struct ErrorItem {
     /// What the tenant's groups hold, when a tenant maximum would fall below it.
     #[serde(rename = "currentlyAllocated", skip_serializing_if = "Option::is_none")]
     pub currently_allocated: Option<u64>,
+    /// Rarer fields, boxed to keep the item (and every `Result` carrying one) small.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub about: Option<Box<About>>,
+}
+
+/// What only some refusals say.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct About {
     /// The pack a refused service would have come through.
     #[serde(rename = "servicePack", skip_serializing_if = "Option::is_none")]
     pub service_pack: Option<String>,
+    /// The user a refused item of a bulk assignment is for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// Where to list who holds a license whose usage blocked a change (`BELOW_USAGE`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub holders: Option<String>,
 }
 
 impl ErrorItem {
@@ -58,7 +72,7 @@ impl ErrorItem {
             maximum: None,
             available: None,
             currently_allocated: None,
-            service_pack: None,
+            about: None,
         }
     }
 
@@ -69,6 +83,21 @@ impl ErrorItem {
 
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
+        self
+    }
+
+    pub fn user(mut self, user_id: impl Into<String>) -> Self {
+        self.about.get_or_insert_default().user_id = Some(user_id.into());
+        self
+    }
+
+    pub fn through(mut self, pack: impl Into<String>) -> Self {
+        self.about.get_or_insert_default().service_pack = Some(pack.into());
+        self
+    }
+
+    pub fn holders(mut self, path: impl Into<String>) -> Self {
+        self.about.get_or_insert_default().holders = Some(path.into());
         self
     }
 
@@ -164,12 +193,18 @@ impl ApiError {
             }
             StoreError::Unavailable { outcome, why } => ApiError::Unavailable { outcome, why },
             StoreError::Defect(why) => ApiError::Internal(why),
-            StoreError::TooManyWrites { needed } => ApiError::bad_request(ErrorItem::new(
-                "TOO_MANY_ITEMS",
-                format!(
-                    "this request needs up to {needed} writes and one request makes at most {MAX_WRITES_PER_REQUEST} (one transaction): 2 per service, per pack 3 plus 2 per service of the pack, 1 for an Idempotency-Key and 1 for the audit record; split it"
-                ),
-            )),
+            StoreError::TooManyWrites {
+                needed,
+                fit: Some(fit),
+            } => ApiError::bad_request(too_many_for_one(needed, fit)),
+            StoreError::TooManyWrites { needed, fit: None } => {
+                ApiError::bad_request(ErrorItem::new(
+                    "TOO_MANY_ITEMS",
+                    format!(
+                        "this request needs up to {needed} writes and one request makes at most {MAX_WRITES_PER_REQUEST} (one transaction): 2 per service, per pack 3 plus 2 per service of the pack, 1 for an Idempotency-Key and 1 for the audit record; split it"
+                    ),
+                ))
+            }
             StoreError::TooManyChanges { changing } => ApiError::bad_request(ErrorItem::new(
                 "TOO_MANY_ITEMS",
                 format!(
@@ -183,6 +218,26 @@ impl ApiError {
             StoreError::Keyed(Earlier::Reused) => ApiError::IdempotencyKeyReused,
         }
     }
+}
+
+/// `TOO_MANY_ITEMS` of a change of several users' assignments that needs `needed` actions of
+/// one transaction, of which the first `fit` users fit: how the actions are counted and how to
+/// split the request.
+pub fn too_many_for_one(needed: usize, fit: usize) -> ErrorItem {
+    let split = if fit == 0 {
+        "the first user alone needs more: give that user's services and packs in several requests"
+            .to_owned()
+    } else {
+        format!(
+            "the first {fit} users fit in one: send at most {fit} users of this kind per request"
+        )
+    };
+    ErrorItem::new(
+        "TOO_MANY_ITEMS",
+        format!(
+            "this request needs up to {needed} actions and one request is one transaction of at most {MAX_WRITES_PER_REQUEST}: per user 1 per service and per pack 1 plus 1 per service of the pack; per request 1 per license it moves, 1 per pack (its definition), 1 for the blocked services (assignments), 1 for an Idempotency-Key and 1 for the audit record (e.g. 47 users with 2 services each, or 23 users with a pack of 3); {split}"
+        ),
+    )
 }
 
 /// A storage failure of an operation whose rejections need no request context (a write that
@@ -213,8 +268,7 @@ pub fn usage_error(reason: &RejectReason, name: &str) -> ErrorItem {
             let item = usage_error(&RejectReason::Usage(reason.clone()), service.name());
             ErrorItem {
                 message: format!("{} (through the service pack {pack})", item.message),
-                service_pack: Some(pack.as_str().to_owned()),
-                ..item
+                ..item.through(pack.as_str())
             }
         }
         RejectReason::BelowUsage { in_use } => ErrorItem {

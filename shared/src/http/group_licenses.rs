@@ -3,16 +3,17 @@
 use super::auth::Caller;
 use super::body::Body;
 use super::conditional::{self, IfMatchHeader};
-use super::error::ApiError;
+use super::error::{ApiError, ErrorItem};
 use super::licenses_put::LicensesPut;
 use super::path::GroupPath;
 use super::query::Query;
 use super::response::json_response;
 use super::state::{App, Licensing};
+use super::users;
 use super::views::Allocated;
 use super::write::Write;
 use crate::domain::{GroupLicenses, License, UserService};
-use crate::store::{ConfigStore, LicenseStore};
+use crate::store::{ConfigStore, LicenseStore, RejectReason};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{MethodRouter, get};
@@ -128,7 +129,24 @@ async fn put_group(
             if_match.as_ref(),
         )
         .await
-        .map_err(|err| ApiError::from_store(err, |r| put.refused(r)))?;
+        .map_err(|err| {
+            ApiError::from_store(err, |r| {
+                let item = put.refused(r);
+                // Who holds it is what the operator acts on.
+                match (&r.reason, put.item(r.index)) {
+                    (RejectReason::BelowUsage { .. }, Some(licensable)) => {
+                        match users::holders_path(&group, licensable) {
+                            Some(path) => ErrorItem {
+                                message: format!("{}; its holders: {path}", item.message),
+                                ..item.holders(path)
+                            },
+                            None => item,
+                        }
+                    }
+                    _ => item,
+                }
+            })
+        })?;
     Ok(answer)
 }
 

@@ -9,7 +9,7 @@ use super::error::ApiError;
 use super::front;
 use super::path::PathIds;
 use super::state::Licensing;
-use super::{audit, group_licenses, packs, tenant_licenses, usage};
+use super::{audit, group_licenses, packs, tenant_licenses, usage, users};
 use crate::domain::Target;
 use crate::store::dynamo::{DynamoConfigStore, DynamoStore};
 use crate::store::idempotency::KeepsRecords;
@@ -31,6 +31,9 @@ front::route_enum!(
     Instances,
     Instance,
     UserServices,
+    Users,
+    BulkServices,
+    Holders,
     Audit,
 );
 
@@ -46,6 +49,9 @@ impl Route {
             Route::Instances => usage::INSTANCES,
             Route::Instance => usage::INSTANCE,
             Route::UserServices => usage::USER_SERVICES,
+            Route::Users => users::USERS,
+            Route::BulkServices => users::BULK,
+            Route::Holders => users::HOLDERS,
             Route::Audit => audit::TENANT_TRAIL,
         }
     }
@@ -60,6 +66,9 @@ impl Route {
             Route::Instances => usage::instances_methods(),
             Route::Instance => usage::instance_methods(),
             Route::UserServices => usage::user_services_methods(),
+            Route::Users => users::users_methods(),
+            Route::BulkServices => users::bulk_methods(),
+            Route::Holders => users::holders_methods(),
             Route::Audit => audit::tenant_trail(),
         }
     }
@@ -70,9 +79,13 @@ impl Route {
             Route::TenantLicenses => Target::TenantLicenses(ids.tenant()?),
             Route::Packs | Route::Pack => Target::TenantData(ids.tenant()?),
             Route::GroupLicenses => Target::GroupLicenses(ids.group()?),
-            Route::GroupServices | Route::Instances | Route::Instance | Route::UserServices => {
-                Target::GroupUsage(ids.group()?)
-            }
+            Route::GroupServices
+            | Route::Instances
+            | Route::Instance
+            | Route::UserServices
+            | Route::Users
+            | Route::BulkServices
+            | Route::Holders => Target::GroupUsage(ids.group()?),
             Route::Audit => Target::TenantAudit(ids.tenant()?),
         })
     }

@@ -78,6 +78,11 @@ impl LicensesPut {
             .collect()
     }
 
+    /// The item of the change at `index`.
+    pub fn item(&self, index: usize) -> Option<&Licensable> {
+        self.changes.get(index).map(|c| &c.item)
+    }
+
     /// The error of one refused item.
     pub fn refused(&self, r: &Rejection) -> ErrorItem {
         let change = &self.changes[r.index];

@@ -1,6 +1,6 @@
 //! The HTTP layer of the two Lambda functions, by resource. Each function's router
 //! ([`licenses::router`], [`user_services::router`]) merges the fragments of its resources
-//! ([`tenant_licenses`], [`packs`], [`group_licenses`], [`usage`]; [`configs`]) and wears the
+//! ([`tenant_licenses`], [`packs`], [`group_licenses`], [`usage`], [`users`], [`audit`]; [`configs`]) and wears the
 //! [`front`] (log line, deadline, panics, 401/404/405). Requests are parsed at the boundary:
 //! ids ([`path`]), bodies ([`body`]), the query ([`query`]), `If-Match` ([`conditional`]); every
 //! failure becomes the one error shape ([`error`]).
@@ -29,5 +29,6 @@ mod strict_json;
 pub mod tenant_licenses;
 pub mod usage;
 pub mod user_services;
+pub mod users;
 pub mod views;
 pub mod write;

@@ -6,12 +6,14 @@
 //! not have delivered intact (`/ ? # %`, control characters), with a 400 naming the parameter.
 //!
 //! Parameter names are the router's: `tenant_id`, `group_id`, `user_id`, `service` (a catalog
-//! group service, by name or slug), `pack_name`, `instance_name`.
+//! group service, by name or slug; after `kind`, a user service by name or slug or a pack by
+//! name), `kind` (`userServices` or `servicePacks`), `pack_name`, `instance_name`.
 
 use super::error::{ApiError, ErrorItem};
 use crate::domain::{
-    GroupId, GroupRef, GroupService, IdError, InstanceName, PackName, TenantId, UserId,
+    GroupId, GroupRef, GroupService, IdError, InstanceName, PackName, TenantId, UserId, UserService,
 };
+use crate::store::Holds;
 use axum::extract::path::ErrorKind;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequestParts, Path};
@@ -28,6 +30,17 @@ pub struct PathIds {
     pub service: Option<GroupService>,
     pub pack: Option<PackName>,
     pub instance: Option<InstanceName>,
+    /// `{kind}`: whether `{service}` names a user service (`userServices`) or a pack.
+    pub kind: Option<Kind>,
+    /// `{kind}/{service}`: the user service or pack whose holders a route lists.
+    pub held: Option<Holds>,
+}
+
+/// The `{kind}` of a license whose holders are listed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    UserServices,
+    ServicePacks,
 }
 
 impl PathIds {
@@ -50,7 +63,30 @@ impl PathIds {
                 "instance_name" => {
                     ids.instance = Some(id("instance_name", value, InstanceName::parse)?)
                 }
-                "service" => ids.service = Some(instance_service(value)?),
+                "kind" => {
+                    ids.kind = Some(match value.as_str() {
+                        "userServices" => Kind::UserServices,
+                        "servicePacks" => Kind::ServicePacks,
+                        _ => {
+                            return Err(ApiError::NoSuch(format!(
+                                "{value:?} is not a kind of license with holders (userServices or servicePacks)"
+                            )));
+                        }
+                    })
+                }
+                "service" => match ids.kind {
+                    None => ids.service = Some(instance_service(value)?),
+                    Some(Kind::UserServices) => ids.held = Some(Holds::Service(
+                        UserService::from_path(value).map_err(|_| {
+                            ApiError::NoSuch(format!(
+                                "{value:?} is not a user service of the catalog (by name or slug)"
+                            ))
+                        })?,
+                    )),
+                    Some(Kind::ServicePacks) => {
+                        ids.held = Some(Holds::Pack(id("service", value, PackName::parse)?))
+                    }
+                },
                 // A capture the router has but this list lacks is a defect of ours.
                 other => {
                     return Err(ApiError::internal(format!(
@@ -190,6 +226,11 @@ path_extractor!(
     /// `.../groups/{group_id}/users/{user_id}`.
     UserPath(GroupRef, UserId),
     |ids| Ok(UserPath(required(ids.group)?, required(ids.user)?))
+);
+path_extractor!(
+    /// `.../groups/{group_id}/licenses/{kind}/{service}`.
+    HeldPath(GroupRef, Holds),
+    |ids| Ok(HeldPath(required(ids.group)?, required(ids.held)?))
 );
 path_extractor!(
     /// `/api/v1/configs/user_services/{instance_name}`.

@@ -12,7 +12,7 @@ use super::error::{ApiError, usage_error};
 use super::path::{GroupPath, InstancePath, PathIds, ServicePath, UserPath};
 use super::response::json_response;
 use super::state::{App, Licensing};
-use super::views::Assigned;
+use super::views::{Assigned, HoldingsView};
 use super::write::Write;
 use crate::domain::usage::MAX_ASSIGNMENTS_PER_REQUEST;
 use crate::domain::{Assignable, GroupService, InstanceName, PackName, UserService};
@@ -65,17 +65,22 @@ struct UserView<'a> {
 }
 
 /// Reads `{"<list>": [{"name": ...}, ...], ...}` for the lists allowed here: each list
-/// optional, each name with where it is. Unknown fields, wrong shapes and duplicates are
-/// errors, each naming its field, in the body's order; so is naming more than one request may.
+/// optional, each name with where it is. Unknown fields (but `others`, which the caller reads),
+/// wrong shapes and duplicates are errors, each naming its field, in the body's order; so is
+/// naming more than `most` names.
 fn named_lists<'v>(
     body: &Object<'v>,
     allowed: &[&'static str],
+    others: &[&str],
+    most: usize,
     errors: &mut Errors,
 ) -> Vec<Vec<(At, &'v str)>> {
     let mut lists = vec![Vec::new(); allowed.len()];
     for key in body.keys() {
         let Some(slot) = allowed.iter().position(|l| *l == key) else {
-            errors.push(unknown_field(&body.at_key(key)));
+            if !others.contains(&key) {
+                errors.push(unknown_field(&body.at_key(key)));
+            }
             continue;
         };
         let Ok(Some(items)) = body.array(key, errors) else {
@@ -108,12 +113,8 @@ fn named_lists<'v>(
         }
     }
     let total: usize = lists.iter().map(Vec::len).sum();
-    if total > MAX_ASSIGNMENTS_PER_REQUEST {
-        errors.push(too_many(
-            "services and packs",
-            MAX_ASSIGNMENTS_PER_REQUEST,
-            total,
-        ));
+    if total > most {
+        errors.push(too_many("services and packs", most, total));
     }
     lists
 }
@@ -123,7 +124,13 @@ pub struct GroupServices(Vec<GroupService>);
 
 impl FromBody for GroupServices {
     fn parse(body: &Object<'_>, _: &PathIds, errors: &mut Errors) -> Option<Self> {
-        let lists = named_lists(body, &["services"], errors);
+        let lists = named_lists(
+            body,
+            &["services"],
+            &[],
+            MAX_ASSIGNMENTS_PER_REQUEST,
+            errors,
+        );
         let services = lists[0]
             .iter()
             .filter_map(|(at, name)| {
@@ -143,19 +150,35 @@ pub struct Assignments(Vec<Assignable>);
 
 impl FromBody for Assignments {
     fn parse(body: &Object<'_>, _: &PathIds, errors: &mut Errors) -> Option<Self> {
-        let lists = named_lists(body, &["services", "servicePacks"], errors);
-        let mut items = Vec::with_capacity(lists[0].len() + lists[1].len());
-        for (at, name) in &lists[0] {
-            let service =
-                UserService::parse(name).map_err(|_| unknown_service(at, name, Catalog::User));
-            items.extend(errors.take(service).map(Assignable::Service));
-        }
-        for (at, name) in &lists[1] {
-            let pack = PackName::parse(*name).map_err(|e| invalid(at, e).name(*name));
-            items.extend(errors.take(pack).map(Assignable::Pack));
-        }
-        Some(Assignments(items))
+        Some(Assignments(assignables(
+            body,
+            &[],
+            MAX_ASSIGNMENTS_PER_REQUEST,
+            errors,
+        )))
     }
+}
+
+/// The services and packs a `{"services": [...], "servicePacks": [...]}` object names (with
+/// `others` fields the caller reads), services first, at most `most` of them.
+pub(super) fn assignables(
+    body: &Object<'_>,
+    others: &[&str],
+    most: usize,
+    errors: &mut Errors,
+) -> Vec<Assignable> {
+    let lists = named_lists(body, &["services", "servicePacks"], others, most, errors);
+    let mut items = Vec::with_capacity(lists[0].len() + lists[1].len());
+    for (at, name) in &lists[0] {
+        let service =
+            UserService::parse(name).map_err(|_| unknown_service(at, name, Catalog::User));
+        items.extend(errors.take(service).map(Assignable::Service));
+    }
+    for (at, name) in &lists[1] {
+        let pack = PackName::parse(*name).map_err(|e| invalid(at, e).name(*name));
+        items.extend(errors.take(pack).map(Assignable::Pack));
+    }
+    items
 }
 
 /// `{"name": ...}`: an instance to create.
@@ -330,52 +353,11 @@ async fn remove_instance(
 
 async fn user_services(app: App, UserPath(group, user): UserPath) -> Result<Response, ApiError> {
     let holdings = app.store.user_holdings(&group, &user).await?;
-    let assigned = |name| Assigned {
-        name,
-        assigned: true,
-    };
-    let view = HoldingsView {
-        services: holdings.direct().map(|s| assigned(s.name())).collect(),
-        service_packs: holdings
-            .packs
-            .iter()
-            .map(|p| assigned(p.as_str()))
-            .collect(),
-        effective_services: holdings
-            .services
-            .iter()
-            .map(|h| Effective {
-                name: h.service.name(),
-                via: h
-                    .direct
-                    .then_some("direct")
-                    .into_iter()
-                    .chain(h.packs.iter().map(|p| p.as_str()))
-                    .collect(),
-            })
-            .collect(),
-    };
-    Ok(json_response(StatusCode::OK, &view))
-}
-
-/// A user's GET: what is assigned (`services` directly, `servicePacks`) and every service the
-/// user holds by any route (`effectiveServices`, each with its routes: `direct` and packs).
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct HoldingsView<'a> {
-    services: Vec<Assigned<'a>>,
-    service_packs: Vec<Assigned<'a>>,
-    effective_services: Vec<Effective<'a>>,
-}
-
-#[derive(Serialize)]
-struct Effective<'a> {
-    name: &'static str,
-    via: Vec<&'a str>,
+    Ok(json_response(StatusCode::OK, &HoldingsView::of(&holdings)))
 }
 
 /// The JSON path of `items[index]` in the request body.
-fn user_field(items: &[Assignable], index: usize) -> String {
+pub(super) fn user_field(items: &[Assignable], index: usize) -> String {
     let (list, position) = match &items[index] {
         Assignable::Service(_) => (
             "services",

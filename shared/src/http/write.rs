@@ -101,7 +101,9 @@ impl Write {
         }
     }
 
-    fn kept(&self, status: StatusCode, bytes: Vec<u8>) -> (WriteCtx, Response) {
+    /// A success answer already encoded (JSON, or empty for a 204), and the context of its
+    /// write.
+    pub fn kept(&self, status: StatusCode, bytes: Vec<u8>) -> (WriteCtx, Response) {
         let record = self.keyed.as_ref().map(|keyed| {
             let answer = Answer {
                 status: status.as_u16(),

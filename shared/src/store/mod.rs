@@ -14,7 +14,7 @@ pub use dynamo::idempotency;
 use crate::domain::{
     Assignable, Authority, GroupLicenses, GroupRef, GroupService, InstanceName, Licensable,
     License, LicenseChange, PackDefinition, PackName, PoolChange, PoolRejection, TenantId,
-    TenantLicense, UsageRejection, UserHoldings, UserId, UserService, UserServiceConfig,
+    TenantLicense, UsageRejection, UserHoldings, UserId, UserItems, UserService, UserServiceConfig,
 };
 use std::fmt;
 use std::future::Future;
@@ -60,7 +60,8 @@ pub enum StoreError {
     /// A write's `If-Match` no longer matches what is stored; nothing was written.
     PreconditionFailed,
     /// The request would need more writes than one transaction holds; nothing was written.
-    TooManyWrites { needed: usize },
+    /// `fit`: for a change of several users, how many of its first users fit in one.
+    TooManyWrites { needed: usize, fit: Option<usize> },
     /// A licenses PUT would change more items than one transaction holds; nothing was written.
     TooManyChanges { changing: usize },
     /// The request's `Idempotency-Key` already holds the answer of an earlier request; nothing
@@ -88,7 +89,7 @@ impl fmt::Display for StoreError {
             StoreError::Defect(why) => write!(f, "defect: {why}"),
             StoreError::Contended => f.write_str("too many concurrent changes of the same items"),
             StoreError::PreconditionFailed => f.write_str("If-Match no longer matches"),
-            StoreError::TooManyWrites { needed } => {
+            StoreError::TooManyWrites { needed, .. } => {
                 write!(f, "the request needs {needed} writes in one transaction")
             }
             StoreError::TooManyChanges { changing } => {
@@ -130,7 +131,69 @@ impl WriteCtx {
     pub fn extra_actions(&self) -> usize {
         usize::from(self.record.is_some()) + usize::from(self.actor.is_some())
     }
+
+    /// The same write answering `body` instead: for a write whose answer depends on what its
+    /// plan finds, so the record its transaction puts keeps the answer that plan gives.
+    pub fn answering(&self, body: String) -> WriteCtx {
+        WriteCtx {
+            deadline: self.deadline,
+            record: self.record.as_ref().map(|r| r.answering(body)),
+            actor: self.actor.clone(),
+        }
+    }
 }
+
+/// What each item of a change of several users' assignments came to, per user and item in
+/// request order: `true` when it changed (assigned, or unassigned), `false` when it already was
+/// so.
+pub type Outcomes = Vec<Vec<bool>>;
+
+/// Renders a write's success answer from its outcomes, for the idempotency record its
+/// transaction puts.
+pub type Render<'a> = &'a (dyn Fn(&Outcomes) -> String + Send + Sync);
+
+/// Which of a group's users a list selects: those holding anything, or a service, or a pack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Holds {
+    Anything,
+    Service(UserService),
+    Pack(PackName),
+}
+
+/// Where a page of a group's users ended, opaque to clients (hex of the last user's key part).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserCursor(pub(crate) String);
+
+impl UserCursor {
+    /// Parses a cursor this API handed out; `None` for anything else.
+    pub fn parse(text: &str) -> Option<UserCursor> {
+        if text.is_empty() || text.len() > 1024 || !text.len().is_multiple_of(2) {
+            return None;
+        }
+        let bytes: Option<Vec<u8>> = (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+            .collect();
+        let part = String::from_utf8(bytes?).ok()?;
+        // A user's key part is escaped: it never holds `#`.
+        (!part.is_empty() && !part.contains('#')).then_some(UserCursor(part))
+    }
+
+    pub fn encode(&self) -> String {
+        self.0.bytes().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// One page of a group's users, each with what it holds, in key order; `next` is absent on
+/// the last page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UsersPage {
+    pub users: Vec<(UserId, UserHoldings)>,
+    pub next: Option<UserCursor>,
+}
+
+/// The most users one page of a group's users lists.
+pub const MAX_USERS_PAGE: usize = 100;
 
 /// A write's `If-Match`: any current representation (`*`), or one of these tags (the opaque
 /// part, without quotes or `W/`).
@@ -336,6 +399,42 @@ pub trait UsageStore: Send + Sync {
         user: &UserId,
         items: &[Assignable],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// [`UsageStore::assign_to_user`] for several users at once, all or none, in one
+    /// transaction: each holding and pack assignment one action, each counter moved once by the
+    /// request's whole delta under "still room for all of it". Rejections index the items of
+    /// all users in order (the first user's items, then the second's, ...); a counter without
+    /// room for every new holder refuses the holders past its room, in request order. More than
+    /// one transaction holds is `TooManyWrites` with how many first users fit. `render` gives
+    /// the answer the idempotency record keeps, from the outcomes of the plan that commits.
+    fn assign_to_users<C: ConfigStore>(
+        &self,
+        ctx: &WriteCtx,
+        group: &GroupRef,
+        users: &[UserItems],
+        configs: &C,
+        render: Option<Render<'_>>,
+    ) -> impl Future<Output = Result<Outcomes, StoreError>> + Send;
+
+    /// [`UsageStore::unassign_from_user`] for several users at once, in one transaction.
+    fn unassign_from_users(
+        &self,
+        ctx: &WriteCtx,
+        group: &GroupRef,
+        users: &[UserItems],
+        render: Option<Render<'_>>,
+    ) -> impl Future<Output = Result<Outcomes, StoreError>> + Send;
+
+    /// A page of the group's users that hold what `holds` selects (strongly consistent
+    /// `Query`s of the users' records after `after`): at most `limit` users. A page may come
+    /// back short (even empty) with a `next` when a selective list reads its bound of records.
+    fn group_users(
+        &self,
+        group: &GroupRef,
+        holds: &Holds,
+        after: Option<&UserCursor>,
+        limit: usize,
+    ) -> impl Future<Output = Result<UsersPage, StoreError>> + Send;
 }
 
 /// A tenant's pool and pack definitions, in the tenant's own partition.

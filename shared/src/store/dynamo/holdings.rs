@@ -32,17 +32,21 @@ use super::keys::{
     user_prefix,
 };
 use super::tx::{Plan, Ran, Rereads, Step};
-use super::usage::{count_down, count_up, full_or_unlicensed};
-use crate::domain::usage::{BLOCKED_CHECK, MAX_WRITES_PER_REQUEST, writes_needed};
+use super::usage::{count_down_by, count_up, count_up_by, count_up_refusal};
+use crate::domain::usage::{BLOCKED_CHECK, actions_needed};
 use crate::domain::{
-    Assignable, GroupRef, Holding, Licensable, PackName, UsageRejection, UserHoldings, UserId,
-    UserService,
+    Allocation, Assignable, GroupLicenses, GroupRef, Holding, Licensable, PackName, UsageRejection,
+    UserHoldings, UserId, UserItems, UserService,
 };
 use crate::store::audit::{Change, Op};
-use crate::store::{ConfigStore, Read, RejectReason, Rejection, StoreError, WriteCtx};
+use crate::store::{
+    ConfigStore, Holds, LicenseStore, Outcomes, Read, RejectReason, Rejection, Render, StoreError,
+    WriteCtx,
+};
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem, Update,
 };
+use futures_util::future::try_join_all;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -63,9 +67,36 @@ impl Held {
     }
 }
 
+impl UserRecords {
+    /// What the user holds, as the API shows it.
+    pub(super) fn into_holdings(self) -> UserHoldings {
+        UserHoldings {
+            packs: self.packs.into_keys().collect(),
+            services: self
+                .holdings
+                .into_iter()
+                .map(|(service, held)| Holding {
+                    service,
+                    direct: held.direct,
+                    packs: held.packs.into_iter().collect(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Whether the user holds what `holds` selects.
+    pub(super) fn holds(&self, holds: &Holds) -> bool {
+        match holds {
+            Holds::Anything => !self.holdings.is_empty() || !self.packs.is_empty(),
+            Holds::Service(service) => self.holdings.contains_key(service),
+            Holds::Pack(pack) => self.packs.contains_key(pack),
+        }
+    }
+}
+
 /// The user's records as read.
 #[derive(Debug, Default)]
-struct UserRecords {
+pub(super) struct UserRecords {
     holdings: BTreeMap<UserService, Held>,
     /// Assigned packs with the services they were assigned with.
     packs: BTreeMap<PackName, Vec<UserService>>,
@@ -79,7 +110,7 @@ fn pack_sk(prefix: &str, pack: &PackName) -> String {
     assignment_sk(prefix, &Assignable::Pack(pack.clone()))
 }
 
-fn decode(prefix: &str, items: &[Item]) -> UserRecords {
+pub(super) fn decode(prefix: &str, items: &[Item]) -> UserRecords {
     let mut records = UserRecords::default();
     for item in items {
         let Some(AttributeValue::S(sk)) = item.get("SK") else {
@@ -110,7 +141,8 @@ fn decode(prefix: &str, items: &[Item]) -> UserRecords {
     records
 }
 
-/// Where a route of a holding came from in the request, to name it in a refusal.
+/// Where a route of a holding came from in the request, to name it in a refusal: the item's
+/// index among all users' items (the first user's, then the second's, ...), and the pack.
 #[derive(Debug, Clone)]
 struct Origin {
     index: usize,
@@ -121,10 +153,12 @@ struct Origin {
 enum Meaning {
     /// A holding or pack assignment guarded by what was read: its failure means a stale read.
     Guard,
-    /// A counter moved up for a new holding or pack assignment.
+    /// A counter moved up by one unit per new holding or pack assignment (`origins`, in request
+    /// order), the license read as `planned` when it moves by more than one.
     CountUp {
-        origin: Origin,
+        origins: Vec<Origin>,
         service: Option<UserService>,
+        planned: Option<Allocation>,
     },
     /// A counter moved down.
     CountDown,
@@ -294,43 +328,48 @@ impl DynamoStore {
         group: &GroupRef,
         user: &UserId,
     ) -> Result<UserHoldings, StoreError> {
-        let records = self.user_records(group, user).await?;
-        Ok(UserHoldings {
-            packs: records.packs.into_keys().collect(),
-            services: records
-                .holdings
-                .into_iter()
-                .map(|(service, held)| Holding {
-                    service,
-                    direct: held.direct,
-                    packs: held.packs.into_iter().collect(),
-                })
-                .collect(),
-        })
+        Ok(self.user_records(group, user).await?.into_holdings())
+    }
+
+    /// Each user's records (one `Query` per user, all at once: one round trip of latency).
+    async fn users_records(
+        &self,
+        group: &GroupRef,
+        users: &[UserItems],
+    ) -> Result<Vec<UserRecords>, StoreError> {
+        try_join_all(users.iter().map(|u| self.user_records(group, &u.user))).await
     }
 
     pub(super) async fn assign_holdings<C: ConfigStore>(
         &self,
         ctx: &WriteCtx,
         group: &GroupRef,
-        user: &UserId,
-        items: &[Assignable],
+        users: &[UserItems],
         configs: &C,
-    ) -> Result<(), StoreError> {
-        let (pk, prefix) = (group_pk(group), user_prefix(user));
-        let wants_packs = items.iter().any(|i| matches!(i, Assignable::Pack(_)));
-        // The first plan assumes the user holds none of it and uses the definitions and blocked
-        // services as this instance last read them: no read at all once they are cached. After
-        // a failed condition every plan is made of fresh reads.
+        render: Option<Render<'_>>,
+    ) -> Result<Outcomes, StoreError> {
+        distinct(users)?;
+        let pk = group_pk(group);
+        let wants_packs = users
+            .iter()
+            .flat_map(|u| &u.items)
+            .any(|i| matches!(i, Assignable::Pack(_)));
+        // With several users a counter may move by more than one, whose condition needs the
+        // license as read ([`count_up_by`]).
+        let several = users.len() > 1;
+        // The first plan assumes the users hold none of it and uses the definitions and blocked
+        // services as this instance last read them: no read at all once they are cached (but
+        // the licenses, with several users). After a failed condition every plan is made of
+        // fresh reads.
         let mut fresh = false;
         let mut rereads = Rereads::new(ctx.deadline);
         loop {
             let read = if fresh { Read::Fresh } else { Read::Cached };
             let records = async {
                 if fresh {
-                    self.user_records(group, user).await
+                    self.users_records(group, users).await
                 } else {
-                    Ok(UserRecords::default())
+                    Ok(users.iter().map(|_| UserRecords::default()).collect())
                 }
             };
             let definitions = async {
@@ -340,133 +379,154 @@ impl DynamoStore {
                     Ok(Arc::default())
                 }
             };
+            let licenses = async {
+                if several {
+                    self.group_licenses(group).await.map(Some)
+                } else {
+                    Ok(None)
+                }
+            };
             // The reads at once: one round trip of latency.
-            let (records, definitions, blocked) =
-                tokio::join!(records, definitions, configs.blocked_services(group, read));
-            let (records, definitions, blocked) = (records?, definitions?, blocked?);
+            let (records, definitions, blocked, licenses) = tokio::join!(
+                records,
+                definitions,
+                configs.blocked_services(group, read),
+                licenses
+            );
+            let (records, definitions, blocked, licenses) =
+                (records?, definitions?, blocked?, licenses?);
             // Packs the tenant does not define cannot be licensed, so a count-up refuses them
             // as not licensed; they give no services.
-            let pack_of = |p: &PackName| {
-                definitions
-                    .get(p)
-                    .map(|(services, _)| services.clone())
-                    .unwrap_or_default()
+            let pack_of = |p: &PackName| -> &[UserService] {
+                definitions.get(p).map_or(&[], |(services, _)| services)
             };
-            let pack_sizes: Vec<usize> = items
-                .iter()
-                .filter_map(|i| match i {
-                    Assignable::Pack(p) => Some(definitions.get(p).map_or(0, |(s, _)| s.len())),
-                    Assignable::Service(_) => None,
-                })
-                .collect();
-            let services = items.len() - pack_sizes.len();
-            let needed = writes_needed(services, &pack_sizes) + BLOCKED_CHECK + ctx.extra_actions();
-            if needed > MAX_WRITES_PER_REQUEST {
+            let needed = actions_needed(
+                users,
+                |_, p| pack_of(p),
+                BLOCKED_CHECK + ctx.extra_actions(),
+                true,
+            );
+            if !needed.fits() {
                 // The sizes may come from cached definitions: refuse on fresh ones only.
                 if !fresh {
                     fresh = true;
                     continue;
                 }
-                return Err(StoreError::TooManyWrites { needed });
+                return Err(StoreError::TooManyWrites {
+                    needed: needed.actions,
+                    fit: several.then_some(needed.fit),
+                });
             }
 
             let mut plan = Plan::new();
-            // New routes per service, with the first request item that brings each.
-            let mut routes: BTreeMap<UserService, (Held, Origin)> = BTreeMap::new();
-            let mut add_route = |service: UserService, origin: Origin| {
-                let entry = routes.entry(service).or_insert_with(|| {
-                    let held = records.holdings.get(&service).cloned().unwrap_or_default();
-                    (held, origin.clone())
-                });
-                match &origin.pack {
-                    Some(pack) => {
-                        entry.0.packs.insert(pack.clone());
-                    }
-                    None => entry.0.direct = true,
-                }
-            };
-            let mut seen_packs = BTreeSet::new();
-            for (index, item) in items.iter().enumerate() {
-                match item {
-                    Assignable::Service(service) => {
-                        if !records.holdings.get(service).is_some_and(|h| h.direct) {
-                            add_route(*service, Origin { index, pack: None });
-                        }
-                    }
-                    Assignable::Pack(pack) => {
-                        if records.packs.contains_key(pack) || !seen_packs.insert(pack.clone()) {
-                            continue;
-                        }
-                        let services = pack_of(pack);
-                        let mut record = key(&pk, pack_sk(&prefix, pack));
-                        record.insert("services".into(), services_list(&services));
-                        let put = Put::builder()
-                            .table_name(self.table())
-                            .set_item(Some(record))
-                            .condition_expression("attribute_not_exists(SK)");
-                        plan.push(
-                            TransactWriteItem::builder()
-                                .put(built(put.build())?)
-                                .build(),
-                            Meaning::Guard,
-                        );
-                        plan.push(
-                            count_up(self.table(), &pk, &Licensable::Pack(pack.clone()), false)?,
-                            Meaning::CountUp {
-                                origin: Origin { index, pack: None },
-                                service: None,
-                            },
-                        );
-                        plan.changed(Change::assignment(
-                            Op::Added,
-                            &Licensable::Pack(pack.clone()),
-                            user.as_str(),
-                            None,
-                        ));
-                        // The services come from the definition read: the transaction holds
-                        // only while it is still that definition.
-                        let tag = definitions.get(pack).map(|(_, tag)| tag.as_str());
-                        plan.push(self.definition_check(group, pack, tag)?, Meaning::Guard);
-                        for service in services {
-                            add_route(
-                                service,
-                                Origin {
-                                    index,
-                                    pack: Some(pack.clone()),
-                                },
-                            );
-                        }
-                    }
-                }
-            }
+            let mut counters: BTreeMap<Licensable, Vec<Origin>> = BTreeMap::new();
+            let mut checked = BTreeSet::new();
             let mut refused = Vec::new();
             let mut gives_new = false;
-            for (service, (held, origin)) in &routes {
-                let was = records.holdings.get(service);
-                gives_new |= was.is_none();
-                if was.is_none() && blocked.services.contains(service) {
-                    refused.push(rejection(
-                        origin,
-                        *service,
-                        UsageRejection::NoMoreAssignable,
-                    ));
-                    continue;
+            let mut outcomes = Vec::with_capacity(users.len());
+            let mut base = 0;
+            for (UserItems { user, items }, records) in users.iter().zip(&records) {
+                let prefix = user_prefix(user);
+                // New routes per service, with the first request item that brings each.
+                let mut routes: BTreeMap<UserService, (Held, Origin)> = BTreeMap::new();
+                let mut add_route = |service: UserService, origin: Origin| {
+                    let entry = routes.entry(service).or_insert_with(|| {
+                        let held = records.holdings.get(&service).cloned().unwrap_or_default();
+                        (held, origin.clone())
+                    });
+                    match &origin.pack {
+                        Some(pack) => {
+                            entry.0.packs.insert(pack.clone());
+                        }
+                        None => entry.0.direct = true,
+                    }
+                };
+                let mut seen_packs = BTreeSet::new();
+                let mut changes = Vec::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
+                    let index = base + i;
+                    match item {
+                        Assignable::Service(service) => {
+                            let new = !records.holdings.get(service).is_some_and(|h| h.direct);
+                            changes.push(new);
+                            if new {
+                                add_route(*service, Origin { index, pack: None });
+                            }
+                        }
+                        Assignable::Pack(pack) => {
+                            if records.packs.contains_key(pack) || !seen_packs.insert(pack.clone())
+                            {
+                                changes.push(false);
+                                continue;
+                            }
+                            changes.push(true);
+                            let services = pack_of(pack);
+                            let mut record = key(&pk, pack_sk(&prefix, pack));
+                            record.insert("services".into(), services_list(services));
+                            let put = Put::builder()
+                                .table_name(self.table())
+                                .set_item(Some(record))
+                                .condition_expression("attribute_not_exists(SK)");
+                            plan.push(
+                                TransactWriteItem::builder()
+                                    .put(built(put.build())?)
+                                    .build(),
+                                Meaning::Guard,
+                            );
+                            counters
+                                .entry(Licensable::Pack(pack.clone()))
+                                .or_default()
+                                .push(Origin { index, pack: None });
+                            plan.changed(Change::assignment(
+                                Op::Added,
+                                &Licensable::Pack(pack.clone()),
+                                user.as_str(),
+                                None,
+                            ));
+                            // The services come from the definition read: the transaction
+                            // holds only while it is still that definition.
+                            if checked.insert(pack.clone()) {
+                                let tag = definitions.get(pack).map(|(_, tag)| tag.as_str());
+                                plan.push(self.definition_check(group, pack, tag)?, Meaning::Guard);
+                            }
+                            for service in services {
+                                add_route(
+                                    *service,
+                                    Origin {
+                                        index,
+                                        pack: Some(pack.clone()),
+                                    },
+                                );
+                            }
+                        }
+                    }
                 }
-                let sk = holding_sk(&prefix, *service);
-                plan.push(
-                    write_holding(self.table(), &pk, sk, was, held)?,
-                    Meaning::Guard,
-                );
-                note_routes(&mut plan, Op::Added, user, *service, was, held);
-                if was.is_none() {
+                for (service, (held, origin)) in &routes {
+                    let was = records.holdings.get(service);
+                    gives_new |= was.is_none();
+                    if was.is_none() && blocked.services.contains(service) {
+                        refused.push(rejection(
+                            origin,
+                            *service,
+                            UsageRejection::NoMoreAssignable,
+                        ));
+                        continue;
+                    }
+                    let sk = holding_sk(&prefix, *service);
                     plan.push(
-                        count_up(self.table(), &pk, &Licensable::User(*service), false)?,
-                        Meaning::CountUp {
-                            origin: origin.clone(),
-                            service: Some(*service),
-                        },
+                        write_holding(self.table(), &pk, sk, was, held)?,
+                        Meaning::Guard,
                     );
+                    note_routes(&mut plan, Op::Added, user, *service, was, held);
+                    if was.is_none() {
+                        counters
+                            .entry(Licensable::User(*service))
+                            .or_default()
+                            .push(origin.clone());
+                    }
                 }
+                outcomes.push(changes);
+                base += items.len();
             }
             if !refused.is_empty() {
                 // Refused only on what is read now: the user may hold it already, or the
@@ -477,12 +537,48 @@ impl DynamoStore {
                 }
                 return Err(StoreError::Rejected(refused));
             }
+            // Each counter once, by its whole delta: packs first, so that a pack refused with
+            // its services is named before them.
+            let (packs, services): (Vec<_>, Vec<_>) = counters
+                .into_iter()
+                .partition(|(item, _)| matches!(item, Licensable::Pack(_)));
+            for (item, origins) in packs.into_iter().chain(services) {
+                let (action, planned) = if origins.len() == 1 {
+                    (count_up(self.table(), &pk, &item, false)?, None)
+                } else {
+                    let allocation = licenses
+                        .as_ref()
+                        .map_or(Allocation::NOT_LICENSED, |l| allocation_of(l, &item));
+                    let action = count_up_by(self.table(), &pk, &item, origins.len(), allocation)?;
+                    (action, Some(allocation))
+                };
+                let service = match item {
+                    Licensable::User(service) => Some(service),
+                    _ => None,
+                };
+                plan.push(
+                    action,
+                    Meaning::CountUp {
+                        origins,
+                        service,
+                        planned,
+                    },
+                );
+            }
             // What was not blocked when read must still not be when this commits.
             if gives_new && let Some(check) = blocked_unchanged(&blocked)? {
                 plan.push(check, Meaning::Guard);
             }
-            let step = match self.settle(ctx, plan).await? {
-                Settled::Done => Step::Done(()),
+            let answered;
+            let attempt = match render {
+                Some(render) => {
+                    answered = ctx.answering(render(&outcomes));
+                    &answered
+                }
+                None => ctx,
+            };
+            let step = match self.settle(attempt, plan).await? {
+                Settled::Done => Step::Done(outcomes),
                 // The first plan was a guess (nothing held, caches current): read, at once.
                 Settled::Stale | Settled::Refused(_) if !fresh => {
                     fresh = true;
@@ -501,102 +597,124 @@ impl DynamoStore {
         &self,
         ctx: &WriteCtx,
         group: &GroupRef,
-        user: &UserId,
-        items: &[Assignable],
-    ) -> Result<(), StoreError> {
-        let (pk, prefix) = (group_pk(group), user_prefix(user));
+        users: &[UserItems],
+        render: Option<Render<'_>>,
+    ) -> Result<Outcomes, StoreError> {
+        distinct(users)?;
+        let pk = group_pk(group);
         let mut rereads = Rereads::new(ctx.deadline);
         loop {
-            let records = self.user_records(group, user).await?;
-            let pack_sizes: Vec<usize> = items
-                .iter()
-                .filter_map(|i| match i {
-                    Assignable::Pack(p) => Some(records.packs.get(p).map_or(0, Vec::len)),
-                    Assignable::Service(_) => None,
-                })
-                .collect();
-            let needed =
-                writes_needed(items.len() - pack_sizes.len(), &pack_sizes) + ctx.extra_actions();
-            if needed > MAX_WRITES_PER_REQUEST {
-                return Err(StoreError::TooManyWrites { needed });
+            let records = self.users_records(group, users).await?;
+            let needed = actions_needed(
+                users,
+                |u, p| records[u].packs.get(p).map_or(&[], Vec::as_slice),
+                ctx.extra_actions(),
+                false,
+            );
+            if !needed.fits() {
+                return Err(StoreError::TooManyWrites {
+                    needed: needed.actions,
+                    fit: (users.len() > 1).then_some(needed.fit),
+                });
             }
             let mut plan = Plan::new();
-            let mut changed: BTreeMap<UserService, Held> = BTreeMap::new();
-            let mut drop_route = |service: UserService, pack: Option<&PackName>| {
-                let Some(was) = records.holdings.get(&service) else {
-                    return;
+            let mut counters: BTreeMap<Licensable, usize> = BTreeMap::new();
+            let mut outcomes = Vec::with_capacity(users.len());
+            for (UserItems { user, items }, records) in users.iter().zip(&records) {
+                let prefix = user_prefix(user);
+                let mut changed: BTreeMap<UserService, Held> = BTreeMap::new();
+                let mut drop_route = |service: UserService, pack: Option<&PackName>| {
+                    let Some(was) = records.holdings.get(&service) else {
+                        return;
+                    };
+                    let held = changed.entry(service).or_insert_with(|| was.clone());
+                    match pack {
+                        Some(pack) => {
+                            held.packs.remove(pack);
+                        }
+                        None => held.direct = false,
+                    }
                 };
-                let held = changed.entry(service).or_insert_with(|| was.clone());
-                match pack {
-                    Some(pack) => {
-                        held.packs.remove(pack);
-                    }
-                    None => held.direct = false,
-                }
-            };
-            let mut seen_packs = BTreeSet::new();
-            for item in items {
-                match item {
-                    Assignable::Service(service) => {
-                        if records.holdings.get(service).is_some_and(|h| h.direct) {
-                            drop_route(*service, None);
+                let mut seen_packs = BTreeSet::new();
+                let mut changes = Vec::with_capacity(items.len());
+                for item in items {
+                    match item {
+                        Assignable::Service(service) => {
+                            let held = records.holdings.get(service).is_some_and(|h| h.direct);
+                            changes.push(held);
+                            if held {
+                                drop_route(*service, None);
+                            }
                         }
-                    }
-                    Assignable::Pack(pack) => {
-                        let Some(services) = records.packs.get(pack) else {
-                            continue;
-                        };
-                        if !seen_packs.insert(pack.clone()) {
-                            continue;
-                        }
-                        let delete = Delete::builder()
-                            .table_name(self.table())
-                            .set_key(Some(key(&pk, pack_sk(&prefix, pack))))
-                            .condition_expression("attribute_exists(SK)");
-                        plan.push(
-                            TransactWriteItem::builder()
-                                .delete(built(delete.build())?)
-                                .build(),
-                            Meaning::Guard,
-                        );
-                        plan.push(
-                            count_down(self.table(), &pk, &Licensable::Pack(pack.clone()))?,
-                            Meaning::CountDown,
-                        );
-                        plan.changed(Change::assignment(
-                            Op::Removed,
-                            &Licensable::Pack(pack.clone()),
-                            user.as_str(),
-                            None,
-                        ));
-                        for service in services {
-                            drop_route(*service, Some(pack));
+                        Assignable::Pack(pack) => {
+                            let Some(services) = records.packs.get(pack) else {
+                                changes.push(false);
+                                continue;
+                            };
+                            if !seen_packs.insert(pack.clone()) {
+                                changes.push(false);
+                                continue;
+                            }
+                            changes.push(true);
+                            let delete = Delete::builder()
+                                .table_name(self.table())
+                                .set_key(Some(key(&pk, pack_sk(&prefix, pack))))
+                                .condition_expression("attribute_exists(SK)");
+                            plan.push(
+                                TransactWriteItem::builder()
+                                    .delete(built(delete.build())?)
+                                    .build(),
+                                Meaning::Guard,
+                            );
+                            *counters.entry(Licensable::Pack(pack.clone())).or_default() += 1;
+                            plan.changed(Change::assignment(
+                                Op::Removed,
+                                &Licensable::Pack(pack.clone()),
+                                user.as_str(),
+                                None,
+                            ));
+                            for service in services {
+                                drop_route(*service, Some(pack));
+                            }
                         }
                     }
                 }
-            }
-            for (service, held) in &changed {
-                let was = records.holdings.get(service);
-                if was == Some(held) {
-                    continue;
-                }
-                let sk = holding_sk(&prefix, *service);
-                plan.push(
-                    write_holding(self.table(), &pk, sk, was, held)?,
-                    Meaning::Guard,
-                );
-                if let Some(was) = was {
-                    note_routes(&mut plan, Op::Removed, user, *service, Some(held), was);
-                }
-                if held.is_empty() {
+                for (service, held) in &changed {
+                    let was = records.holdings.get(service);
+                    if was == Some(held) {
+                        continue;
+                    }
+                    let sk = holding_sk(&prefix, *service);
                     plan.push(
-                        count_down(self.table(), &pk, &Licensable::User(*service))?,
-                        Meaning::CountDown,
+                        write_holding(self.table(), &pk, sk, was, held)?,
+                        Meaning::Guard,
                     );
+                    if let Some(was) = was {
+                        note_routes(&mut plan, Op::Removed, user, *service, Some(held), was);
+                    }
+                    if held.is_empty() {
+                        *counters.entry(Licensable::User(*service)).or_default() += 1;
+                    }
                 }
+                outcomes.push(changes);
             }
-            let step = match self.settle(ctx, plan).await? {
-                Settled::Done => Step::Done(()),
+            // Each counter once, by its whole delta.
+            for (item, n) in counters {
+                plan.push(
+                    count_down_by(self.table(), &pk, &item, n)?,
+                    Meaning::CountDown,
+                );
+            }
+            let answered;
+            let attempt = match render {
+                Some(render) => {
+                    answered = ctx.answering(render(&outcomes));
+                    &answered
+                }
+                None => ctx,
+            };
+            let step = match self.settle(attempt, plan).await? {
+                Settled::Done => Step::Done(outcomes),
                 Settled::Stale => Step::Stale,
                 Settled::Refused(rejections) => return Err(StoreError::Rejected(rejections)),
             };
@@ -619,18 +737,28 @@ impl DynamoStore {
         let mut rejections = Vec::new();
         for (meaning, old) in failed {
             match meaning {
-                Meaning::CountUp { origin, service } => {
-                    let reason = full_or_unlicensed(old.as_ref());
-                    rejections.push(match service {
-                        Some(service) => rejection(&origin, service, reason),
-                        None => Rejection {
-                            index: origin.index,
-                            reason: RejectReason::Usage(reason),
-                        },
-                    });
+                Meaning::CountUp {
+                    origins,
+                    service,
+                    planned,
+                } => {
+                    // The license is no longer the one the plan read: read again.
+                    let Some((reason, room)) = count_up_refusal(old.as_ref(), planned) else {
+                        return Ok(Settled::Stale);
+                    };
+                    // The first `room` new holders would fit; the others are refused.
+                    for origin in origins.iter().skip(room) {
+                        rejections.push(match service {
+                            Some(service) => rejection(origin, service, reason.clone()),
+                            None => Rejection {
+                                index: origin.index,
+                                reason: RejectReason::Usage(reason.clone()),
+                            },
+                        });
+                    }
                 }
-                // Only a counter already at 0 refuses a count-down: a broken invariant, which
-                // must not be papered over by a write.
+                // Only a counter below its delta refuses a count-down: a broken invariant,
+                // which must not be papered over by a write.
                 Meaning::CountDown => {
                     return Err(StoreError::Defect(
                         "a usage counter is below its records".into(),
@@ -639,8 +767,36 @@ impl DynamoStore {
                 Meaning::Guard => {}
             }
         }
+        if rejections.is_empty() {
+            return Ok(Settled::Stale);
+        }
         rejections.sort_by_key(|r| r.index);
         Ok(Settled::Refused(rejections))
+    }
+}
+
+/// The allocation of a user service or pack as read among the group's licenses.
+fn allocation_of(licenses: &GroupLicenses, item: &Licensable) -> Allocation {
+    match item {
+        Licensable::User(service) => licenses.user_service(*service).allocation,
+        Licensable::Group(service) => licenses.group_service(*service).allocation,
+        Licensable::Pack(pack) => licenses
+            .service_packs()
+            .find(|(p, _)| *p == pack)
+            .map_or(Allocation::NOT_LICENSED, |(_, l)| l.allocation),
+    }
+}
+
+/// One change of several users names each user once (the request's parser refuses a repeated
+/// user): two actions of one transaction on one item would be refused as invalid.
+fn distinct(users: &[UserItems]) -> Result<(), StoreError> {
+    let mut seen = BTreeSet::new();
+    if users.iter().all(|u| seen.insert(u.user.as_str())) {
+        Ok(())
+    } else {
+        Err(StoreError::Defect(
+            "a change of several users names a user twice".into(),
+        ))
     }
 }
 

@@ -61,6 +61,19 @@ impl Record {
         }
     }
 
+    /// The same record with another success body (same status): the answer of the plan that
+    /// will carry it.
+    pub fn answering(&self, body: String) -> Record {
+        Record {
+            pk: self.pk.clone(),
+            fingerprint: self.fingerprint.clone(),
+            answer: Answer {
+                status: self.answer.status,
+                body,
+            },
+        }
+    }
+
     /// The `Put` a transaction carries: the record with its answer, only where no live record
     /// of the key exists. On failure DynamoDB returns the record found, which [`Record::earlier`]
     /// reads.

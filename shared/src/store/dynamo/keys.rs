@@ -195,6 +195,48 @@ pub fn user_prefix(user: &UserId) -> String {
     prefix
 }
 
+/// The first sort key of a group's user records, and a bound past the last (`$` follows `#`).
+pub const USERS_START: &str = "USER#";
+pub const USERS_END: &str = "USER$";
+
+/// The user part (escaped) of a sort key of a user's record.
+pub fn user_part(sk: &str) -> Option<&str> {
+    Some(sk.strip_prefix(USERS_START)?.split_once('#')?.0)
+}
+
+/// The prefix of the records of the user whose escaped key part is `part`.
+pub fn user_prefix_of(part: &str) -> String {
+    format!("{USERS_START}{part}#")
+}
+
+/// A sort key past every record of the user whose escaped key part is `part` and before the
+/// next user's: escaped parts hold no `#`, so `USER#<part>$` follows `USER#<part>#...`.
+pub fn after_user(part: &str) -> String {
+    format!("{USERS_START}{part}$")
+}
+
+/// An id as it was before it was escaped for a key.
+pub fn unescape(part: &str) -> String {
+    let mut out = String::with_capacity(part.len());
+    let mut rest = part;
+    while let Some(at) = rest.find('%') {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        if let Some(after) = tail.strip_prefix("%25") {
+            out.push('%');
+            rest = after;
+        } else if let Some(after) = tail.strip_prefix("%23") {
+            out.push('#');
+            rest = after;
+        } else {
+            out.push('%');
+            rest = &tail[1..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Sort key of a user's holding of a service (`SVC#`) or assignment of a pack (`PACK#`).
 pub fn assignment_sk(user_prefix: &str, item: &Assignable) -> String {
     let (kind, name) = match item {
@@ -259,6 +301,11 @@ mod tests {
         let mut escaped = String::new();
         push_escaped(&mut escaped, "50%#1");
         assert_eq!(escaped, "50%25%231");
+        for id in ["50%#1", "%23", "#25", "%%##", "plain", "%2"] {
+            let mut escaped = String::new();
+            push_escaped(&mut escaped, id);
+            assert_eq!(unescape(&escaped), id);
+        }
     }
 
     #[test]

@@ -6,9 +6,9 @@
 //! paging loop), `etag.rs`, `idempotency.rs` (the request's record), `tx.rs` (one transaction).
 //! Above them one file per port implementation: `licenses.rs` (group licenses, with `pool.rs`,
 //! the tenant pool records both PUTs move), `tenant.rs` (tenant licenses and packs), `usage.rs`
-//! and `holdings.rs` (assignments and instances), `configs.rs` (the user-services
-//! configuration). Reads are one strongly consistent `Query` (usage must be live), writes one
-//! `TransactWriteItems` whose conditions carry the rules.
+//! and `holdings.rs` (assignments and instances), `users.rs` (a group's users, listed),
+//! `configs.rs` (the user-services configuration). Reads are one strongly consistent `Query`
+//! (usage must be live), writes one `TransactWriteItems` whose conditions carry the rules.
 
 mod audit;
 mod codec;
@@ -25,6 +25,7 @@ mod retry;
 mod tenant;
 mod tx;
 mod usage;
+mod users;
 
 pub use configs::DynamoConfigStore;
 pub use tx::MAX_TRANSACTION_ITEMS;

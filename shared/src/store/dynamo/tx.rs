@@ -190,6 +190,7 @@ async fn transact(
     if items.len() > MAX_TRANSACTION_ITEMS {
         return Err(StoreError::TooManyWrites {
             needed: items.len(),
+            fit: None,
         });
     }
     let token = retry::request_token();

@@ -22,12 +22,15 @@ use super::keys::{
 use super::query::query_all;
 use super::tx::{Plan, Ran, Rereads, Step};
 use crate::domain::{
-    Assignable, GroupRef, GroupService, InstanceName, Licensable, License, UsageRejection,
-    UserHoldings, UserId,
+    Allocation, Assignable, GroupRef, GroupService, InstanceName, Licensable, License,
+    UsageRejection, UserHoldings, UserId, UserItems,
 };
 use crate::store::audit::{Change, Op};
 use crate::store::meter;
-use crate::store::{ConfigStore, RejectReason, Rejection, StoreError, UsageStore, WriteCtx};
+use crate::store::{
+    ConfigStore, Holds, Outcomes, RejectReason, Rejection, Render, StoreError, UsageStore,
+    UserCursor, UsersPage, WriteCtx,
+};
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
@@ -81,18 +84,80 @@ pub(super) fn count_up(
         .build())
 }
 
+/// `n` more units of a license at once, only while all of them fit: `inUse + n <= maximum`.
+/// DynamoDB's conditions compare but do not add, so the condition pins the allocation read
+/// (`planned`) and bounds the counter by what it leaves: `maximum = :max AND inUse <= :room`
+/// with `room = max - n` (or `unlimited = true`). A failure whose record no longer has that
+/// allocation is a stale read ([`count_up_refusal`]). `n = 1` is [`count_up`], which needs no
+/// read.
+pub(super) fn count_up_by(
+    table: &str,
+    pk: &str,
+    item: &Licensable,
+    n: usize,
+    planned: Allocation,
+) -> Result<TransactWriteItem, StoreError> {
+    let mut update = Update::builder()
+        .table_name(table)
+        .set_key(Some(key(pk, license_sk(item))))
+        .update_expression("SET inUse = inUse + :n")
+        .expression_attribute_values(":n", number(n))
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+    update = match planned {
+        Allocation::Unlimited => update
+            .condition_expression("unlimited = :true")
+            .expression_attribute_values(":true", AttributeValue::Bool(true)),
+        Allocation::Limited(max) => update
+            .condition_expression("maximum = :max AND inUse <= :room")
+            .expression_attribute_values(":max", number(max))
+            .expression_attribute_values(":room", number(i64::from(max) - n as i64)),
+    };
+    Ok(TransactWriteItem::builder()
+        .update(built(update.build())?)
+        .build())
+}
+
+/// Why a failed count-up of a license (read as `planned`, `None` for [`count_up`]'s form)
+/// failed, from the record as it was: `None` when the allocation is no longer the one read (a
+/// stale read, to plan again), else the rule and how many units were left.
+pub(super) fn count_up_refusal(
+    old: Option<&Item>,
+    planned: Option<Allocation>,
+) -> Option<(UsageRejection, usize)> {
+    let allocation = old.map_or(Allocation::NOT_LICENSED, |o| decode_license(o).allocation);
+    if planned.is_some_and(|p| p != allocation && (p.is_licensed() || allocation.is_licensed())) {
+        return None;
+    }
+    let reason = full_or_unlicensed(old);
+    let room = match reason {
+        UsageRejection::OverLimit { maximum, in_use } => maximum.saturating_sub(in_use) as usize,
+        _ => 0,
+    };
+    Some((reason, room))
+}
+
 /// One unit of a license back.
 pub(super) fn count_down(
     table: &str,
     pk: &str,
     item: &Licensable,
 ) -> Result<TransactWriteItem, StoreError> {
+    count_down_by(table, pk, item, 1)
+}
+
+/// `n` units of a license back at once.
+pub(super) fn count_down_by(
+    table: &str,
+    pk: &str,
+    item: &Licensable,
+    n: usize,
+) -> Result<TransactWriteItem, StoreError> {
     let update = Update::builder()
         .table_name(table)
         .set_key(Some(key(pk, license_sk(item))))
-        .update_expression("SET inUse = inUse - :one")
-        .condition_expression("inUse >= :one")
-        .expression_attribute_values(":one", number(1));
+        .update_expression("SET inUse = inUse - :n")
+        .condition_expression("inUse >= :n")
+        .expression_attribute_values(":n", number(n));
     Ok(TransactWriteItem::builder()
         .update(built(update.build())?)
         .build())
@@ -410,7 +475,13 @@ impl UsageStore for DynamoStore {
         items: &[Assignable],
         configs: &C,
     ) -> Result<(), StoreError> {
-        self.assign_holdings(ctx, group, user, items, configs).await
+        let one = [UserItems {
+            user: user.clone(),
+            items: items.to_vec(),
+        }];
+        self.assign_holdings(ctx, group, &one, configs, None)
+            .await
+            .map(drop)
     }
 
     async fn unassign_from_user(
@@ -420,6 +491,44 @@ impl UsageStore for DynamoStore {
         user: &UserId,
         items: &[Assignable],
     ) -> Result<(), StoreError> {
-        self.unassign_holdings(ctx, group, user, items).await
+        let one = [UserItems {
+            user: user.clone(),
+            items: items.to_vec(),
+        }];
+        self.unassign_holdings(ctx, group, &one, None)
+            .await
+            .map(drop)
+    }
+
+    async fn assign_to_users<C: ConfigStore>(
+        &self,
+        ctx: &WriteCtx,
+        group: &GroupRef,
+        users: &[UserItems],
+        configs: &C,
+        render: Option<Render<'_>>,
+    ) -> Result<Outcomes, StoreError> {
+        self.assign_holdings(ctx, group, users, configs, render)
+            .await
+    }
+
+    async fn unassign_from_users(
+        &self,
+        ctx: &WriteCtx,
+        group: &GroupRef,
+        users: &[UserItems],
+        render: Option<Render<'_>>,
+    ) -> Result<Outcomes, StoreError> {
+        self.unassign_holdings(ctx, group, users, render).await
+    }
+
+    async fn group_users(
+        &self,
+        group: &GroupRef,
+        holds: &Holds,
+        after: Option<&UserCursor>,
+        limit: usize,
+    ) -> Result<UsersPage, StoreError> {
+        self.users_page(group, holds, after, limit).await
     }
 }
