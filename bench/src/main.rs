@@ -77,12 +77,15 @@ type Request = (&'static str, String, String, Option<Value>);
 struct Route {
     name: &'static str,
     keyed: bool,
+    /// Users each request assigns to (per-user cost of the bulk route).
+    users: usize,
     /// The i-th request of the route.
     request: Box<dyn Fn(usize) -> Request>,
 }
 
 struct Row {
     name: String,
+    users: usize,
     trips: f64,
     actions: Option<usize>,
     function: Vec<Duration>,
@@ -195,12 +198,14 @@ async fn bench() -> Result<(), String> {
     routes.push(Route {
         name: "GET group licenses (full catalog)",
         keyed: false,
+        users: 0,
         request: Box::new(move |_| ("GET", format!("{b}/licenses/"), String::new(), None)),
     });
     let b = base.clone();
     routes.push(Route {
         name: "GET group licenses ?licensed=true",
         keyed: false,
+        users: 0,
         request: Box::new(move |_| {
             (
                 "GET",
@@ -215,6 +220,7 @@ async fn bench() -> Result<(), String> {
         routes.push(Route {
             name: "PUT group licenses (one change)",
             keyed,
+            users: 1,
             request: Box::new(move |i| {
                 let maximum = if keyed { 500_000 + i } else { 1000 + i };
                 let body = json!({"userServices": [{"name": "Call Forwarding Always",
@@ -226,6 +232,7 @@ async fn bench() -> Result<(), String> {
         routes.push(Route {
             name: "user assignment (direct)",
             keyed,
+            users: 1,
             request: Box::new(move |i| {
                 let body = json!({"services": [{"name": "Call Waiting"}]});
                 let user = format!("d{}-{i}@bench", u8::from(keyed));
@@ -241,6 +248,7 @@ async fn bench() -> Result<(), String> {
         routes.push(Route {
             name: "user assignment (pack of 2)",
             keyed,
+            users: 1,
             request: Box::new(move |i| {
                 let body = json!({"servicePacks": [{"name": "Duo"}]});
                 let user = format!("p{}-{i}@bench", u8::from(keyed));
@@ -254,8 +262,55 @@ async fn bench() -> Result<(), String> {
         });
         let b = base.clone();
         routes.push(Route {
+            name: "user assignment (2 services)",
+            keyed,
+            users: 1,
+            request: Box::new(move |i| {
+                let body = json!({"services": [{"name": "Call Waiting"},
+                                               {"name": "Call Forwarding Always"}]});
+                let user = format!("t{}-{i}@bench", u8::from(keyed));
+                (
+                    "POST",
+                    format!("{b}/users/{user}/services/"),
+                    String::new(),
+                    Some(body),
+                )
+            }),
+        });
+        // The largest bulk request of 2 services per user: 48 users fill the 100 actions of
+        // one transaction (96 holdings, 2 counters, the blocked check, the audit record); a key
+        // takes one more action, so 47.
+        let b = base.clone();
+        let users = if keyed { 47 } else { 48 };
+        routes.push(Route {
+            name: if keyed {
+                "bulk assignment (47 users x 2 services)"
+            } else {
+                "bulk assignment (48 users x 2 services)"
+            },
+            keyed,
+            users,
+            request: Box::new(move |i| {
+                let users: Vec<Value> = (0..users)
+                    .map(|k| {
+                        json!({"user_id": format!("b{}-{i}-{k}@bench", u8::from(keyed)),
+                               "services": [{"name": "Call Waiting"},
+                                            {"name": "Call Forwarding Always"}]})
+                    })
+                    .collect();
+                (
+                    "POST",
+                    format!("{b}/users/services/"),
+                    String::new(),
+                    Some(json!({"users": users})),
+                )
+            }),
+        });
+        let b = base.clone();
+        routes.push(Route {
             name: "group service assignment",
             keyed,
+            users: 1,
             request: Box::new(move |_| {
                 let body = json!({"services": [{"name": "Voice Messaging Group"}]});
                 ("POST", format!("{b}/services/"), String::new(), Some(body))
@@ -265,6 +320,7 @@ async fn bench() -> Result<(), String> {
         routes.push(Route {
             name: "instance create",
             keyed,
+            users: 1,
             request: Box::new(move |i| {
                 let body = json!({"name": format!("i{}-{i}", u8::from(keyed))});
                 let path = format!("{b}/services/hunt-group/instances/");
@@ -275,6 +331,7 @@ async fn bench() -> Result<(), String> {
         routes.push(Route {
             name: "instance delete",
             keyed,
+            users: 1,
             request: Box::new(move |i| {
                 let path = format!(
                     "{b}/services/hunt-group/instances/i{}-{i}/",
@@ -312,6 +369,7 @@ async fn bench() -> Result<(), String> {
         };
         let mut row = Row {
             name: format!("{}{}", route.name, if route.keyed { ", keyed" } else { "" }),
+            users: route.users,
             trips: 0.0,
             actions,
             function: Vec::new(),
@@ -388,6 +446,30 @@ async fn bench() -> Result<(), String> {
                 row.cpu.0.as_secs_f64() * 1000.0 / samples,
                 row.cpu.1.as_secs_f64() * 1000.0 / samples
             )
+        );
+    }
+    // Per user: each bulk request against the single-user assignment of the same services.
+    for bulk in rows.iter().filter(|r| r.users > 1) {
+        let keyed = bulk.name.ends_with(", keyed");
+        let Some(single) = rows.iter().find(|r| {
+            r.name.starts_with("user assignment (2 services)")
+                && r.name.ends_with(", keyed") == keyed
+        }) else {
+            continue;
+        };
+        let (bulk50, single50) = (
+            percentile(&bulk.function, 0.5),
+            percentile(&single.function, 0.5),
+        );
+        let per_user = bulk50 / bulk.users as f64;
+        println!(
+            "per user: {} p50 {bulk50:.2} ms = {per_user:.3} ms and {:.3} round trips per user; \
+             {} p50 {single50:.2} ms and {:.2} round trips per user ({:.1}x the bulk's)",
+            bulk.name,
+            bulk.trips / bulk.users as f64,
+            single.name,
+            single.trips,
+            single50 / per_user
         );
     }
     println!(

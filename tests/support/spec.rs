@@ -76,6 +76,7 @@ pub fn sample(parameter: &str) -> &'static str {
         "group_id" => "g1",
         "user_id" => "alice@example.com",
         "service" => "hunt-group",
+        "kind" => "userServices",
         "pack_name" => "Basic%20CFx",
         "instance_name" => "For_HG",
         other => panic!("no sample for path parameter {other}"),
@@ -89,7 +90,13 @@ pub fn fill(template: &str) -> String {
     while let Some(start) = rest.find('{') {
         out.push_str(&rest[..start]);
         let end = rest[start..].find('}').expect("closed parameter") + start;
-        out.push_str(sample(&rest[start + 1..end]));
+        let parameter = &rest[start + 1..end];
+        // After `{kind}` (`userServices`), `{service}` is a user service.
+        if parameter == "service" && out.ends_with("/userServices/") {
+            out.push_str("call-waiting");
+        } else {
+            out.push_str(sample(parameter));
+        }
         rest = &rest[end + 1..];
     }
     out.push_str(rest);

@@ -52,6 +52,8 @@ use std::sync::Arc;
 
 /// How many tenants' pack definitions an instance keeps before it starts again from none.
 const CACHED_TENANTS: usize = 1024;
+/// How many groups' licenses an instance keeps (a few KB each) before it starts again.
+const CACHED_GROUPS: usize = 256;
 
 /// A holding as read: its routes and version.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -300,6 +302,28 @@ impl DynamoStore {
         Ok(definitions)
     }
 
+    /// The group's licenses, for their allocations: as this instance last read them
+    /// (`Cached`), or read now (one `Query`), which the cache then keeps.
+    async fn allocations(
+        &self,
+        group: &GroupRef,
+        read: Read,
+    ) -> Result<Arc<GroupLicenses>, StoreError> {
+        if read == Read::Cached {
+            let cache = self.allocations.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(licenses) = cache.get(group) {
+                return Ok(licenses.clone());
+            }
+        }
+        let licenses = Arc::new(self.group_licenses(group).await?);
+        let mut cache = self.allocations.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= CACHED_GROUPS {
+            cache.clear();
+        }
+        cache.insert(group.clone(), licenses.clone());
+        Ok(licenses)
+    }
+
     /// The transaction's check that a pack's definition is still the one read (`tag`), or still
     /// absent (`None`).
     fn definition_check(
@@ -357,9 +381,9 @@ impl DynamoStore {
         // With several users a counter may move by more than one, whose condition needs the
         // license as read ([`count_up_by`]).
         let several = users.len() > 1;
-        // The first plan assumes the users hold none of it and uses the definitions and blocked
-        // services as this instance last read them: no read at all once they are cached (but
-        // the licenses, with several users). After a failed condition every plan is made of
+        // The first plan assumes the users hold none of it and uses the definitions, the blocked
+        // services and (with several users) the licenses as this instance last read them: no
+        // read at all once they are cached. After a failed condition every plan is made of
         // fresh reads.
         let mut fresh = false;
         let mut rereads = Rereads::new(ctx.deadline);
@@ -381,7 +405,7 @@ impl DynamoStore {
             };
             let licenses = async {
                 if several {
-                    self.group_licenses(group).await.map(Some)
+                    self.allocations(group, read).await.map(Some)
                 } else {
                     Ok(None)
                 }

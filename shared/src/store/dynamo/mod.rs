@@ -30,7 +30,7 @@ mod users;
 pub use configs::DynamoConfigStore;
 pub use tx::MAX_TRANSACTION_ITEMS;
 
-use crate::domain::TenantId;
+use crate::domain::{GroupLicenses, GroupRef, TenantId};
 use crate::store::audit::{AuditLog, AuditPage, AuditQuery, Trail};
 use crate::store::{StoreError, WriteCtx};
 use aws_sdk_dynamodb::Client;
@@ -46,6 +46,10 @@ pub struct DynamoStore {
     /// Each tenant's pack definitions as this instance last read them: they change rarely
     /// (never while a group licenses the pack), and an assignment checks those it used.
     definitions: Arc<Mutex<HashMap<TenantId, Arc<Definitions>>>>,
+    /// Each group's licenses as this instance last read them, for the allocations a change of
+    /// several users' assignments moves counters under: each counter's condition pins the
+    /// allocation it used, so a stale one costs a re-plan, never a wrong answer.
+    allocations: Arc<Mutex<HashMap<GroupRef, Arc<GroupLicenses>>>>,
 }
 
 impl DynamoStore {
@@ -54,6 +58,7 @@ impl DynamoStore {
             client: crate::store::meter::metered(client),
             table: table.into(),
             definitions: Arc::default(),
+            allocations: Arc::default(),
         }
     }
 
