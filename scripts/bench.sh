@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: release builds of the functions and of the floor function (one build, so they
-# share features and profile), then the bench harness (bench/) in a throwaway local stack, then
+# share features and profile), then the bench harness (bench/) in a throwaway local stack and
+# licensing-audit of what it wrote (every counter equal to its records), then
 # the sizes: each release binary and its zip here (x86_64 or whatever this machine is), and the
 # arm64 bootstraps of `make package` when .aws-sam/build holds them.
 set -euo pipefail
@@ -13,9 +14,12 @@ echo "== release builds" >&2
 cargo build --release --quiet -p licenses -p user-services -p floor
 # Built on its own: its features (a server, process control) stay out of the binaries measured.
 cargo build --release --quiet -p licensing-bench
+# The audit of what the bench wrote (a debug build, as the tests use).
+cargo build --quiet -p licensing-audit
 target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-echo "== bench (DynamoDB Local, loopback Lambda Runtime API)" >&2
-scripts/stack.sh test "$target/release/licensing-bench" "$target/release"
+echo "== bench (DynamoDB Local, loopback Lambda Runtime API), then licensing-audit of its table" >&2
+scripts/stack.sh test bash -c '"$1/licensing-bench" "$1" && "$2/licensing-audit"' bench \
+  "$target/release" "$target/debug"
 
 python3 - "$target/release" <<'PY'
 import io, os, sys, zipfile

@@ -267,7 +267,7 @@ async fn bench() -> Result<(), String> {
             users: 1,
             request: Box::new(move |i| {
                 let body = json!({"services": [{"name": "Call Waiting"},
-                                               {"name": "Call Forwarding Always"}]});
+                                               {"name": "Call Return"}]});
                 let user = format!("t{}-{i}@bench", u8::from(keyed));
                 (
                     "POST",
@@ -295,7 +295,7 @@ async fn bench() -> Result<(), String> {
                     .map(|k| {
                         json!({"user_id": format!("b{}-{i}-{k}@bench", u8::from(keyed)),
                                "services": [{"name": "Call Waiting"},
-                                            {"name": "Call Forwarding Always"}]})
+                                            {"name": "Call Return"}]})
                     })
                     .collect();
                 (

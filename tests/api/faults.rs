@@ -856,6 +856,61 @@ async fn an_assignment_uses_the_pack_definition_its_transaction_checks() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_answer_of_already_is_still_true_when_it_commits() {
+    let _beside = LOAD.read().await;
+    // Transactions wait at the proxy long enough for a user's service to be taken meanwhile.
+    let Some(Stack {
+        app,
+        proxy: _proxy,
+        server,
+    }) = stack(held(23)).await
+    else {
+        return;
+    };
+    let direct = app.api();
+    let t = Tenant::new("already");
+    t.license(
+        &direct,
+        "g",
+        json!({"userServices": [{"name": "Call Waiting", "allocated": limited(5)}]}),
+    )
+    .await;
+    let cw = json!({"services": named(&["Call Waiting"])});
+    let alice = t.user("g", "alice");
+    assert_eq!(direct.post(&alice, &cw).await.status, 201);
+    let slow = Api::at(&server.base, Caller::operator());
+    let path = format!("/api/v1/tenants/{}/groups/g/users/services/", t.id);
+    let body = json!({"users": [
+        {"user_id": "alice", "services": named(&["Call Waiting"])},
+        {"user_id": "bob", "services": named(&["Call Waiting"])}]});
+    let assign = slow.post(&path, &body);
+    let take = async {
+        // The first transaction (assuming nothing held) fails on alice's holding after its
+        // hold; the second, made of fresh reads (alice: already), is held when she loses it.
+        tokio::time::sleep(Duration::from_millis(2200)).await;
+        let taken = direct.delete(&alice, &cw).await;
+        assert_eq!(taken.status, 200, "{}", taken.json);
+    };
+    let (assigned, ()) = tokio::join!(assign, take);
+    assert_eq!(assigned.status, 201, "{}", assigned.json);
+    // Whatever the answer says of alice is true of what was committed with bob's assignment.
+    let said = assigned.json["users"][0]["services"][0]["status"].clone();
+    let holds = direct.get(&alice).await.json["services"]
+        == json!([{"name": "Call Waiting", "assigned": true}]);
+    assert!(
+        holds,
+        "alice must hold it after a bulk POST: {}",
+        assigned.json
+    );
+    assert_eq!(said, "assigned", "{}", assigned.json);
+    assert_eq!(
+        t.in_use(&direct, "g", "userServices", "Call Waiting").await,
+        Some(2)
+    );
+    app.audit_clean(&t.id).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_audit_reports_each_state_it_used_to_miss() {
     let app = TestApp::spawn().await;
     use aws_sdk_dynamodb::types::AttributeValue;

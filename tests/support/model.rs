@@ -938,6 +938,7 @@ impl Model {
             base += services.len() + packs.len();
         }
         if !blocked.is_empty() {
+            blocked.sort_by_key(|b| b.0);
             return Err(refused_items(
                 blocked
                     .into_iter()

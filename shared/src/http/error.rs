@@ -196,7 +196,7 @@ impl ApiError {
             StoreError::TooManyWrites {
                 needed,
                 fit: Some(fit),
-            } => ApiError::bad_request(too_many_for_one(needed, fit)),
+            } => ApiError::bad_request(too_many_for_one(&format!("up to {needed}"), Some(fit))),
             StoreError::TooManyWrites { needed, fit: None } => {
                 ApiError::bad_request(ErrorItem::new(
                     "TOO_MANY_ITEMS",
@@ -220,22 +220,19 @@ impl ApiError {
     }
 }
 
-/// `TOO_MANY_ITEMS` of a change of several users' assignments that needs `needed` actions of
-/// one transaction, of which the first `fit` users fit: how the actions are counted and how to
-/// split the request.
-pub fn too_many_for_one(needed: usize, fit: usize) -> ErrorItem {
-    let split = if fit == 0 {
-        "the first user alone needs more: give that user's services and packs in several requests"
-            .to_owned()
-    } else {
-        format!(
-            "the first {fit} users fit in one: send at most {fit} users of this kind per request"
-        )
+/// `TOO_MANY_ITEMS` of a change of several users' assignments that `needs` ("up to 104")
+/// actions of one transaction, of which the first `fit` users fit (when known): how the actions
+/// are counted and how to split the request.
+pub fn too_many_for_one(needs: &str, fit: Option<usize>) -> ErrorItem {
+    let split = match fit {
+        Some(0) => "the first user alone needs more: give that user's services and packs in several requests".to_owned(),
+        Some(fit) => format!("the first {fit} users fit in one: send at most {fit} users of this kind per request"),
+        None => "split it by users".to_owned(),
     };
     ErrorItem::new(
         "TOO_MANY_ITEMS",
         format!(
-            "this request needs up to {needed} actions and one request is one transaction of at most {MAX_WRITES_PER_REQUEST}: per user 1 per service and per pack 1 plus 1 per service of the pack; per request 1 per license it moves, 1 per pack (its definition), 1 for the blocked services (assignments), 1 for an Idempotency-Key and 1 for the audit record (e.g. 47 users with 2 services each, or 23 users with a pack of 3); {split}"
+            "this request needs {needs} actions and one request is one transaction of at most {MAX_WRITES_PER_REQUEST}: per user 1 per service and per pack 1 plus 1 per service of the pack; per request 1 per license it moves, 1 per pack (its definition), 1 for the blocked services (assignments), 1 for an Idempotency-Key and 1 for the audit record (e.g. 47 users with 2 services each, 96 with 1, or 23 users with a pack of 3); {split}"
         ),
     )
 }
@@ -287,7 +284,15 @@ pub fn usage_error(reason: &RejectReason, name: &str) -> ErrorItem {
             maximum: Some(*maximum),
             ..item(
                 "OVER_LIMIT",
-                format!("all {maximum} licensed units of {name} are in use"),
+                if in_use < maximum {
+                    // A bulk request with more new holders than there is room for.
+                    format!(
+                        "only {} of the {maximum} licensed units of {name} are free, fewer than the request's new holders",
+                        maximum - in_use
+                    )
+                } else {
+                    format!("all {maximum} licensed units of {name} are in use")
+                },
             )
         },
         RejectReason::Usage(UsageRejection::HasInstances { in_use }) => ErrorItem {

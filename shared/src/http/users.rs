@@ -14,7 +14,7 @@ use super::state::{App, Licensing};
 use super::usage::{assignables, user_field};
 use super::views::HoldingsView;
 use super::write::Write;
-use crate::domain::usage::{MAX_ASSIGNMENTS_PER_REQUEST, actions_needed};
+use crate::domain::usage::actions_needed;
 use crate::domain::{Assignable, GroupRef, Licensable, UserId, UserItems};
 use crate::store::{
     Holds, MAX_USERS_PAGE, Outcomes, StoreError, UsageStore, UserCursor, UsersPage,
@@ -79,7 +79,8 @@ impl FromBody for Bulk {
                 }
             };
             let user = user_id(&entry, errors);
-            let items = assignables(&entry, &["user_id"], MAX_ASSIGNMENTS_PER_REQUEST, errors);
+            // No cap per user here: the request's actions are counted below and in the store.
+            let items = assignables(&entry, &["user_id"], usize::MAX, errors);
             let Some(user) = user else { continue };
             if !seen.insert(user.as_str().to_owned()) {
                 errors.push(duplicate_name(
@@ -91,14 +92,21 @@ impl FromBody for Bulk {
             }
             users.push(UserItems { user, items });
         }
-        // What the request needs at the least (no pack's services counted, no key): the exact
-        // count, before anything is written, is the store's.
+        // What the request needs at the least (no pack's services counted, no key, no check of
+        // the blocked services): the exact count, before anything is written, is the store's.
         let least = actions_needed(&users, |_, _| &[], 1, false);
         if !least.fits() {
-            // The users said to fit are counted with a key and the blocked-services check, so
-            // they do fit whatever the request.
-            let fit = actions_needed(&users, |_, _| &[], 3, false).fit;
-            errors.push(too_many_for_one(least.actions, fit));
+            // Without packs, the users said to fit are counted with a key and the check, so they
+            // fit whatever the request; with packs, how many fit depends on their definitions.
+            let packs = users
+                .iter()
+                .flat_map(|u| &u.items)
+                .any(|i| matches!(i, Assignable::Pack(_)));
+            let fit = (!packs).then(|| actions_needed(&users, |_, _| &[], 3, false).fit);
+            errors.push(too_many_for_one(
+                &format!("at least {}", least.actions),
+                fit,
+            ));
         }
         Some(Bulk(users))
     }

@@ -26,7 +26,7 @@ use super::DynamoStore;
 use super::codec::{Definitions, decode_definitions, read_services, services_list};
 use super::configs::blocked_unchanged;
 use super::etag;
-use super::item::{Item, built, key, number, read_bool, read_u32, s};
+use super::item::{Item, built, key, number, read_bool, read_number, s};
 use super::keys::{
     PACKDEF_PREFIX, assignment_sk, group_pk, packdef_sk, parse_assignment_sk, tenant_pk,
     user_prefix,
@@ -60,7 +60,7 @@ const CACHED_GROUPS: usize = 256;
 struct Held {
     direct: bool,
     packs: BTreeSet<PackName>,
-    version: u32,
+    version: u64,
 }
 
 impl Held {
@@ -130,7 +130,7 @@ pub(super) fn decode(prefix: &str, items: &[Item]) -> UserRecords {
                 let held = Held {
                     direct: read_bool(item, "direct"),
                     packs,
-                    version: read_u32(item, "v").unwrap_or(0),
+                    version: read_number(item, "v").unwrap_or(0),
                 };
                 records.holdings.insert(service, held);
             }
@@ -166,6 +166,40 @@ enum Meaning {
     CountDown,
 }
 
+/// A holding's next version: random, so that a holding deleted and created again never comes
+/// back with a version a stale plan read (a counter from 1 would, and its guard would pass).
+fn fresh_version() -> AttributeValue {
+    number(fastrand::u64(1..))
+}
+
+/// What the transaction checks of a record the plan relies on but does not write.
+enum Still {
+    /// The holding is still at the version read.
+    At(u64),
+    /// The record still exists (a pack assigned).
+    There,
+    /// The record still does not exist.
+    Absent,
+}
+
+/// The check that the record `sk` is still as the plan read it: an item answered `already`
+/// must still be so when the transaction commits.
+fn still(table: &str, pk: &str, sk: String, state: Still) -> Result<TransactWriteItem, StoreError> {
+    let check = ConditionCheck::builder()
+        .table_name(table)
+        .set_key(Some(key(pk, sk)));
+    let check = match state {
+        Still::At(version) => check
+            .condition_expression("v = :v")
+            .expression_attribute_values(":v", number(version)),
+        Still::There => check.condition_expression("attribute_exists(SK)"),
+        Still::Absent => check.condition_expression("attribute_not_exists(SK)"),
+    };
+    Ok(TransactWriteItem::builder()
+        .condition_check(built(check.build())?)
+        .build())
+}
+
 /// Writes `held` as the new state of a holding read at `was` (None: not held).
 fn write_holding(
     table: &str,
@@ -183,7 +217,7 @@ fn write_holding(
             if !held.packs.is_empty() {
                 item.insert("packs".into(), pack_set(&held.packs));
             }
-            item.insert("v".into(), number(1));
+            item.insert("v".into(), fresh_version());
             let put = Put::builder()
                 .table_name(table)
                 .set_item(Some(item))
@@ -210,7 +244,7 @@ fn write_holding(
                 .set_key(Some(key(pk, sk)))
                 .condition_expression("v = :v")
                 .expression_attribute_values(":v", number(was.version))
-                .expression_attribute_values(":next", number(was.version + 1));
+                .expression_attribute_values(":next", fresh_version());
             if held.direct {
                 set.push("direct = :true");
                 update = update.expression_attribute_values(":true", AttributeValue::Bool(true));
@@ -447,6 +481,8 @@ impl DynamoStore {
             let mut checked = BTreeSet::new();
             let mut refused = Vec::new();
             let mut gives_new = false;
+            // Checks that what is answered `already` still is (see below).
+            let mut checks = Vec::new();
             let mut outcomes = Vec::with_capacity(users.len());
             let mut base = 0;
             for (UserItems { user, items }, records) in users.iter().zip(&records) {
@@ -549,6 +585,26 @@ impl DynamoStore {
                             .push(origin.clone());
                     }
                 }
+                // What is answered `already` must still be so when this commits (unless the
+                // plan writes it anyway, under its own guard).
+                for (item, changed) in items.iter().zip(&changes) {
+                    match item {
+                        _ if *changed => {}
+                        Assignable::Service(service) if !routes.contains_key(service) => {
+                            if let Some(held) = records.holdings.get(service) {
+                                let sk = holding_sk(&prefix, *service);
+                                checks.push(still(self.table(), &pk, sk, Still::At(held.version))?);
+                            }
+                        }
+                        Assignable::Service(_) => {}
+                        Assignable::Pack(pack) => {
+                            if records.packs.contains_key(pack) {
+                                let sk = pack_sk(&prefix, pack);
+                                checks.push(still(self.table(), &pk, sk, Still::There)?);
+                            }
+                        }
+                    }
+                }
                 outcomes.push(changes);
                 base += items.len();
             }
@@ -559,6 +615,7 @@ impl DynamoStore {
                     fresh = true;
                     continue;
                 }
+                refused.sort_by_key(|r| r.index);
                 return Err(StoreError::Rejected(refused));
             }
             // Each counter once, by its whole delta: packs first, so that a pack refused with
@@ -592,6 +649,13 @@ impl DynamoStore {
             // What was not blocked when read must still not be when this commits.
             if gives_new && let Some(check) = blocked_unchanged(&blocked)? {
                 plan.push(check, Meaning::Guard);
+            }
+            // A request that changes nothing is answered as of its read (nothing to commit); one
+            // that changes something commits its `already` answers with it.
+            if !plan.is_empty() {
+                for check in checks {
+                    plan.push(check, Meaning::Guard);
+                }
             }
             let answered;
             let attempt = match render {
@@ -643,6 +707,7 @@ impl DynamoStore {
             }
             let mut plan = Plan::new();
             let mut counters: BTreeMap<Licensable, usize> = BTreeMap::new();
+            let mut checks = Vec::new();
             let mut outcomes = Vec::with_capacity(users.len());
             for (UserItems { user, items }, records) in users.iter().zip(&records) {
                 let prefix = user_prefix(user);
@@ -703,11 +768,13 @@ impl DynamoStore {
                         }
                     }
                 }
+                let mut written = BTreeSet::new();
                 for (service, held) in &changed {
                     let was = records.holdings.get(service);
                     if was == Some(held) {
                         continue;
                     }
+                    written.insert(*service);
                     let sk = holding_sk(&prefix, *service);
                     plan.push(
                         write_holding(self.table(), &pk, sk, was, held)?,
@@ -720,6 +787,28 @@ impl DynamoStore {
                         *counters.entry(Licensable::User(*service)).or_default() += 1;
                     }
                 }
+                // What is answered `already` must still be so when this commits (unless the
+                // plan writes it anyway, under its own guard).
+                for (item, done) in items.iter().zip(&changes) {
+                    match item {
+                        _ if *done => {}
+                        Assignable::Service(service) if !written.contains(service) => {
+                            let state = match records.holdings.get(service) {
+                                Some(held) => Still::At(held.version),
+                                None => Still::Absent,
+                            };
+                            let sk = holding_sk(&prefix, *service);
+                            checks.push(still(self.table(), &pk, sk, state)?);
+                        }
+                        Assignable::Service(_) => {}
+                        Assignable::Pack(pack) => {
+                            if !records.packs.contains_key(pack) {
+                                let sk = pack_sk(&prefix, pack);
+                                checks.push(still(self.table(), &pk, sk, Still::Absent)?);
+                            }
+                        }
+                    }
+                }
                 outcomes.push(changes);
             }
             // Each counter once, by its whole delta.
@@ -728,6 +817,13 @@ impl DynamoStore {
                     count_down_by(self.table(), &pk, &item, n)?,
                     Meaning::CountDown,
                 );
+            }
+            // A request that changes nothing is answered as of its read (nothing to commit); one
+            // that changes something commits its `already` answers with it.
+            if !plan.is_empty() {
+                for check in checks {
+                    plan.push(check, Meaning::Guard);
+                }
             }
             let answered;
             let attempt = match render {
