@@ -70,6 +70,18 @@ pub fn actions_needed<'s>(
     let mut counters: BTreeSet<Assignable> = BTreeSet::new();
     let mut records = 0;
     let mut fit = 0;
+    // Records, counters, the packs' definition checks and the fixed actions.
+    let total = |records: usize, counters: &BTreeSet<Assignable>| {
+        let checked = if checks {
+            counters
+                .iter()
+                .filter(|c| matches!(c, Assignable::Pack(_)))
+                .count()
+        } else {
+            0
+        };
+        records + counters.len() + checked + fixed
+    };
     for (u, user) in users.iter().enumerate() {
         for item in &user.items {
             records += 1;
@@ -81,28 +93,12 @@ pub fn actions_needed<'s>(
                 }
             }
         }
-        let checked = if checks {
-            counters
-                .iter()
-                .filter(|c| matches!(c, Assignable::Pack(_)))
-                .count()
-        } else {
-            0
-        };
-        if records + counters.len() + checked + fixed <= MAX_WRITES_PER_REQUEST {
+        if total(records, &counters) <= MAX_WRITES_PER_REQUEST {
             fit = u + 1;
         }
     }
-    let checked = if checks {
-        counters
-            .iter()
-            .filter(|c| matches!(c, Assignable::Pack(_)))
-            .count()
-    } else {
-        0
-    };
     Needed {
-        actions: records + counters.len() + checked + fixed,
+        actions: total(records, &counters),
         fit,
     }
 }

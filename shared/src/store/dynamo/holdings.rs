@@ -650,22 +650,10 @@ impl DynamoStore {
             if gives_new && let Some(check) = blocked_unchanged(&blocked)? {
                 plan.push(check, Meaning::Guard);
             }
-            // A request that changes nothing is answered as of its read (nothing to commit); one
-            // that changes something commits its `already` answers with it.
-            if !plan.is_empty() {
-                for check in checks {
-                    plan.push(check, Meaning::Guard);
-                }
-            }
-            let answered;
-            let attempt = match render {
-                Some(render) => {
-                    answered = ctx.answering(render(&outcomes));
-                    &answered
-                }
-                None => ctx,
-            };
-            let step = match self.settle(attempt, plan).await? {
+            let step = match self
+                .settle_outcomes(ctx, plan, checks, render, &outcomes)
+                .await?
+            {
                 Settled::Done => Step::Done(outcomes),
                 // The first plan was a guess (nothing held, caches current): read, at once.
                 Settled::Stale | Settled::Refused(_) if !fresh => {
@@ -818,22 +806,10 @@ impl DynamoStore {
                     Meaning::CountDown,
                 );
             }
-            // A request that changes nothing is answered as of its read (nothing to commit); one
-            // that changes something commits its `already` answers with it.
-            if !plan.is_empty() {
-                for check in checks {
-                    plan.push(check, Meaning::Guard);
-                }
-            }
-            let answered;
-            let attempt = match render {
-                Some(render) => {
-                    answered = ctx.answering(render(&outcomes));
-                    &answered
-                }
-                None => ctx,
-            };
-            let step = match self.settle(attempt, plan).await? {
+            let step = match self
+                .settle_outcomes(ctx, plan, checks, render, &outcomes)
+                .await?
+            {
                 Settled::Done => Step::Done(outcomes),
                 Settled::Stale => Step::Stale,
                 Settled::Refused(rejections) => return Err(StoreError::Rejected(rejections)),
@@ -841,6 +817,29 @@ impl DynamoStore {
             if let Some(done) = rereads.after(step).await? {
                 return Ok(done);
             }
+        }
+    }
+
+    /// [`Self::settle`] for a plan whose answer is `outcomes`: with the `checks` that what it
+    /// answers `already` still is, and the idempotency record answering what `render` makes of
+    /// the outcomes. A plan that changes nothing is answered as of its read (nothing to commit)
+    /// and sends no checks; one that changes something commits its `already` answers with it.
+    async fn settle_outcomes(
+        &self,
+        ctx: &WriteCtx,
+        mut plan: Plan<Meaning>,
+        checks: Vec<TransactWriteItem>,
+        render: Option<Render<'_>>,
+        outcomes: &Outcomes,
+    ) -> Result<Settled, StoreError> {
+        if !plan.is_empty() {
+            for check in checks {
+                plan.push(check, Meaning::Guard);
+            }
+        }
+        match render {
+            Some(render) => self.settle(&ctx.answering(render(outcomes)), plan).await,
+            None => self.settle(ctx, plan).await,
         }
     }
 
