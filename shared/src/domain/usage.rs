@@ -132,6 +132,16 @@ pub struct Holding {
     pub packs: Vec<PackName>,
 }
 
+impl Holding {
+    /// The routes that give it, as the API names them: `direct` first, then the packs.
+    pub fn via(&self) -> impl Iterator<Item = &str> {
+        self.direct
+            .then_some("direct")
+            .into_iter()
+            .chain(self.packs.iter().map(PackName::as_str))
+    }
+}
+
 /// What a user of a group is assigned and what that gives them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserHoldings {

@@ -201,9 +201,9 @@ async fn assign(
 ) -> Result<Response, ApiError> {
     let render = |outcomes: &Outcomes| render(&users, outcomes, "assigned");
     // The answer depends on what the users already hold: the store's plan says, and the
-    // idempotency record of the transaction that commits keeps that plan's answer.
-    let guess: Outcomes = users.iter().map(|u| vec![true; u.items.len()]).collect();
-    let (ctx, _) = write.kept(StatusCode::CREATED, render(&guess).into_bytes());
+    // idempotency record of the transaction that commits keeps that plan's answer (the store
+    // gives each plan's record its body through `render`).
+    let (ctx, _) = write.kept(StatusCode::CREATED, Vec::new());
     let outcomes = app
         .store
         .assign_to_users(&ctx, &group, &users, &app.configs, Some(&render))
@@ -221,8 +221,7 @@ async fn unassign(
     Body(Bulk(users)): Body<Bulk>,
 ) -> Result<Response, ApiError> {
     let render = |outcomes: &Outcomes| render(&users, outcomes, "unassigned");
-    let guess: Outcomes = users.iter().map(|u| vec![true; u.items.len()]).collect();
-    let (ctx, _) = write.kept(StatusCode::OK, render(&guess).into_bytes());
+    let (ctx, _) = write.kept(StatusCode::OK, Vec::new());
     let outcomes = app
         .store
         .unassign_from_users(&ctx, &group, &users, Some(&render))
@@ -335,12 +334,7 @@ async fn list_holders(
                     .services
                     .iter()
                     .filter(|h| h.service == *service)
-                    .flat_map(|h| {
-                        h.direct
-                            .then_some("direct")
-                            .into_iter()
-                            .chain(h.packs.iter().map(|p| p.as_str()))
-                    })
+                    .flat_map(|h| h.via())
                     .collect(),
                 // A pack is assigned to a user directly.
                 Holds::Pack(_) | Holds::Anything => vec!["direct"],

@@ -66,12 +66,7 @@ impl<'a> HoldingsView<'a> {
                 .iter()
                 .map(|h| Effective {
                     name: h.service.name(),
-                    via: h
-                        .direct
-                        .then_some("direct")
-                        .into_iter()
-                        .chain(h.packs.iter().map(|p| p.as_str()))
-                        .collect(),
+                    via: h.via().collect(),
                 })
                 .collect(),
         }

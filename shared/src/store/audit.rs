@@ -203,14 +203,7 @@ pub struct Cursor(pub(crate) String);
 impl Cursor {
     /// Parses a cursor this API handed out; `None` for anything else.
     pub fn parse(text: &str) -> Option<Cursor> {
-        if text.is_empty() || text.len() > 512 || !text.len().is_multiple_of(2) {
-            return None;
-        }
-        let bytes: Option<Vec<u8>> = (0..text.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-            .collect();
-        let sk = String::from_utf8(bytes?).ok()?;
+        let sk = super::from_hex(text, 512)?;
         // Every sort key of a trail starts with its 13-digit time.
         let digits = sk.get(..13)?;
         if !digits.bytes().all(|b| b.is_ascii_digit()) {
@@ -220,7 +213,7 @@ impl Cursor {
     }
 
     pub fn encode(&self) -> String {
-        self.0.bytes().map(|b| format!("{b:02x}")).collect()
+        super::to_hex(&self.0)
     }
 }
 

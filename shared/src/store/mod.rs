@@ -167,21 +167,32 @@ pub struct UserCursor(pub(crate) String);
 impl UserCursor {
     /// Parses a cursor this API handed out; `None` for anything else.
     pub fn parse(text: &str) -> Option<UserCursor> {
-        if text.is_empty() || text.len() > 1024 || !text.len().is_multiple_of(2) {
-            return None;
-        }
-        let bytes: Option<Vec<u8>> = (0..text.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-            .collect();
-        let part = String::from_utf8(bytes?).ok()?;
+        let part = from_hex(text, 1024)?;
         // A user's key part is escaped: it never holds `#`.
-        (!part.is_empty() && !part.contains('#')).then_some(UserCursor(part))
+        (!part.contains('#')).then_some(UserCursor(part))
     }
 
     pub fn encode(&self) -> String {
-        self.0.bytes().map(|b| format!("{b:02x}")).collect()
+        to_hex(&self.0)
     }
+}
+
+/// A cursor's text: the hex of a key's bytes (opaque to clients, and safe in a query string).
+fn to_hex(key: &str) -> String {
+    key.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The key a cursor's text of at most `max` characters stands for; `None` for anything that is
+/// not the hex of a non-empty UTF-8 string.
+fn from_hex(text: &str, max: usize) -> Option<String> {
+    if text.is_empty() || text.len() > max || !text.len().is_multiple_of(2) {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> = (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect();
+    String::from_utf8(bytes?).ok()
 }
 
 /// One page of a group's users, each with what it holds, in key order; `next` is absent on

@@ -50,11 +50,6 @@ use futures_util::future::try_join_all;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-/// How many tenants' pack definitions an instance keeps before it starts again from none.
-const CACHED_TENANTS: usize = 1024;
-/// How many groups' licenses an instance keeps (a few KB each) before it starts again.
-const CACHED_GROUPS: usize = 256;
-
 /// A holding as read: its routes and version.
 #[derive(Debug, Clone, Default, PartialEq)]
 struct Held {
@@ -318,22 +313,18 @@ impl DynamoStore {
         group: &GroupRef,
         read: Read,
     ) -> Result<Arc<Definitions>, StoreError> {
-        if read == Read::Cached {
-            let cache = self.definitions.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(definitions) = cache.get(&group.tenant) {
-                return Ok(definitions.clone());
-            }
+        let tenant = &group.tenant;
+        if read == Read::Cached
+            && let Some(definitions) = self.definitions.get(tenant)
+        {
+            return Ok(definitions);
         }
         let items = self
-            .query_prefix(&tenant_pk(&group.tenant), PACKDEF_PREFIX)
+            .query_prefix(&tenant_pk(tenant), PACKDEF_PREFIX)
             .await?;
-        let definitions = Arc::new(decode_definitions(&items));
-        let mut cache = self.definitions.lock().unwrap_or_else(|e| e.into_inner());
-        if cache.len() >= CACHED_TENANTS {
-            cache.clear();
-        }
-        cache.insert(group.tenant.clone(), definitions.clone());
-        Ok(definitions)
+        Ok(self
+            .definitions
+            .keep(tenant.clone(), decode_definitions(&items)))
     }
 
     /// The group's licenses, for their allocations: as this instance last read them
@@ -343,19 +334,13 @@ impl DynamoStore {
         group: &GroupRef,
         read: Read,
     ) -> Result<Arc<GroupLicenses>, StoreError> {
-        if read == Read::Cached {
-            let cache = self.allocations.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(licenses) = cache.get(group) {
-                return Ok(licenses.clone());
-            }
+        if read == Read::Cached
+            && let Some(licenses) = self.allocations.get(group)
+        {
+            return Ok(licenses);
         }
-        let licenses = Arc::new(self.group_licenses(group).await?);
-        let mut cache = self.allocations.lock().unwrap_or_else(|e| e.into_inner());
-        if cache.len() >= CACHED_GROUPS {
-            cache.clear();
-        }
-        cache.insert(group.clone(), licenses.clone());
-        Ok(licenses)
+        let licenses = self.group_licenses(group).await?;
+        Ok(self.allocations.keep(group.clone(), licenses))
     }
 
     /// The transaction's check that a pack's definition is still the one read (`tag`), or still

@@ -36,6 +36,7 @@ use crate::store::{StoreError, WriteCtx};
 use aws_sdk_dynamodb::Client;
 use codec::Definitions;
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 use tx::{Plan, Ran};
 
@@ -45,11 +46,45 @@ pub struct DynamoStore {
     table: String,
     /// Each tenant's pack definitions as this instance last read them: they change rarely
     /// (never while a group licenses the pack), and an assignment checks those it used.
-    definitions: Arc<Mutex<HashMap<TenantId, Arc<Definitions>>>>,
+    definitions: Arc<Recent<TenantId, Definitions>>,
     /// Each group's licenses as this instance last read them, for the allocations a change of
     /// several users' assignments moves counters under: each counter's condition pins the
     /// allocation it used, so a stale one costs a re-plan, never a wrong answer.
-    allocations: Arc<Mutex<HashMap<GroupRef, Arc<GroupLicenses>>>>,
+    allocations: Arc<Recent<GroupRef, GroupLicenses>>,
+}
+
+/// What a function instance last read of something that changes rarely, by key; at most
+/// `bound` keys, after which it starts again from none. The writes that use a value check it
+/// is still current, so a stale one costs a retry, never a wrong answer.
+#[derive(Debug)]
+struct Recent<K, V> {
+    values: Mutex<HashMap<K, Arc<V>>>,
+    bound: usize,
+}
+
+impl<K: Eq + Hash, V> Recent<K, V> {
+    fn new(bound: usize) -> Self {
+        Recent {
+            values: Mutex::new(HashMap::new()),
+            bound,
+        }
+    }
+
+    fn get(&self, key: &K) -> Option<Arc<V>> {
+        let values = self.values.lock().unwrap_or_else(|e| e.into_inner());
+        values.get(key).cloned()
+    }
+
+    /// Keeps `value` as the last read of `key`, and returns it.
+    fn keep(&self, key: K, value: V) -> Arc<V> {
+        let value = Arc::new(value);
+        let mut values = self.values.lock().unwrap_or_else(|e| e.into_inner());
+        if values.len() >= self.bound {
+            values.clear();
+        }
+        values.insert(key, value.clone());
+        value
+    }
 }
 
 impl DynamoStore {
@@ -57,8 +92,9 @@ impl DynamoStore {
         Self {
             client: crate::store::meter::metered(client),
             table: table.into(),
-            definitions: Arc::default(),
-            allocations: Arc::default(),
+            // Tenants' definitions; groups' licenses are a few KB each.
+            definitions: Arc::new(Recent::new(1024)),
+            allocations: Arc::new(Recent::new(256)),
         }
     }
 
