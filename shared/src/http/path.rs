@@ -30,15 +30,13 @@ pub struct PathIds {
     pub service: Option<GroupService>,
     pub pack: Option<PackName>,
     pub instance: Option<InstanceName>,
-    /// `{kind}`: whether `{service}` names a user service (`userServices`) or a pack.
-    pub kind: Option<Kind>,
     /// `{kind}/{service}`: the user service or pack whose holders a route lists.
     pub held: Option<Holds>,
 }
 
-/// The `{kind}` of a license whose holders are listed.
+/// The `{kind}` of a license whose holders are listed: what its `{service}` names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+enum Kind {
     UserServices,
     ServicePacks,
 }
@@ -47,6 +45,7 @@ impl PathIds {
     /// Parses decoded `(name, value)` captures in path order; the first bad one is the answer.
     pub fn parse(captures: &[(String, String)]) -> Result<PathIds, ApiError> {
         let mut ids = PathIds::default();
+        let mut kind = None;
         for (name, value) in captures {
             match name.as_str() {
                 "tenant_id" => ids.tenant = Some(id("tenant_id", value, TenantId::parse)?),
@@ -64,7 +63,7 @@ impl PathIds {
                     ids.instance = Some(id("instance_name", value, InstanceName::parse)?)
                 }
                 "kind" => {
-                    ids.kind = Some(match value.as_str() {
+                    kind = Some(match value.as_str() {
                         "userServices" => Kind::UserServices,
                         "servicePacks" => Kind::ServicePacks,
                         _ => {
@@ -74,7 +73,7 @@ impl PathIds {
                         }
                     })
                 }
-                "service" => match ids.kind {
+                "service" => match kind {
                     None => ids.service = Some(instance_service(value)?),
                     Some(Kind::UserServices) => ids.held = Some(Holds::Service(
                         UserService::from_path(value).map_err(|_| {
