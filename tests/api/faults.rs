@@ -55,6 +55,15 @@ fn held(seed: u64) -> Faults {
     }
 }
 
+/// Reads whose request holds `text` answered 1.5 s late; everything else at once.
+fn slow(seed: u64, text: &'static str) -> Faults {
+    Faults {
+        seed,
+        slow_reads: Some((text, Duration::from_millis(1500))),
+        ..Faults::default()
+    }
+}
+
 /// 200 users at once for one service: the license counter is the hot item.
 async fn race(api: &Api, t: &Tenant, group: &str, maximum: u32) -> Vec<Reply> {
     t.license(
@@ -906,6 +915,130 @@ async fn a_bulk_answer_of_already_is_still_true_when_it_commits() {
     assert_eq!(
         t.in_use(&direct, "g", "userServices", "Call Waiting").await,
         Some(2)
+    );
+    app.audit_clean(&t.id).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_answer_of_already_for_every_user_was_true_of_all_at_once() {
+    let _alone = LOAD.write().await;
+    // One user's records are read 1.5 s after the other's: long enough for the other's to
+    // change in between.
+    let Some(Stack { app, proxy, server }) = stack(slow(29, "USER#slowpoke#")).await else {
+        return;
+    };
+    let direct = app.api();
+    let t = Tenant::new("at-once");
+    t.license(
+        &direct,
+        "g",
+        json!({"userServices": [{"name": "Call Waiting", "allocated": limited(5)}]}),
+    )
+    .await;
+    let cw = json!({"services": named(&["Call Waiting"])});
+    let alice = t.user("g", "alice");
+    for user in [&alice, &t.user("g", "slowpoke")] {
+        assert_eq!(direct.post(user, &cw).await.status, 201);
+    }
+    let slow = Api::at(&server.base, Caller::operator());
+    let path = format!("/api/v1/tenants/{}/groups/g/users/services/", t.id);
+    let body = json!({"users": [
+        {"user_id": "alice", "services": named(&["Call Waiting"])},
+        {"user_id": "slowpoke", "services": named(&["Call Waiting"])}]});
+    let assign = slow.post(&path, &body);
+    let take = async {
+        // The first transaction (assuming nothing held) fails at once; of the fresh reads,
+        // alice's answers at once (she holds it) and slowpoke's 1.5 s later (he holds it).
+        // Between the two she loses it.
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let taken = direct.delete(&alice, &cw).await;
+        assert_eq!(taken.status, 200, "{}", taken.json);
+    };
+    let (assigned, ()) = tokio::join!(assign, take);
+    assert_eq!(assigned.status, 201, "{}", assigned.json);
+    assert!(Injected::get(&proxy.injected().slowed) >= 1);
+    // "Both already" was never true at one moment: the answer is what was committed after
+    // her DELETE (she gets it again), and she holds it.
+    let status = |i: usize| assigned.json["users"][i]["services"][0]["status"].clone();
+    assert_eq!(
+        (status(0), status(1)),
+        (json!("assigned"), json!("already")),
+        "{}",
+        assigned.json
+    );
+    let holds = direct.get(&alice).await.json["services"]
+        == json!([{"name": "Call Waiting", "assigned": true}]);
+    assert!(
+        holds,
+        "alice must hold it after a bulk POST: {}",
+        assigned.json
+    );
+    assert_eq!(
+        t.in_use(&direct, "g", "userServices", "Call Waiting").await,
+        Some(2)
+    );
+    app.audit_clean(&t.id).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_of_a_blocked_service_was_true_when_it_is_answered() {
+    let _alone = LOAD.write().await;
+    // The blocked services are read 1.5 s late: long enough for a user to be given the
+    // service, and the service blocked, between the read of her records and theirs.
+    let Some(Stack { app, proxy, server }) = stack(slow(31, "CONFIG#blocked")).await else {
+        return;
+    };
+    // No other test assigns or blocks it: a block holds for every tenant of the DynamoDB.
+    const SERVICE: &str = "Automatic Callback";
+    let direct = app.api();
+    let t = Tenant::new("blocked-late");
+    t.license(
+        &direct,
+        "g",
+        json!({"userServices": [{"name": SERVICE, "allocated": limited(5)}]}),
+    )
+    .await;
+    let given = json!({"services": named(&[SERVICE])});
+    assert_eq!(direct.post(&t.user("g", "vic"), &given).await.status, 201);
+    let slow = Api::at(&server.base, Caller::operator());
+    // The instance's copy of the blocked services cached, as after its first assignment.
+    let warm = slow.post(&t.user("g", "warm"), &given).await;
+    assert_eq!(warm.status, 201, "{}", warm.json);
+    let path = format!("/api/v1/tenants/{}/groups/g/users/services/", t.id);
+    let body = json!({"users": [
+        {"user_id": "vic", "services": named(&[SERVICE])},
+        {"user_id": "uma", "services": named(&[SERVICE])}]});
+    let config = format!("/api/v1/configs/user_services/{}-late/", t.id);
+    let assign = slow.post(&path, &body);
+    let change = async {
+        // The first transaction fails at once (vic holds it); of the fresh reads, uma's
+        // records answer at once (she holds nothing) and the blocked services 1.5 s later.
+        // Between the two she is given the service, and then it is blocked.
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let uma = direct.post(&t.user("g", "uma"), &given).await;
+        assert_eq!(uma.status, 201, "{}", uma.json);
+        let blocking = json!({"technical_name": SERVICE, "no_more_assignable": true});
+        assert_eq!(direct.put(&config, &blocking).await.status, 200);
+    };
+    let (assigned, ()) = tokio::join!(assign, change);
+    assert_eq!(
+        direct.send("DELETE", &config, None).await_empty().await,
+        204
+    );
+    assert!(Injected::get(&proxy.injected().slowed) >= 2);
+    // No moment saw uma without the service while it was blocked: not a refusal, and both
+    // already hold it.
+    assert_eq!(assigned.status, 201, "{}", assigned.json);
+    let status = |i: usize| assigned.json["users"][i]["services"][0]["status"].clone();
+    assert_eq!(
+        (status(0), status(1)),
+        (json!("already"), json!("already")),
+        "{}",
+        assigned.json
+    );
+    assert_eq!(
+        t.in_use(&direct, "g", "userServices", SERVICE).await,
+        Some(3)
     );
     app.audit_clean(&t.id).await;
 }

@@ -7,7 +7,8 @@
 //!   overlapping items, `None` on the others); a single write (`PutItem`, `UpdateItem`,
 //!   `DeleteItem`) on such an item gets `TransactionConflictException`. A transaction holds its
 //!   items for [`Faults::hold`] before it is forwarded: that is the window.
-//! - `ThrottlingException` on a share of all calls, added latency, connection resets.
+//! - `ThrottlingException` on a share of all calls, added latency, connection resets, chosen
+//!   reads made slow.
 //! - Lost responses: a share of committed transactions whose answer never arrives (the
 //!   connection closes), so the SDK resends them with the same `ClientRequestToken`.
 //! - [`FaultProxy::stop`] / [`FaultProxy::start_again`]: DynamoDB gone (connections refused) and
@@ -60,6 +61,9 @@ pub struct Faults {
     /// A transaction resent with a `ClientRequestToken` seen before is throttled: a lost answer
     /// whose resends cannot get through.
     pub throttle_resends: bool,
+    /// A read (`Query`, `GetItem`) whose request holds this text waits this long before it is
+    /// forwarded: one read of a request's several made late, for what changes meanwhile.
+    pub slow_reads: Option<(&'static str, Duration)>,
 }
 
 /// How often each fault was injected.
@@ -74,6 +78,7 @@ pub struct Injected {
     pub lost: AtomicU64,
     pub invalid: AtomicU64,
     pub unavailable: AtomicU64,
+    pub slowed: AtomicU64,
     /// Transactions that reached DynamoDB, and the time they took there (µs).
     pub forwarded: AtomicU64,
     pub forward_micros: AtomicU64,
@@ -321,6 +326,13 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Answer {
             "ThrottlingException",
             json!({"message": "Rate of requests exceeds the allowed throughput."}),
         ));
+    }
+    if let Some((text, delay)) = state.faults.slow_reads
+        && matches!(operation.as_str(), "Query" | "GetItem")
+        && body.windows(text.len()).any(|w| w == text.as_bytes())
+    {
+        injected.slowed.fetch_add(1, Ordering::Relaxed);
+        tokio::time::sleep(delay).await;
     }
     let _slot = state.upstream_slots.acquire().await.map_err(|_| Dropped)?;
     let transaction = operation == "TransactWriteItems";

@@ -132,6 +132,16 @@ impl WriteCtx {
         usize::from(self.record.is_some()) + usize::from(self.actor.is_some())
     }
 
+    /// The same deadline with nothing recorded: for a transaction of checks only, which
+    /// confirms what a refusal was read from and writes nothing (a refusal changes nothing).
+    pub fn unrecorded(&self) -> WriteCtx {
+        WriteCtx {
+            deadline: self.deadline,
+            record: None,
+            actor: None,
+        }
+    }
+
     /// The same write answering `body` instead: for a write whose answer depends on what its
     /// plan finds, so the record its transaction puts keeps the answer that plan gives.
     pub fn answering(&self, body: String) -> WriteCtx {

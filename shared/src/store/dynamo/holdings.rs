@@ -465,6 +465,8 @@ impl DynamoStore {
             let mut counters: BTreeMap<Licensable, Vec<Origin>> = BTreeMap::new();
             let mut checked = BTreeSet::new();
             let mut refused = Vec::new();
+            // That each refused holding is still not held (see the refusal below).
+            let mut still_refused = Vec::new();
             let mut gives_new = false;
             // Checks that what is answered `already` still is (see below).
             let mut checks = Vec::new();
@@ -549,15 +551,16 @@ impl DynamoStore {
                 for (service, (held, origin)) in &routes {
                     let was = records.holdings.get(service);
                     gives_new |= was.is_none();
+                    let sk = holding_sk(&prefix, *service);
                     if was.is_none() && blocked.services.contains(service) {
                         refused.push(rejection(
                             origin,
                             *service,
                             UsageRejection::NoMoreAssignable,
                         ));
+                        still_refused.push(still(self.table(), &pk, sk, Still::Absent)?);
                         continue;
                     }
-                    let sk = holding_sk(&prefix, *service);
                     plan.push(
                         write_holding(self.table(), &pk, sk, was, held)?,
                         Meaning::Guard,
@@ -600,8 +603,22 @@ impl DynamoStore {
                     fresh = true;
                     continue;
                 }
-                refused.sort_by_key(|r| r.index);
-                return Err(StoreError::Rejected(refused));
+                // The users' records and the blocked services were read by separate calls, so
+                // "not held, and blocked" may never have been true at once: a transaction of
+                // checks (nothing written, no record) makes it so before it is answered.
+                let mut confirm = Plan::new();
+                for check in blocked_unchanged(&blocked)?
+                    .into_iter()
+                    .chain(still_refused)
+                {
+                    confirm.push(check, Meaning::Guard);
+                }
+                if let Settled::Done = self.settle(&ctx.unrecorded(), confirm).await? {
+                    refused.sort_by_key(|r| r.index);
+                    return Err(StoreError::Rejected(refused));
+                }
+                rereads.stale().await?;
+                continue;
             }
             // Each counter once, by its whole delta: packs first, so that a pack refused with
             // its services is named before them.
@@ -807,8 +824,10 @@ impl DynamoStore {
 
     /// [`Self::settle`] for a plan whose answer is `outcomes`: with the `checks` that what it
     /// answers `already` still is, and the idempotency record answering what `render` makes of
-    /// the outcomes. A plan that changes nothing is answered as of its read (nothing to commit)
-    /// and sends no checks; one that changes something commits its `already` answers with it.
+    /// the outcomes. A plan that changes something commits its `already` answers with it. One
+    /// user's plan that changes nothing is answered as of its one read and sends no checks;
+    /// several users' are read by one `Query` each, at different moments, so their `already`
+    /// answers are true together only once a transaction of the checks commits.
     async fn settle_outcomes(
         &self,
         ctx: &WriteCtx,
@@ -817,7 +836,7 @@ impl DynamoStore {
         render: Option<Render<'_>>,
         outcomes: &Outcomes,
     ) -> Result<Settled, StoreError> {
-        if !plan.is_empty() {
+        if !plan.is_empty() || outcomes.len() > 1 {
             for check in checks {
                 plan.push(check, Meaning::Guard);
             }
