@@ -64,6 +64,16 @@ fn slow(seed: u64, text: &'static str) -> Faults {
     }
 }
 
+/// The bulk POST giving `service` to each of `users` in group `g`: its path and body.
+fn bulk_assignment(t: &Tenant, service: &str, users: &[&str]) -> (String, Value) {
+    let path = format!("/api/v1/tenants/{}/groups/g/users/services/", t.id);
+    let users: Vec<Value> = users
+        .iter()
+        .map(|user| json!({"user_id": user, "services": named(&[service])}))
+        .collect();
+    (path, json!({ "users": users }))
+}
+
 /// 200 users at once for one service: the license counter is the hot item.
 async fn race(api: &Api, t: &Tenant, group: &str, maximum: u32) -> Vec<Reply> {
     t.license(
@@ -888,10 +898,7 @@ async fn a_bulk_answer_of_already_is_still_true_when_it_commits() {
     let alice = t.user("g", "alice");
     assert_eq!(direct.post(&alice, &cw).await.status, 201);
     let slow = Api::at(&server.base, Caller::operator());
-    let path = format!("/api/v1/tenants/{}/groups/g/users/services/", t.id);
-    let body = json!({"users": [
-        {"user_id": "alice", "services": named(&["Call Waiting"])},
-        {"user_id": "bob", "services": named(&["Call Waiting"])}]});
+    let (path, body) = bulk_assignment(&t, "Call Waiting", &["alice", "bob"]);
     let assign = slow.post(&path, &body);
     let take = async {
         // The first transaction (assuming nothing held) fails on alice's holding after its
@@ -941,10 +948,7 @@ async fn a_bulk_answer_of_already_for_every_user_was_true_of_all_at_once() {
         assert_eq!(direct.post(user, &cw).await.status, 201);
     }
     let slow = Api::at(&server.base, Caller::operator());
-    let path = format!("/api/v1/tenants/{}/groups/g/users/services/", t.id);
-    let body = json!({"users": [
-        {"user_id": "alice", "services": named(&["Call Waiting"])},
-        {"user_id": "slowpoke", "services": named(&["Call Waiting"])}]});
+    let (path, body) = bulk_assignment(&t, "Call Waiting", &["alice", "slowpoke"]);
     let assign = slow.post(&path, &body);
     let take = async {
         // The first transaction (assuming nothing held) fails at once; of the fresh reads,
@@ -1004,10 +1008,7 @@ async fn a_refusal_of_a_blocked_service_was_true_when_it_is_answered() {
     // The instance's copy of the blocked services cached, as after its first assignment.
     let warm = slow.post(&t.user("g", "warm"), &given).await;
     assert_eq!(warm.status, 201, "{}", warm.json);
-    let path = format!("/api/v1/tenants/{}/groups/g/users/services/", t.id);
-    let body = json!({"users": [
-        {"user_id": "vic", "services": named(&[SERVICE])},
-        {"user_id": "uma", "services": named(&[SERVICE])}]});
+    let (path, body) = bulk_assignment(&t, SERVICE, &["vic", "uma"]);
     let config = format!("/api/v1/configs/user_services/{}-late/", t.id);
     let assign = slow.post(&path, &body);
     let change = async {
