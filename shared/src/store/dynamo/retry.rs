@@ -49,11 +49,24 @@ impl Backoff {
 
 /// A fresh `ClientRequestToken` for one planned transaction: the SDK resends it with every retry
 /// of an attempt (after a lost response, an I/O error or a 2 s attempt timeout), and so do our
-/// own retries of the unchanged transaction; DynamoDB answers a resend of a committed
-/// transaction with success instead of running it again, and runs one that was cancelled
-/// (measured on DynamoDB Local 3.3: a token whose transaction was cancelled is not spent).
+/// own retries of the unchanged transaction while an earlier attempt may have been applied;
+/// DynamoDB answers a resend of a committed transaction with success instead of running it
+/// again.
 pub(crate) fn request_token() -> String {
     format!("{:032x}", fastrand::u128(..))
+}
+
+/// The token for the next attempt after one DynamoDB cancelled (a conflict, throttling):
+/// `token` again while an earlier attempt may have been applied (its outcome must answer the
+/// resend), else a fresh one, so that a retry never depends on what DynamoDB does with a
+/// cancelled transaction's token. (DynamoDB Local 3.3 runs it again; AWS does not document
+/// it, and were it to answer the cancellation again, every retry of a conflict would fail.)
+pub(crate) fn next_token(token: String, maybe_applied: bool) -> String {
+    if maybe_applied {
+        token
+    } else {
+        request_token()
+    }
 }
 
 /// A storage failure whose outcome is `outcome`: logged, and a 503 for the caller.
@@ -143,5 +156,14 @@ mod tests {
         let (a, b) = (request_token(), request_token());
         assert_ne!(a, b);
         assert_eq!(a.len(), 32); // DynamoDB allows 1-36 characters
+    }
+
+    #[test]
+    fn a_token_is_kept_only_while_an_attempt_may_have_been_applied() {
+        let token = request_token();
+        assert_eq!(next_token(token.clone(), true), token);
+        let next = next_token(token.clone(), false);
+        assert_ne!(next, token);
+        assert_eq!(next.len(), 32);
     }
 }

@@ -193,7 +193,7 @@ async fn transact(
             fit: None,
         });
     }
-    let token = retry::request_token();
+    let mut token = retry::request_token();
     let mut backoff = Backoff::new(ctx.deadline);
     // Once an attempt may have been applied, every later failure leaves the outcome unknown.
     let mut maybe_applied = false;
@@ -282,6 +282,7 @@ async fn transact(
                 .pause()
                 .await
                 .map_err(|e| unknown_if(e, maybe_applied))?;
+            token = retry::next_token(token, maybe_applied);
             continue;
         }
         if reasons.iter().any(|r| {
@@ -293,6 +294,7 @@ async fn transact(
             transient += 1;
             if transient < TRANSIENT_ATTEMPTS && backoff.pause().await.is_ok() {
                 meter::retry();
+                token = retry::next_token(token, maybe_applied);
                 continue;
             }
             return Err(unavailable(&err, outcome(maybe_applied)));
