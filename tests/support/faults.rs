@@ -329,6 +329,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Answer {
     }
     if let Some((text, delay)) = state.faults.slow_reads
         && matches!(operation.as_str(), "Query" | "GetItem")
+        && !text.is_empty()
         && body.windows(text.len()).any(|w| w == text.as_bytes())
     {
         injected.slowed.fetch_add(1, Ordering::Relaxed);

@@ -465,8 +465,10 @@ impl DynamoStore {
             let mut counters: BTreeMap<Licensable, Vec<Origin>> = BTreeMap::new();
             let mut checked = BTreeSet::new();
             let mut refused = Vec::new();
-            // That each refused holding is still not held (see the refusal below).
+            // That each refused holding is still not held, and each pack it came through still
+            // gives it (see the refusal below).
             let mut still_refused = Vec::new();
+            let mut refused_packs = BTreeSet::new();
             let mut gives_new = false;
             // Checks that what is answered `already` still is (see below).
             let mut checks = Vec::new();
@@ -559,6 +561,12 @@ impl DynamoStore {
                             UsageRejection::NoMoreAssignable,
                         ));
                         still_refused.push(still(self.table(), &pk, sk, Still::Absent)?);
+                        if let Some(pack) = &origin.pack
+                            && refused_packs.insert(pack.clone())
+                        {
+                            let tag = definitions.get(pack).map(|(_, tag)| tag.as_str());
+                            still_refused.push(self.definition_check(group, pack, tag)?);
+                        }
                         continue;
                     }
                     plan.push(
@@ -603,9 +611,10 @@ impl DynamoStore {
                     fresh = true;
                     continue;
                 }
-                // The users' records and the blocked services were read by separate calls, so
-                // "not held, and blocked" may never have been true at once: a transaction of
-                // checks (nothing written, no record) makes it so before it is answered.
+                // The users' records, the pack definitions and the blocked services were read
+                // by separate calls, so "not held, given by the pack, and blocked" may never
+                // have been true at once: a transaction of checks (nothing written, no record)
+                // makes it so before it is answered.
                 let mut confirm = Plan::new();
                 for check in blocked_unchanged(&blocked)?
                     .into_iter()

@@ -151,7 +151,7 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
 const ANSWER_TIME: Duration = Duration::from_millis(200);
 
 /// How many attempts a transaction gets when they fail for a passing reason (throttling, no
-/// answer, a server error), all with its token and within the request's deadline. More than the
+/// answer, a server error), within the request's deadline. More than the
 /// SDK's default of 3: a resend of a committed transaction is answered from its token, so each
 /// one more is cheap and it is how a lost answer is recovered.
 const TRANSIENT_ATTEMPTS: u32 = 6;
@@ -161,12 +161,13 @@ const TRANSIENT_ATTEMPTS: u32 = 6;
 /// - The request's `Idempotency-Key` record, if any, is the last action
 ///   ([`idempotency::Record::action`], in `record_table`); when its condition fails, the key
 ///   already holds an answer: [`StoreError::Keyed`], whatever else failed.
-/// - One `ClientRequestToken` for the plan, kept by every retry here of the unchanged
-///   transaction (after a `TransactionConflict`, `TransactionInProgress`, throttling, an I/O
-///   error or timeout). DynamoDB answers a resend of a committed transaction with success
-///   instead of running it again, so the caller's own write is never answered as a conflict
-///   with itself. A re-planned transaction (the caller re-read) calls this again and gets a new
-///   token.
+/// - A `ClientRequestToken` for the plan, kept by every retry here of the unchanged
+///   transaction once an attempt may have been applied (`TransactionInProgress`, an I/O error
+///   or timeout, a server error): DynamoDB answers a resend of a committed transaction with
+///   success instead of running it again, so the caller's own write is never answered as a
+///   conflict with itself. Until then, an attempt DynamoDB cancelled (a `TransactionConflict`,
+///   throttling) is retried with a fresh token ([`retry::next_token`]). A re-planned
+///   transaction (the caller re-read) calls this again and gets a new token.
 /// - Conflicts wait a backoff within the request's deadline ([`retry::Backoff`]), then
 ///   `Contended`. Throttling, no answer and server errors get [`TRANSIENT_ATTEMPTS`], then are
 ///   `Unavailable`, whose outcome is `Unknown` once an attempt may have been applied; a request
@@ -268,8 +269,9 @@ async fn transact(
             .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
             .map(|(index, r)| (index, r.item().cloned()))
             .collect();
-        // With the same token, an earlier attempt that committed would have made this one
-        // succeed: a condition failing now is the state's answer, not our own write's echo.
+        // An earlier attempt that may have committed shares this one's token, so it would have
+        // made this one succeed: a condition failing now is the state's answer, not our own
+        // write's echo.
         if !failed.is_empty() {
             return Ok(Err(failed));
         }
