@@ -56,12 +56,54 @@ fn held(seed: u64) -> Faults {
 }
 
 /// Reads whose request holds `text` answered 1.5 s late; everything else at once.
-fn slow(seed: u64, text: &'static str) -> Faults {
+fn slow_reads(seed: u64, text: &'static str) -> Faults {
     Faults {
         seed,
         slow_reads: Some((text, Duration::from_millis(1500))),
         ..Faults::default()
     }
+}
+
+/// The stage of a race between a bulk assignment and another change: a tenant whose group `g`
+/// licenses 5 units of `service`, the operator's API straight to DynamoDB (`direct`) and
+/// through the proxy with `faults` (`slow`).
+struct Race {
+    stack: Stack,
+    t: Tenant,
+    direct: Api,
+    slow: Api,
+}
+
+async fn race_stage(faults: Faults, tenant: &str, service: &str) -> Option<Race> {
+    let stack = stack(faults).await?;
+    let direct = stack.app.api();
+    let t = Tenant::new(tenant);
+    t.license(
+        &direct,
+        "g",
+        json!({"userServices": [{"name": service, "allocated": limited(5)}]}),
+    )
+    .await;
+    let slow = Api::at(&stack.server.base, Caller::operator());
+    Some(Race {
+        stack,
+        t,
+        direct,
+        slow,
+    })
+}
+
+/// The `status` of each user's first service in a bulk answer.
+fn first_statuses(reply: &Reply) -> Vec<Value> {
+    reply.json["users"]
+        .as_array()
+        .map(|users| {
+            users
+                .iter()
+                .map(|u| u["services"][0]["status"].clone())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The bulk POST giving `service` to each of `users` in group `g`: its path and body.
@@ -878,26 +920,18 @@ async fn an_assignment_uses_the_pack_definition_its_transaction_checks() {
 async fn a_bulk_answer_of_already_is_still_true_when_it_commits() {
     let _beside = LOAD.read().await;
     // Transactions wait at the proxy long enough for a user's service to be taken meanwhile.
-    let Some(Stack {
-        app,
-        proxy: _proxy,
-        server,
-    }) = stack(held(23)).await
+    let Some(Race {
+        stack,
+        t,
+        direct,
+        slow,
+    }) = race_stage(held(23), "already", "Call Waiting").await
     else {
         return;
     };
-    let direct = app.api();
-    let t = Tenant::new("already");
-    t.license(
-        &direct,
-        "g",
-        json!({"userServices": [{"name": "Call Waiting", "allocated": limited(5)}]}),
-    )
-    .await;
     let cw = json!({"services": named(&["Call Waiting"])});
     let alice = t.user("g", "alice");
     assert_eq!(direct.post(&alice, &cw).await.status, 201);
-    let slow = Api::at(&server.base, Caller::operator());
     let (path, body) = bulk_assignment(&t, "Call Waiting", &["alice", "bob"]);
     let assign = slow.post(&path, &body);
     let take = async {
@@ -910,7 +944,7 @@ async fn a_bulk_answer_of_already_is_still_true_when_it_commits() {
     let (assigned, ()) = tokio::join!(assign, take);
     assert_eq!(assigned.status, 201, "{}", assigned.json);
     // Whatever the answer says of alice is true of what was committed with bob's assignment.
-    let said = assigned.json["users"][0]["services"][0]["status"].clone();
+    let said = first_statuses(&assigned)[0].clone();
     let holds = direct.get(&alice).await.json["services"]
         == json!([{"name": "Call Waiting", "assigned": true}]);
     assert!(
@@ -923,7 +957,7 @@ async fn a_bulk_answer_of_already_is_still_true_when_it_commits() {
         t.in_use(&direct, "g", "userServices", "Call Waiting").await,
         Some(2)
     );
-    app.audit_clean(&t.id).await;
+    stack.app.audit_clean(&t.id).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -931,23 +965,20 @@ async fn a_bulk_answer_of_already_for_every_user_was_true_of_all_at_once() {
     let _alone = LOAD.write().await;
     // One user's records are read 1.5 s after the other's: long enough for the other's to
     // change in between.
-    let Some(Stack { app, proxy, server }) = stack(slow(29, "USER#slowpoke#")).await else {
+    let Some(Race {
+        stack,
+        t,
+        direct,
+        slow,
+    }) = race_stage(slow_reads(29, "USER#slowpoke#"), "at-once", "Call Waiting").await
+    else {
         return;
     };
-    let direct = app.api();
-    let t = Tenant::new("at-once");
-    t.license(
-        &direct,
-        "g",
-        json!({"userServices": [{"name": "Call Waiting", "allocated": limited(5)}]}),
-    )
-    .await;
     let cw = json!({"services": named(&["Call Waiting"])});
     let alice = t.user("g", "alice");
     for user in [&alice, &t.user("g", "slowpoke")] {
         assert_eq!(direct.post(user, &cw).await.status, 201);
     }
-    let slow = Api::at(&server.base, Caller::operator());
     let (path, body) = bulk_assignment(&t, "Call Waiting", &["alice", "slowpoke"]);
     let assign = slow.post(&path, &body);
     let take = async {
@@ -960,13 +991,12 @@ async fn a_bulk_answer_of_already_for_every_user_was_true_of_all_at_once() {
     };
     let (assigned, ()) = tokio::join!(assign, take);
     assert_eq!(assigned.status, 201, "{}", assigned.json);
-    assert!(Injected::get(&proxy.injected().slowed) >= 1);
+    assert!(Injected::get(&stack.proxy.injected().slowed) >= 1);
     // "Both already" was never true at one moment: the answer is what was committed after
     // her DELETE (she gets it again), and she holds it.
-    let status = |i: usize| assigned.json["users"][i]["services"][0]["status"].clone();
     assert_eq!(
-        (status(0), status(1)),
-        (json!("assigned"), json!("already")),
+        first_statuses(&assigned),
+        [json!("assigned"), json!("already")],
         "{}",
         assigned.json
     );
@@ -981,7 +1011,7 @@ async fn a_bulk_answer_of_already_for_every_user_was_true_of_all_at_once() {
         t.in_use(&direct, "g", "userServices", "Call Waiting").await,
         Some(2)
     );
-    app.audit_clean(&t.id).await;
+    stack.app.audit_clean(&t.id).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -989,22 +1019,19 @@ async fn a_refusal_of_a_blocked_service_was_true_when_it_is_answered() {
     let _alone = LOAD.write().await;
     // The blocked services are read 1.5 s late: long enough for a user to be given the
     // service, and the service blocked, between the read of her records and theirs.
-    let Some(Stack { app, proxy, server }) = stack(slow(31, "CONFIG#blocked")).await else {
-        return;
-    };
     // No other test assigns or blocks it: a block holds for every tenant of the DynamoDB.
     const SERVICE: &str = "Automatic Callback";
-    let direct = app.api();
-    let t = Tenant::new("blocked-late");
-    t.license(
-        &direct,
-        "g",
-        json!({"userServices": [{"name": SERVICE, "allocated": limited(5)}]}),
-    )
-    .await;
+    let Some(Race {
+        stack,
+        t,
+        direct,
+        slow,
+    }) = race_stage(slow_reads(31, "CONFIG#blocked"), "blocked-late", SERVICE).await
+    else {
+        return;
+    };
     let given = json!({"services": named(&[SERVICE])});
     assert_eq!(direct.post(&t.user("g", "vic"), &given).await.status, 201);
-    let slow = Api::at(&server.base, Caller::operator());
     // The instance's copy of the blocked services cached, as after its first assignment.
     let warm = slow.post(&t.user("g", "warm"), &given).await;
     assert_eq!(warm.status, 201, "{}", warm.json);
@@ -1026,14 +1053,13 @@ async fn a_refusal_of_a_blocked_service_was_true_when_it_is_answered() {
         direct.send("DELETE", &config, None).await_empty().await,
         204
     );
-    assert!(Injected::get(&proxy.injected().slowed) >= 2);
+    assert!(Injected::get(&stack.proxy.injected().slowed) >= 2);
     // No moment saw uma without the service while it was blocked: not a refusal, and both
     // already hold it.
     assert_eq!(assigned.status, 201, "{}", assigned.json);
-    let status = |i: usize| assigned.json["users"][i]["services"][0]["status"].clone();
     assert_eq!(
-        (status(0), status(1)),
-        (json!("already"), json!("already")),
+        first_statuses(&assigned),
+        [json!("already"), json!("already")],
         "{}",
         assigned.json
     );
@@ -1041,7 +1067,7 @@ async fn a_refusal_of_a_blocked_service_was_true_when_it_is_answered() {
         t.in_use(&direct, "g", "userServices", SERVICE).await,
         Some(3)
     );
-    app.audit_clean(&t.id).await;
+    stack.app.audit_clean(&t.id).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

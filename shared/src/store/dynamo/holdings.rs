@@ -91,6 +91,37 @@ impl UserRecords {
     }
 }
 
+impl UserRecords {
+    /// The check that the record of `item` (the user's `prefix`) is still as read: a holding at
+    /// its version or absent, a pack assigned or not. What a request answers `already` and does
+    /// not write must still be so when its transaction commits.
+    fn still_as_read(
+        &self,
+        table: &str,
+        pk: &str,
+        prefix: &str,
+        item: &Assignable,
+    ) -> Result<TransactWriteItem, StoreError> {
+        match item {
+            Assignable::Service(service) => {
+                let state = match self.holdings.get(service) {
+                    Some(held) => Still::At(held.version),
+                    None => Still::Absent,
+                };
+                still(table, pk, holding_sk(prefix, *service), state)
+            }
+            Assignable::Pack(pack) => {
+                let state = if self.packs.contains_key(pack) {
+                    Still::There
+                } else {
+                    Still::Absent
+                };
+                still(table, pk, pack_sk(prefix, pack), state)
+            }
+        }
+    }
+}
+
 /// The user's records as read.
 #[derive(Debug, Default)]
 pub(super) struct UserRecords {
@@ -582,23 +613,15 @@ impl DynamoStore {
                     }
                 }
                 // What is answered `already` must still be so when this commits (unless the
-                // plan writes it anyway, under its own guard).
+                // plan writes it anyway, under its own guard: a holding it gives another route,
+                // a pack it puts).
                 for (item, changed) in items.iter().zip(&changes) {
-                    match item {
-                        _ if *changed => {}
-                        Assignable::Service(service) if !routes.contains_key(service) => {
-                            if let Some(held) = records.holdings.get(service) {
-                                let sk = holding_sk(&prefix, *service);
-                                checks.push(still(self.table(), &pk, sk, Still::At(held.version))?);
-                            }
-                        }
-                        Assignable::Service(_) => {}
-                        Assignable::Pack(pack) => {
-                            if records.packs.contains_key(pack) {
-                                let sk = pack_sk(&prefix, pack);
-                                checks.push(still(self.table(), &pk, sk, Still::There)?);
-                            }
-                        }
+                    let writes = match item {
+                        Assignable::Service(service) => routes.contains_key(service),
+                        Assignable::Pack(pack) => !records.packs.contains_key(pack),
+                    };
+                    if !changed && !writes {
+                        checks.push(records.still_as_read(self.table(), &pk, &prefix, item)?);
                     }
                 }
                 outcomes.push(changes);
@@ -787,25 +810,15 @@ impl DynamoStore {
                     }
                 }
                 // What is answered `already` must still be so when this commits (unless the
-                // plan writes it anyway, under its own guard).
+                // plan writes it anyway, under its own guard: a holding it changes, a pack it
+                // deletes).
                 for (item, done) in items.iter().zip(&changes) {
-                    match item {
-                        _ if *done => {}
-                        Assignable::Service(service) if !written.contains(service) => {
-                            let state = match records.holdings.get(service) {
-                                Some(held) => Still::At(held.version),
-                                None => Still::Absent,
-                            };
-                            let sk = holding_sk(&prefix, *service);
-                            checks.push(still(self.table(), &pk, sk, state)?);
-                        }
-                        Assignable::Service(_) => {}
-                        Assignable::Pack(pack) => {
-                            if !records.packs.contains_key(pack) {
-                                let sk = pack_sk(&prefix, pack);
-                                checks.push(still(self.table(), &pk, sk, Still::Absent)?);
-                            }
-                        }
+                    let writes = match item {
+                        Assignable::Service(service) => written.contains(service),
+                        Assignable::Pack(pack) => records.packs.contains_key(pack),
+                    };
+                    if !done && !writes {
+                        checks.push(records.still_as_read(self.table(), &pk, &prefix, item)?);
                     }
                 }
                 outcomes.push(changes);
